@@ -1,0 +1,591 @@
+"""The actbench command line. Parses options, calls `experiment`, renders with `report`.
+
+Every ActbenchError (and every usage error) becomes one line on stderr and an exit code here,
+and nowhere else. torch is imported only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import click
+import typer
+import yaml
+from rich.console import Console
+
+from actbench import __version__
+from actbench import activations as registry
+from actbench.config import Config, apply_override, check_keys, read_yaml_mapping, validate
+from actbench.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ActbenchError,
+    ConfigError,
+)
+
+EPILOG_COMPARE = """Examples:
+
+  actbench compare configs/all.yaml
+
+  actbench compare configs/all.yaml --set train.lr=0.3 --sort dead
+
+  actbench compare configs/smoke.yaml --format json > out.json
+"""
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+class SortKey(str, Enum):
+    activation = "activation"
+    train_loss = "train_loss"
+    test_loss = "test_loss"
+    test_acc = "test_acc"
+    dead = "dead"
+    dead_init = "dead_init"
+    dormant = "dormant"
+
+
+app = typer.Typer(
+    name="actbench",
+    help="Compare activation functions: train the same small network with each one, side by "
+    "side, and see loss, accuracy and dead neurons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"actbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
+) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+# --- shared options -----------------------------------------------------------------------------
+
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="YAML config file; without one the built-in defaults are used.", show_default=False
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. train.lr=0.3 or model.hidden=[3,3] (repeatable).",
+    ),
+]
+SeedsOpt = Annotated[
+    int | None, typer.Option("--seeds", help="Number of seeds (0..N-1).", show_default=False)
+]
+EpochsOpt = Annotated[
+    int | None, typer.Option("--epochs", help="Training epochs.", show_default=False)
+]
+LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate.", show_default=False)]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.", show_default=False)
+]
+FormatOpt = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="table on a terminal; json/csv/md for pipes.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notices.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder that holds the run folders.")]
+NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not write a run folder.")]
+PrintConfigOpt = Annotated[
+    bool, typer.Option("--print-config", help="Print the resolved config as YAML and exit.")
+]
+SaveModelsOpt = Annotated[
+    bool, typer.Option("--save-models", help="Save every member as a SimpleNN state_dict.")
+]
+AllowDivergedOpt = Annotated[
+    bool, typer.Option("--allow-diverged", help="Exit 0 even if some runs diverged.")
+]
+
+
+def _resolve_config(
+    path: Path | None,
+    sets: Sequence[str] | None,
+    flags: dict[str, Any],
+) -> Config:
+    """Defaults <- file <- --set <- dedicated flags (--seeds, --epochs, ...), then validate."""
+    from actbench.config import parse_override
+
+    document = read_yaml_mapping(path) if path is not None else {}
+    check_keys(document)
+    for text in sets or []:
+        key_path, value = parse_override(text)
+        apply_override(document, key_path, value)
+    for dotted, value in flags.items():
+        if value is not None:
+            apply_override(document, dotted.split("."), value)
+    return validate(document)
+
+
+@contextmanager
+def _graceful_stop() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM ask training to stop at the next step; a second Ctrl-C aborts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _train_and_report(
+    config: Config,
+    config_name: str,
+    *,
+    fmt: OutputFormat,
+    sort: SortKey | None,
+    quiet: bool,
+    out: Path,
+    no_save: bool,
+    save_models: bool,
+    allow_diverged: bool,
+    per_member: bool,
+) -> int:
+    from actbench.experiment import ProgressEvent, run_experiment, save_experiment
+    from actbench.report import progress_bar, render_result
+
+    stdout = Console()
+    stderr = Console(stderr=True)
+    show_progress = not quiet and stdout.is_terminal and stderr.is_terminal
+
+    with _graceful_stop() as stop:
+        if show_progress:
+            with progress_bar(stderr) as bar:
+                task = bar.add_task("training", total=config.train.epochs, status="")
+
+                def on_progress(event: ProgressEvent) -> None:
+                    bar.update(
+                        task, completed=event.done, total=event.total, status=event.description
+                    )
+
+                experiment = run_experiment(
+                    config,
+                    config_name,
+                    on_progress=on_progress,
+                    should_stop=stop.is_set,
+                    keep_models=save_models,
+                )
+        else:
+            experiment = run_experiment(
+                config, config_name, should_stop=stop.is_set, keep_models=save_models
+            )
+
+    result = experiment.result
+    if not quiet:
+        for notice in result.notices:
+            stderr.print(f"[yellow]note:[/] {notice}", highlight=False)
+    saved = None if no_save else save_experiment(experiment, out)
+    render_result(
+        experiment.result,
+        fmt.value,
+        stdout,
+        per_member=per_member,
+        sort=sort.value if sort else None,
+    )
+    if saved is not None and not quiet:
+        stderr.print(f"[dim]saved {saved}[/]", highlight=False)
+
+    if experiment.interrupted:
+        where = f"; partial results in {saved}" if saved else ""
+        stderr.print(f"[red]interrupted[/] after the last finished epoch{where}", highlight=False)
+        return EXIT_INTERRUPTED
+    diverged = [r for r in result.runs if r.status == "diverged"]
+    if diverged and not allow_diverged:
+        names = ", ".join(f"{r.label} seed {r.seed} (epoch {r.epochs + 1})" for r in diverged[:4])
+        more = f" and {len(diverged) - 4} more" if len(diverged) > 4 else ""
+        stderr.print(
+            f"[red]error:[/] {len(diverged)} run(s) diverged (loss became NaN/inf): {names}{more}; "
+            "lower train.lr, or pass --allow-diverged to accept",
+            highlight=False,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@app.command(epilog=EPILOG_COMPARE)
+def compare(
+    config: ConfigArg = None,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    sort: Annotated[
+        SortKey | None, typer.Option("--sort", help="Sort rows, best first.", show_default=False)
+    ] = None,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+) -> None:
+    """Train every activation x every seed side by side; print one row per activation."""
+    cfg = _resolve_config(
+        config,
+        set_,
+        {"train.seeds": seeds, "train.epochs": epochs, "train.lr": lr, "train.device": device},
+    )
+    if print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return
+    name = config.stem if config is not None else "defaults"
+    raise typer.Exit(
+        _train_and_report(
+            cfg,
+            name,
+            fmt=fmt,
+            sort=sort,
+            quiet=quiet,
+            out=out,
+            no_save=no_save,
+            save_models=save_models,
+            allow_diverged=allow_diverged,
+            per_member=False,
+        )
+    )
+
+
+def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for text in pairs or []:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip() or not raw.strip():
+            raise ConfigError(f"--param expects NAME=VALUE, like negative_slope=0.2 (got '{text}')")
+        try:
+            params[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--param {key}: cannot read value '{raw}'") from None
+    return params
+
+
+@app.command(
+    epilog="Examples:\n\n  actbench train --act leaky_relu\n\n"
+    "  actbench train --act leaky_relu --param negative_slope=0.2 --seeds 3\n\n"
+    "  actbench train configs/tutorial.yaml"
+)
+def train(
+    config: ConfigArg = None,
+    act: Annotated[
+        str | None,
+        typer.Option(
+            "--act",
+            "-a",
+            help="Activation to train (see: actbench activations).",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", metavar="NAME=VALUE", help="Activation parameter (repeatable)."
+        ),
+    ] = None,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+) -> None:
+    """Train one activation over its seeds; print one row per seed."""
+    params = _parse_params(param)
+    if params and act is None:
+        raise ConfigError("--param needs --act NAME")
+    flags: dict[str, Any] = {
+        "train.seeds": seeds,
+        "train.epochs": epochs,
+        "train.lr": lr,
+        "train.device": device,
+    }
+    if act is not None:
+        flags["activations"] = [{"name": act, "params": params}]
+    cfg = _resolve_config(config, set_, flags)
+    if len(cfg.activations) != 1:
+        raise ConfigError(
+            f"train runs one activation but the config lists {len(cfg.activations)}; "
+            "pass --act NAME (or use: actbench compare)"
+        )
+    if print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return
+    label = cfg.activations[0].label
+    name = f"{config.stem}-{label}" if config is not None else f"train-{label}"
+    raise typer.Exit(
+        _train_and_report(
+            cfg,
+            name,
+            fmt=fmt,
+            sort=None,
+            quiet=quiet,
+            out=out,
+            no_save=no_save,
+            save_models=save_models,
+            allow_diverged=allow_diverged,
+            per_member=True,
+        )
+    )
+
+
+@app.command("activations")
+def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
+    """List every activation: formula, output range, derivative, parameters, typical use."""
+    from actbench.report import activation_records, activations_table, to_csv, to_markdown
+
+    specs = [registry.get(name) for name in registry.names()]
+    records = activation_records(specs)
+    if fmt is OutputFormat.table:
+        Console().print(activations_table(specs))
+    elif fmt is OutputFormat.json:
+        sys.stdout.write(_json(records))
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(
+            to_csv(
+                {**r, "aliases": " ".join(r["aliases"]), "params": _json(r["params"]).strip()}
+                for r in records
+            )
+        )
+    else:
+        sys.stdout.write(
+            to_markdown(
+                ["name", "formula", "range", "derivative", "typical use"],
+                [
+                    [r["name"], r["formula"], r["range"], r["derivative"], r["typical_use"]]
+                    for r in records
+                ],
+            )
+        )
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2) + "\n"
+
+
+@app.command(
+    context_settings={"ignore_unknown_options": True},
+    epilog="Examples:\n\n  actbench show tanh --x 1 2 3\n\n"
+    "  actbench show leaky_relu --param negative_slope=0.2 --x 1 -2 3 -5\n\n"
+    "  actbench show softmax --x 1 2 3 --format json",
+)
+def show(
+    name: Annotated[str, typer.Argument(help="Activation name or alias.")],
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[X]...", show_default=False, help="Inputs (after --x); default -3..3."
+        ),
+    ] = None,
+    x: Annotated[bool, typer.Option("--x", help="The inputs follow: --x 1 -2 3.")] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", metavar="NAME=VALUE", help="Activation parameter (repeatable)."
+        ),
+    ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Print f(x) and f'(x) (by autograd) of one activation, like the tutorials do."""
+    import torch
+
+    from actbench.report import show_table, to_csv, to_markdown
+
+    spec = registry.get(name)
+    params = spec.resolve_params(_parse_params(param))
+    try:
+        xs = [float(v) for v in values] if values else [-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    except ValueError:
+        bad = next(v for v in values or [] if not _is_number(v))
+        raise ConfigError(
+            f"input '{bad}' is not a number (give numbers after --x, e.g. --x 1 -2 3)"
+        ) from None
+    module = spec.build(params)
+    inputs = torch.tensor(xs, dtype=torch.float32)
+    ys = module(inputs).detach()
+    # The diagonal of the Jacobian: f'(x_i) for elementwise f, df_i/dx_i for softmax.
+    jacobian = torch.autograd.functional.jacobian(module, inputs)
+    dys = torch.diagonal(jacobian)
+    record = {
+        "activation": spec.name,
+        "params": params,
+        "x": xs,
+        "y": ys.tolist(),
+        "dy": dys.tolist(),
+    }
+    if fmt is OutputFormat.table:
+        Console().print(show_table(spec.name, params, xs, record["y"], record["dy"]))
+    elif fmt is OutputFormat.json:
+        sys.stdout.write(_json(record))
+    elif fmt is OutputFormat.csv:
+        sys.stdout.write(
+            to_csv(
+                {"x": a, "y": b, "dy": c}
+                for a, b, c in zip(xs, record["y"], record["dy"], strict=True)
+            )
+        )
+    else:
+        sys.stdout.write(
+            to_markdown(
+                ["x", "f(x)", "f'(x)"],
+                [
+                    [f"{a:g}", f"{b:.4f}", f"{c:.4f}"]
+                    for a, b, c in zip(xs, record["y"], record["dy"], strict=True)
+                ],
+            )
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@app.command("runs")
+def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.table) -> None:
+    """List saved runs, newest first (broken folders are reported and skipped)."""
+    from actbench.report import runs_records, runs_table, to_csv
+    from actbench.runs import list_runs
+
+    listing = list_runs(out)
+    stderr = Console(stderr=True)
+    for path, reason in listing.broken:
+        stderr.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
+    if fmt is OutputFormat.table:
+        if not listing.complete:
+            stderr.print(
+                f"no runs in '{out}' yet; start one with: actbench compare", highlight=False
+            )
+            return
+        Console().print(runs_table(listing.complete))
+    elif fmt is OutputFormat.json:
+        sys.stdout.write(_json(runs_records(listing.complete)))
+    else:
+        sys.stdout.write(to_csv(runs_records(listing.complete)))
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")],
+    out: OutOpt = Path("runs"),
+    fmt: FormatOpt = OutputFormat.table,
+    sort: Annotated[
+        SortKey | None, typer.Option("--sort", help="Sort rows, best first.", show_default=False)
+    ] = None,
+) -> None:
+    """Re-render a saved run without retraining."""
+    from actbench.report import render_result
+    from actbench.runs import load_result, resolve_run
+
+    result = load_result(resolve_run(run, out))
+    per_member = len(result.summary) == 1 and len(result.runs) > 0
+    render_result(
+        result, fmt.value, Console(), per_member=per_member, sort=sort.value if sort else None
+    )
+
+
+# --- entry point --------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry: run the app, map errors to one stderr line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:  # accepted anywhere on the line, not only before the command
+        args.remove("--debug")
+        _state["debug"] = True
+    stderr = Console(stderr=True)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="actbench", standalone_mode=False)
+    except ActbenchError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        stderr.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+        code = EXIT_OK
+    except click.UsageError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        stderr.print(
+            f"[red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
+        )
+        code = EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        stderr.print("[red]interrupted[/]", highlight=False)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `actbench ... | head`: the reader left; that is not an error of ours.
+        sys.stderr.close()
+        code = EXIT_OK
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+if __name__ == "__main__":
+    main()

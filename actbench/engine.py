@@ -1,0 +1,477 @@
+"""The population engine: many same-shape SimpleNNs trained as one set of stacked tensors.
+
+Member m owns slice m of every stacked tensor: its weights, its activation, its init seed and
+its minibatch order. Nothing mixes between members:
+- forward is a batched matmul (one GEMM per member inside `bmm`);
+- the loss is the sum of per-member mean losses, so d(loss)/d(theta_m) is member m's own gradient;
+- Adam/SGD are elementwise, so one optimizer over the stacks is exactly one optimizer per member.
+
+On the CPU a member ends bit-identical to the same SimpleNN trained alone by the plain loop in
+`actbench.reference` (tested), which makes `train` == the same member of `compare`.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import torch
+from torch import Tensor, nn
+
+from actbench import activations
+from actbench.config import TrainConfig
+from actbench.data import Dataset
+from actbench.metrics import LayerAccumulator, LayerHealth, saturated_mask
+from actbench.model import Head, init_model, member_loss, predictions
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
+
+
+class _StackedLinear(torch.autograd.Function):
+    """y[m] = x[m] @ W[m]^T + b[m], with nn.Linear's exact backward per member.
+
+    Autograd's own baddbmm backward computes grad_W^T = x^T @ g, a different GEMM from
+    nn.Linear's grad_W = g^T @ x; the two round differently. Mirroring nn.Linear keeps a
+    member bit-identical to the model trained alone.
+    """
+
+    @staticmethod
+    def forward(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+        return torch.baddbmm(bias, x, weight.transpose(1, 2))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor], output: Tensor) -> None:
+        x, weight, _ = inputs
+        ctx.save_for_backward(x, weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        return grad_x, torch.bmm(grad.transpose(1, 2), x), grad.sum(1, keepdim=True)
+
+
+def stacked_linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """x: [M, B, in], weight: [M, out, in], bias: [M, 1, out] -> [M, B, out]."""
+    return _StackedLinear.apply(x, weight, bias)
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """One network of a population."""
+
+    label: str
+    activation: str
+    params: Mapping[str, Any]
+    seed: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """Consecutive members sharing an activation and its params: one kernel serves them all."""
+
+    start: int
+    stop: int
+    spec: activations.ActivationSpec
+    params: Mapping[str, Any]
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def _groups(members: Sequence[MemberSpec]) -> list[Group]:
+    groups: list[Group] = []
+    for index, member in enumerate(members):
+        spec = activations.get(member.activation)
+        if groups and groups[-1].spec is spec and groups[-1].params == member.params:
+            last = groups[-1]
+            groups[-1] = Group(last.start, index + 1, spec, last.params)
+        else:
+            groups.append(Group(index, index + 1, spec, dict(member.params)))
+    return groups
+
+
+class _StackedActivation(nn.Module):
+    """Per-member copies of an activation with learnable parameters (PReLU), run with vmap."""
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        super().__init__()
+        stacked, _ = torch.func.stack_module_state(list(modules))
+        self.names = list(stacked)
+        self.stacked = nn.ParameterList(nn.Parameter(stacked[name]) for name in self.names)
+        self.template = copy.deepcopy(modules[0]).to("meta")
+
+    def forward(self, z: Tensor) -> Tensor:
+        params = dict(zip(self.names, self.stacked, strict=True))
+
+        def one(member_params: dict[str, Tensor], x: Tensor) -> Tensor:
+            return torch.func.functional_call(self.template, member_params, (x,))
+
+        return torch.func.vmap(one)(params, z)
+
+
+class Population(nn.Module):
+    """M SimpleNNs of one shape, stacked. Member m starts as `init_model(seed_m, ...)`."""
+
+    def __init__(
+        self,
+        members: Sequence[MemberSpec],
+        in_features: int,
+        hidden: Sequence[int],
+        n_out: int,
+    ) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("a population needs at least one member")
+        self.members = list(members)
+        self.hidden_widths = list(hidden)
+        self.groups = _groups(members)
+        models = [
+            init_model(m.seed, in_features, hidden, n_out, m.activation, m.params) for m in members
+        ]
+        linears = [[*model.hidden, model.out] for model in models]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([layers[i].weight.detach() for layers in linears]))
+            for i in range(len(hidden) + 1)
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([layers[i].bias.detach() for layers in linears]).unsqueeze(1))
+            for i in range(len(hidden) + 1)
+        )
+        # acts[layer][group]: the group's activation module for that hidden layer
+        self.acts = nn.ModuleList()
+        for layer in range(len(hidden)):
+            per_group = nn.ModuleList()
+            for group in self.groups:
+                modules = [models[m].acts[layer] for m in range(group.start, group.stop)]
+                has_params = any(True for _ in modules[0].parameters())
+                per_group.append(_StackedActivation(modules) if has_params else modules[0])
+            self.acts.append(per_group)
+        self._sizes = [g.size for g in self.groups]
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def layer_acts(self, layer: int) -> list[nn.Module]:
+        """The activation module of every group, for one hidden layer."""
+        return list(cast(nn.ModuleList, self.acts[layer]))
+
+    def layers(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        """(pre-activation z, output h) of every hidden layer. x: [M, B, in]."""
+        h = x
+        for layer in range(len(self.hidden_widths)):
+            acts = self.layer_acts(layer)
+            z = stacked_linear(h, self.weights[layer], self.biases[layer])
+            if len(acts) == 1:
+                h = acts[0](z)
+            else:
+                # split + cat, not slicing: a slice's backward zero-fills the whole tensor per group
+                h = torch.cat(
+                    [act(part) for act, part in zip(acts, z.split(self._sizes), strict=True)]
+                )
+            yield z, h
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits [M, B, n_out] for a stacked batch x: [M, B, in]."""
+        h = x
+        for _, h_layer in self.layers(x):
+            h = h_layer
+        return stacked_linear(h, self.weights[-1], self.biases[-1])
+
+    def stacked_parameters(self) -> list[tuple[nn.Parameter, slice]]:
+        """Every parameter with the members it stacks along dim 0 (a group's slice for
+        learnable activations, all members for the linear layers)."""
+        every = slice(0, self.size)
+        found: list[tuple[nn.Parameter, slice]] = [(p, every) for p in self.weights]
+        found += [(p, every) for p in self.biases]
+        for layer in range(len(self.hidden_widths)):
+            for group, act in zip(self.groups, self.layer_acts(layer), strict=True):
+                found += [(p, slice(group.start, group.stop)) for p in act.parameters()]
+        return found
+
+    def member_state_dict(self, index: int) -> dict[str, Tensor]:
+        """Member `index` as a plain SimpleNN state_dict (CPU tensors)."""
+        state: dict[str, Tensor] = {}
+        n_hidden = len(self.hidden_widths)
+        for layer in range(n_hidden + 1):
+            prefix = f"hidden.{layer}" if layer < n_hidden else "out"
+            state[f"{prefix}.weight"] = self.weights[layer][index].detach().cpu().clone()
+            state[f"{prefix}.bias"] = self.biases[layer][index, 0].detach().cpu().clone()
+        group_index, group = next(
+            (i, g) for i, g in enumerate(self.groups) if g.start <= index < g.stop
+        )
+        for layer in range(n_hidden):
+            act = self.layer_acts(layer)[group_index]
+            if isinstance(act, _StackedActivation):
+                for name, stacked in zip(act.names, act.stacked, strict=True):
+                    state[f"acts.{layer}.{name}"] = (
+                        stacked[index - group.start].detach().cpu().clone()
+                    )
+        return state
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+
+
+def _chunk_size(population: Population, budget: int) -> int:
+    widths = [
+        population.weights[0].shape[2],
+        *population.hidden_widths,
+        population.weights[-1].shape[1],
+    ]
+    per_sample = population.size * max(widths) * 4 * 6  # z, h, derivative and temporaries, fp32
+    return max(1, budget // per_sample)
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: Tensor  # [M] mean training criterion over the split
+    accuracy: Tensor  # [M]
+
+
+@torch.no_grad()
+def evaluate(
+    population: Population, x: Tensor, y: Tensor, head: Head, budget: int = DEFAULT_MEMORY_BUDGET
+) -> Evaluation:
+    """Loss and accuracy of every member on (x, y), in sample chunks."""
+    m = population.size
+    loss_sum = torch.zeros(m, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(m, dtype=torch.int64, device=x.device)
+    for part in _chunks(x.shape[0], _chunk_size(population, budget)):
+        xs = x[part].expand(m, -1, -1)
+        ys = y[part].expand(m, -1)
+        logits = population(xs)
+        loss_sum += member_loss(logits, ys, head).sum(1, dtype=torch.float64)
+        correct += (predictions(logits, head) == ys).sum(1)
+    n = x.shape[0]
+    return Evaluation(loss=(loss_sum / n).float(), accuracy=correct.double() / n)
+
+
+@torch.no_grad()
+def health(
+    population: Population,
+    x: Tensor,
+    tau: float,
+    *,
+    saturation: bool = False,
+    budget: int = DEFAULT_MEMORY_BUDGET,
+) -> list[LayerHealth]:
+    """Dead / dormant (/ saturated) units of every hidden layer of every member over x."""
+    m = population.size
+    accumulators = [LayerAccumulator() for _ in population.hidden_widths]
+    max_derivatives = (
+        [activations.max_abs_derivative(g.spec, g.params) for g in population.groups]
+        if saturation
+        else []
+    )
+    for part in _chunks(x.shape[0], _chunk_size(population, budget)):
+        xs = x[part].expand(m, -1, -1)
+        for layer, (z, h) in enumerate(population.layers(xs)):
+            saturated = None
+            if saturation:
+                masks = [
+                    saturated_mask(activations.derivative(act, g.spec, zg), bound)
+                    for act, g, zg, bound in zip(
+                        population.layer_acts(layer),
+                        population.groups,
+                        z.split(population._sizes),
+                        max_derivatives,
+                        strict=True,
+                    )
+                ]
+                saturated = torch.cat(masks)
+            accumulators[layer].update(h, saturated)
+    return [acc.result(tau) for acc in accumulators]
+
+
+# --- training -----------------------------------------------------------------------------------
+
+
+@dataclass
+class EpochReport:
+    """What the progress callback sees after each epoch."""
+
+    epoch: int
+    epochs: int
+    seconds: float
+    train_loss: Tensor  # [M]
+    test_accuracy: Tensor  # [M]
+
+
+@dataclass
+class MemberOutcome:
+    """Everything the engine measured about one member, as plain Python values."""
+
+    status: str  # ok | diverged | interrupted
+    epochs: int  # epochs whose update the final parameters contain
+    train_loss: float
+    test_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    dead_per_layer: list[int]
+    dead_per_layer_init: list[int]
+    dormant_per_layer: list[int]
+    history_train_loss: list[float] = field(default_factory=list)
+    history_test_accuracy: list[float] = field(default_factory=list)
+    state_dict: dict[str, Tensor] | None = None
+
+
+@dataclass
+class PopulationOutcome:
+    members: list[MemberOutcome]
+    seconds: float
+    interrupted: bool
+    notices: list[str] = field(default_factory=list)
+
+
+def make_optimizer(
+    params: Sequence[Tensor] | Iterator[nn.Parameter], cfg: TrainConfig
+) -> torch.optim.Optimizer:
+    """The optimizer a member uses alone, applied to the stacks (elementwise, hence exact)."""
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    # foreach: one kernel launch per op for all stacks; the arithmetic is the same as the
+    # default per-tensor loop (bit-identical on CPU, tested).
+    return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def epoch_permutations(
+    generators: Sequence[torch.Generator], n: int, device: torch.device
+) -> Tensor:
+    """[M, n]: this epoch's sample order of every member, each from its own generator."""
+    return torch.stack([torch.randperm(n, generator=g) for g in generators]).to(device)
+
+
+def member_generator(seed: int) -> torch.Generator:
+    """The generator of a member's minibatch order (CPU, so every device sees the same order)."""
+    return torch.Generator().manual_seed(seed)
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def train_population(
+    population: Population,
+    data: Dataset,
+    cfg: TrainConfig,
+    head: Head,
+    *,
+    dormant_tau: float = 0.1,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_state: bool = False,
+    budget: int = DEFAULT_MEMORY_BUDGET,
+) -> PopulationOutcome:
+    """Train every member for cfg.epochs; return per-member metrics and histories.
+
+    A member whose epoch loss is NaN/inf is rolled back to its last finite epoch and frozen
+    there (status 'diverged'); the others go on. If `should_stop()` turns true, training stops
+    at the next step and every member is rolled back to the last finished epoch ('interrupted').
+    """
+    started = time.perf_counter()
+    device = data.x_train.device
+    m = population.size
+    stacked = population.stacked_parameters()
+    params = [p for p, _ in stacked]
+    optimizer = make_optimizer(params, cfg)
+    generators = [member_generator(member.seed) for member in population.members]
+    n = data.x_train.shape[0]
+    batches = batch_slices(n, min(cfg.batch_size, n))
+
+    init_health = health(population, data.x_train, dormant_tau, budget=budget)
+    history_loss: list[Tensor] = []
+    history_acc: list[Tensor] = []
+    finished_epochs = torch.zeros(m, dtype=torch.int64)
+    frozen = torch.zeros(m, dtype=torch.bool, device=device)
+    any_frozen = False
+    snapshot = [p.detach().clone() for p in params]
+    interrupted = False
+
+    def restore(members: Tensor) -> None:
+        """Put the members in the bool mask `members` back to the last epoch's snapshot."""
+        with torch.no_grad():
+            for (p, rows), saved in zip(stacked, snapshot, strict=True):
+                mask = members[rows].view(-1, *([1] * (p.dim() - 1)))
+                p.copy_(torch.where(mask, saved, p))
+
+    for epoch in range(cfg.epochs):
+        permutations = epoch_permutations(generators, n, device)
+        loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
+        for batch in batches:
+            index = permutations[:, batch]
+            per_member = member_loss(
+                population(data.x_train[index]), data.y_train[index], head
+            ).mean(1)
+            optimizer.zero_grad(set_to_none=True)
+            per_member.sum().backward()
+            optimizer.step()
+            loss_sum += per_member.detach().double() * (batch.stop - batch.start)
+            if any_frozen:
+                restore(frozen)
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
+        if interrupted:
+            restore(torch.ones_like(frozen))
+            break
+        epoch_loss = (loss_sum / n).float()
+        diverged_now = ~torch.isfinite(epoch_loss) & ~frozen
+        if bool(diverged_now.any()):
+            frozen |= diverged_now
+            any_frozen = True
+            restore(frozen)
+        alive = ~frozen.cpu()
+        finished_epochs += alive.long()
+        test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
+        history_loss.append(torch.where(frozen, float("nan"), epoch_loss).cpu())
+        history_acc.append(torch.where(frozen, float("nan"), test_acc.float()).cpu())
+        with torch.no_grad():
+            for p, saved in zip(params, snapshot, strict=True):
+                saved.copy_(p)
+        if on_epoch is not None:
+            on_epoch(
+                EpochReport(
+                    epoch + 1, cfg.epochs, time.perf_counter() - started, epoch_loss, test_acc
+                )
+            )
+
+    train_eval = evaluate(population, data.x_train, data.y_train, head, budget)
+    test_eval = evaluate(population, data.x_test, data.y_test, head, budget)
+    final_health = health(population, data.x_train, dormant_tau, budget=budget)
+    outcomes = []
+    for i in range(m):
+        losses = [float(h[i]) for h in history_loss][: int(finished_epochs[i])]
+        accs = [float(h[i]) for h in history_acc][: int(finished_epochs[i])]
+        status = "diverged" if bool(frozen[i]) else "interrupted" if interrupted else "ok"
+        outcomes.append(
+            MemberOutcome(
+                status=status,
+                epochs=int(finished_epochs[i]),
+                train_loss=float(train_eval.loss[i]),
+                test_loss=float(test_eval.loss[i]),
+                train_accuracy=float(train_eval.accuracy[i]),
+                test_accuracy=float(test_eval.accuracy[i]),
+                dead_per_layer=[int(layer.dead[i]) for layer in final_health],
+                dead_per_layer_init=[int(layer.dead[i]) for layer in init_health],
+                dormant_per_layer=[int(layer.dormant[i]) for layer in final_health],
+                history_train_loss=losses,
+                history_test_accuracy=accs,
+                state_dict=population.member_state_dict(i) if keep_state else None,
+            )
+        )
+    return PopulationOutcome(outcomes, time.perf_counter() - started, interrupted)

@@ -1,0 +1,66 @@
+"""Typed errors. Raised deep down, turned into one line on stderr and an exit code by the CLI."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a run diverged, a member failed, or a CI gate was not met
+EXIT_USAGE = 2  # bad config, flag, path or device
+EXIT_INTERRUPTED = 130
+
+
+class ActbenchError(Exception):
+    """Base class of every error actbench reports to the user (never with a traceback)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(ActbenchError):
+    """The config file, a --set override or a flag is invalid."""
+
+
+class ActivationError(ConfigError):
+    """Unknown activation or activation parameter."""
+
+
+class DeviceError(ActbenchError):
+    """The requested device does not exist on this machine."""
+
+
+class RunFolderError(ActbenchError):
+    """A saved run cannot be found or read."""
+
+
+class ResourceError(ActbenchError):
+    """The requested population would not fit in memory."""
+
+
+class GateError(ActbenchError):
+    """A CI gate (--fail-under, --max-regression) was not met."""
+
+    exit_code = EXIT_FAILED
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' did you mean 'x'?' when a close match exists, else ''."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" did you mean '{match[0]}'?" if match else ""
+
+
+def unknown(
+    kind: str,
+    word: str,
+    choices: Iterable[str],
+    *,
+    also_matches: Iterable[str] = (),
+    where: str = "",
+) -> str:
+    """The one-line message for an unknown name: a close match if any, then every valid choice.
+
+    `also_matches` are accepted spellings (aliases) that may be suggested but are not listed.
+    """
+    options = list(choices)
+    hint = did_you_mean(word, [*options, *also_matches])
+    return f"unknown {kind} '{word}'{where};{hint} choices: {', '.join(options)}"

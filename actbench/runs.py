@@ -1,0 +1,256 @@
+"""Run folders: the results.json schema, atomic saving, loading and listing.
+
+runs/<YYYYmmdd-HHMMSS>-<config-name>-<hash>/
+    config.yaml    the resolved config (re-runnable as is)
+    results.json   the JSON contract (written last: its presence means the run is complete)
+    history.csv    one row per member and epoch
+    env.json       versions, device, threads, command line
+    models/        SimpleNN state_dicts, with --save-models
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from actbench.errors import RunFolderError
+
+RESULTS_FILE = "results.json"
+Status = Literal["ok", "diverged", "interrupted", "failed"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="null")
+
+
+class History(_Record):
+    train_loss: list[float | None] = Field(default_factory=list)
+    test_accuracy: list[float | None] = Field(default_factory=list)
+
+
+class RunRecord(_Record):
+    """One trained member: one activation label x one seed."""
+
+    label: str
+    activation: str
+    params: dict[str, float | bool | str] = Field(default_factory=dict)
+    seed: int
+    status: Status = "ok"
+    epochs: int
+    train_loss: float | None
+    test_loss: float | None
+    train_accuracy: float | None
+    test_accuracy: float | None
+    dead_neurons: int
+    dead_per_layer: list[int]
+    dead_neurons_init: int
+    dead_per_layer_init: list[int] = Field(default_factory=list)
+    dormant_neurons: int
+    dormant_per_layer: list[int] = Field(default_factory=list)
+    hidden_units: int
+    history: History = Field(default_factory=History)
+    error: str | None = None
+
+
+class SummaryRow(_Record):
+    """One activation label, aggregated over its seeds (std: sample std, ddof=1)."""
+
+    label: str
+    activation: str
+    n_seeds: int
+    test_accuracy_mean: float | None
+    test_accuracy_std: float | None
+    test_loss_mean: float | None
+    test_loss_std: float | None
+    train_loss_mean: float | None
+    dead_neurons_mean: float | None
+    dead_neurons_init_mean: float | None
+    dormant_neurons_mean: float | None
+    hidden_units: int = 0
+    n_diverged: int = 0
+
+
+class RunResult(_Record):
+    """The whole of results.json."""
+
+    actbench_version: str
+    run_id: str
+    device: str
+    seconds: float
+    status: Literal["ok", "interrupted"] = "ok"
+    config: dict[str, Any]
+    runs: list[RunRecord]
+    summary: list[SummaryRow]
+    notices: list[str] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write via a temp file in the same folder + os.replace: readers see all or nothing."""
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:7]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "run"
+
+
+def new_run_id(config_name: str, config: dict[str, Any], now: datetime | None = None) -> str:
+    """<YYYYmmdd-HHMMSS>-<config-name>-<short hash of the resolved config>."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{_slug(config_name)}-{config_hash(config)}"
+
+
+def reserve_run_dir(root: Path, run_id: str) -> Path:
+    """Create a new, empty run folder named run_id (run_id-2, -3, ... if taken by another run).
+
+    mkdir is atomic, so two processes starting in the same second get distinct folders.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot create the runs folder '{root}': {exc.strerror}") from None
+    for attempt in range(1, 1000):
+        candidate = root / (run_id if attempt == 1 else f"{run_id}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunFolderError(
+                f"cannot create a run folder in '{root}': {exc.strerror}"
+            ) from None
+    raise RunFolderError(f"no free run-folder name for '{run_id}' in '{root}'")
+
+
+def history_csv(result: RunResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["label", "activation", "seed", "epoch", "train_loss", "test_accuracy"])
+    for run in result.runs:
+        for epoch, (loss, acc) in enumerate(
+            zip(run.history.train_loss, run.history.test_accuracy, strict=True), start=1
+        ):
+            writer.writerow([run.label, run.activation, run.seed, epoch, loss, acc])
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    path: Path
+    result: RunResult
+
+
+def save_run(
+    run_dir: Path,
+    result: RunResult,
+    config_yaml: str,
+    env: dict[str, Any],
+    models: dict[str, bytes] | None = None,
+) -> Path:
+    """Fill a reserved run folder. results.json is written last."""
+    write_atomic(run_dir / "config.yaml", config_yaml)
+    write_atomic(run_dir / "env.json", json.dumps(env, indent=2) + "\n")
+    write_atomic(run_dir / "history.csv", history_csv(result))
+    if models:
+        (run_dir / "models").mkdir(exist_ok=True)
+        for name, blob in models.items():
+            write_atomic(run_dir / "models" / name, blob)
+    write_atomic(run_dir / RESULTS_FILE, result.to_json() + "\n")
+    return run_dir
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def load_result(run_dir: Path) -> RunResult:
+    path = run_dir / RESULTS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RunFolderError(f"'{run_dir}' has no {RESULTS_FILE} (not a finished run)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"cannot read '{path}': {exc}") from None
+    try:
+        return RunResult.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RunFolderError(f"'{path}' is corrupt: {where or 'file'}: {first['msg']}") from None
+
+
+def resolve_run(reference: str, root: Path) -> Path:
+    """A run id (or a unique prefix of one), or a path to a run folder."""
+    as_path = Path(reference)
+    if as_path.is_dir():
+        return as_path
+    if root.is_dir():
+        exact = root / reference
+        if exact.is_dir():
+            return exact
+        matches = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(reference))
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(p.name for p in matches[:5])
+            raise RunFolderError(
+                f"'{reference}' matches {len(matches)} runs ({names}); be more specific"
+            )
+    raise RunFolderError(f"no run '{reference}' in '{root}' (list them with: actbench runs)")
+
+
+@dataclass(frozen=True)
+class Listing:
+    complete: list[SavedRun]
+    broken: list[tuple[Path, str]]
+
+
+def list_runs(root: Path) -> Listing:
+    """Every run folder under root, newest first; unreadable ones are reported, not fatal."""
+    complete: list[SavedRun] = []
+    broken: list[tuple[Path, str]] = []
+    if not root.is_dir():
+        return Listing(complete, broken)
+    for path in sorted(_run_dirs(root), key=lambda p: p.name, reverse=True):
+        try:
+            complete.append(SavedRun(path, load_result(path)))
+        except RunFolderError as exc:
+            broken.append((path, str(exc)))
+    return Listing(complete, broken)
+
+
+def _run_dirs(root: Path) -> Iterator[Path]:
+    for path in root.iterdir():
+        if path.is_dir() and not path.name.startswith("."):
+            yield path
