@@ -8,8 +8,10 @@ Definitions (part of the contract, see README "Metrics"):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -101,12 +103,9 @@ def saturated_mask(derivative: Tensor, max_abs_derivative: float) -> Tensor:
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof=1; 0.0 for a single value) of finite values; NaN if none."""
-    finite = [v for v in values if v == v and abs(v) != float("inf")]
-    if not finite:
-        return float("nan"), float("nan")
-    mean = sum(finite) / len(finite)
-    if len(finite) < 2:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
-    return mean, var**0.5
+    """Mean and sample std (ddof=1) of the finite values; std is NaN for fewer than two."""
+    finite = np.array([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if finite.size == 0:
+        return math.nan, math.nan
+    std = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+    return float(finite.mean()), std
