@@ -42,6 +42,11 @@ class Param:
                     f"{where} must be one of {', '.join(self.choices)} (got {value!r})"
                 )
             return str(value)
+        if isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ActivationError(f"{where} must be a number (got {value!r})") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ActivationError(f"{where} must be a number (got {value!r})")
         number = float(value)
@@ -336,7 +341,9 @@ def get(name: str) -> ActivationSpec:
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
     if key not in REGISTRY:
-        raise ActivationError(unknown("activation", name, REGISTRY, also_matches=_ALIASES))
+        raise ActivationError(
+            unknown("activation", key, REGISTRY, also_matches=_ALIASES, shown=name)
+        )
     return REGISTRY[key]
 
 

@@ -34,7 +34,14 @@ def _reject_bool(value: Any) -> Any:
 
 
 def _finite(value: Any) -> Any:
+    # Before the bounds are checked (a NaN fails `gt=0` with a confusing message). Strings are
+    # parsed here too: PyYAML reads `1e-3`, `inf` and `Infinity` as strings.
     value = _reject_bool(value)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value  # let pydantic report "not a number"
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value}")
     return value
@@ -54,13 +61,13 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """sklearn.datasets.make_classification arguments plus the train/test split."""
 
-    n_samples: Int = Field(1000, ge=4, description="samples before the split")
-    n_features: Int = Field(20, ge=1)
-    n_informative: Int = Field(2, ge=1)
-    n_redundant: Int = Field(2, ge=0)
-    n_repeated: Int = Field(0, ge=0)
-    n_classes: Int = Field(2, ge=2)
-    n_clusters_per_class: Int = Field(2, ge=1)
+    n_samples: Int = Field(1000, ge=4, le=10**9, description="samples before the split")
+    n_features: Int = Field(20, ge=1, le=100_000)
+    n_informative: Int = Field(2, ge=1, le=100_000)
+    n_redundant: Int = Field(2, ge=0, le=100_000)
+    n_repeated: Int = Field(0, ge=0, le=100_000)
+    n_classes: Int = Field(2, ge=2, le=10_000)
+    n_clusters_per_class: Int = Field(2, ge=1, le=10_000)
     class_sep: Float = Field(1.0, ge=0)
     flip_y: Float = Field(0.01, ge=0, le=1, description="fraction of labels flipped at random")
     test_size: Float = Field(0.2, gt=0, lt=1)
@@ -74,7 +81,8 @@ class DataConfig(_Section):
                 f"n_informative + n_redundant + n_repeated = {used} exceeds "
                 f"n_features = {self.n_features}"
             )
-        if self.n_classes * self.n_clusters_per_class > 2**self.n_informative:
+        # log2 rather than 2**n_informative: no huge integers for huge n_informative
+        if math.log2(self.n_classes * self.n_clusters_per_class) > self.n_informative:
             raise ValueError(
                 f"n_classes * n_clusters_per_class = "
                 f"{self.n_classes * self.n_clusters_per_class} needs n_informative >= "
@@ -99,7 +107,7 @@ class DataConfig(_Section):
 
 
 class ModelConfig(_Section):
-    hidden: tuple[Annotated[Int, Field(ge=1)], ...] = Field(
+    hidden: tuple[Annotated[Int, Field(ge=1, le=1_000_000)], ...] = Field(
         (50,), min_length=1, description="hidden layer widths"
     )
     head: Literal["softmax", "sigmoid"] = "softmax"
@@ -111,15 +119,17 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: Int = Field(100, ge=1)
-    batch_size: Int = Field(64, ge=1, description="larger than the training set = full batch")
+    epochs: Int = Field(100, ge=1, le=1_000_000)
+    batch_size: Int = Field(
+        64, ge=1, le=10**9, description="larger than the training set = full batch"
+    )
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     lr: Float = Field(0.001, gt=0)
     weight_decay: Float = Field(0.0, ge=0)
     momentum: Float = Field(0.0, ge=0, lt=1, description="sgd only")
-    seeds: Annotated[Int, Field(ge=1)] | tuple[Annotated[Int, Field(ge=0, lt=2**63)], ...] = Field(
-        5, description="a count (seeds 0..n-1) or an explicit list"
-    )
+    seeds: (
+        Annotated[Int, Field(ge=1, le=10_000)] | tuple[Annotated[Int, Field(ge=0, lt=2**63)], ...]
+    ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
 
     @field_validator("seeds")
@@ -232,7 +242,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
     try:
         document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except Exception as exc:  # constructors raise ValueError & co. (`2001-02-30`, `!!int x`)
         raise ConfigError(f"{path}: {describe_yaml_error(exc)}") from None
     if document is None:
         raise ConfigError(
@@ -246,7 +256,9 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return document
 
 
-def describe_yaml_error(exc: yaml.YAMLError) -> str:
+def describe_yaml_error(exc: Exception) -> str:
+    if not isinstance(exc, yaml.YAMLError):
+        return f"invalid YAML value: {exc}"
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if "\t" in problem or "'\\t'" in problem:
@@ -264,7 +276,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set expects KEY=VALUE, like train.lr=0.3 (got '{text}')")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
+    except Exception as exc:  # see read_yaml_mapping
         raise ConfigError(f"--set {key}: {describe_yaml_error(exc)}") from None
     if value is None:
         raise ConfigError(f"--set {key}= needs a value")
@@ -359,5 +371,5 @@ def load_config(path: Path | None = None, overrides: Iterable[str] = ()) -> Conf
         return validate(document)
     except ActbenchError:
         raise
-    except (TypeError, ValueError) as exc:  # a value pydantic could not even compare
+    except (TypeError, ValueError, OverflowError) as exc:  # a value that defeats comparison
         raise ConfigError(f"invalid config: {exc}") from None

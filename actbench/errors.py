@@ -43,10 +43,13 @@ class GateError(ActbenchError):
     exit_code = EXIT_FAILED
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """' did you mean 'x'?' when a close match exists, else ''."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" did you mean '{match[0]}'?" if match else ""
+def did_you_mean(word: str, *candidate_lists: Iterable[str]) -> str:
+    """' did you mean 'x'?' for the closest candidate (earlier lists win), else ''."""
+    for candidates in candidate_lists:
+        match = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.6)
+        if match:
+            return f" did you mean '{match[0]}'?"
+    return ""
 
 
 def unknown(
@@ -56,11 +59,13 @@ def unknown(
     *,
     also_matches: Iterable[str] = (),
     where: str = "",
+    shown: str | None = None,
 ) -> str:
     """The one-line message for an unknown name: a close match if any, then every valid choice.
 
-    `also_matches` are accepted spellings (aliases) that may be suggested but are not listed.
+    `also_matches` are accepted spellings (aliases): suggested only when no listed choice is
+    close, never listed. `shown` is the spelling the user typed, if `word` was normalised.
     """
     options = list(choices)
-    hint = did_you_mean(word, [*options, *also_matches])
-    return f"unknown {kind} '{word}'{where};{hint} choices: {', '.join(options)}"
+    hint = did_you_mean(word, options, also_matches)
+    return f"unknown {kind} '{shown or word}'{where};{hint} choices: {', '.join(options)}"

@@ -1,0 +1,466 @@
+"""The activation registry: values, derivatives, metadata, parameter validation and errors."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from actbench import activations
+from actbench.activations import ActivationSpec, build, derivative, get, max_abs_derivative
+from actbench.errors import ActbenchError, ActivationError
+
+REQUIRED = (
+    "identity",
+    "step",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "softmax",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "mish",
+    "softplus",
+    "relu6",
+    "hardtanh",
+    "prelu",
+)
+ALL_ALIASES = [
+    (alias, spec.name) for spec in activations.REGISTRY.values() for alias in spec.aliases
+]
+
+
+def apply(name: str, values: list[float], params: Mapping[str, Any] | None = None) -> torch.Tensor:
+    return build(name, params)(torch.tensor(values, dtype=torch.float32))
+
+
+def grad_of(
+    name: str, values: list[float], params: Mapping[str, Any] | None = None
+) -> torch.Tensor:
+    z = torch.tensor(values, dtype=torch.float32)
+    return derivative(build(name, params), get(name), z)
+
+
+def close(actual: torch.Tensor, expected: list[float], atol: float = 5e-5) -> None:
+    torch.testing.assert_close(
+        actual, torch.tensor(expected, dtype=actual.dtype), atol=atol, rtol=0
+    )
+
+
+# --- known values ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "inputs", "expected"),
+    [
+        ("sigmoid", None, [1.0, 2.0, 3.0], [0.7311, 0.8808, 0.9526]),
+        ("tanh", None, [1.0, 2.0, 3.0], [0.7616, 0.9640, 0.9951]),
+        ("relu", None, [-1.0, 0.0, 1.0, 2.0], [0.0, 0.0, 1.0, 2.0]),
+        ("leaky_relu", None, [-1.0, 0.0, 1.0, 2.0], [-0.01, 0.0, 1.0, 2.0]),
+        ("leaky_relu", {"negative_slope": 0.2}, [1.0, -2.0, 3.0, -5.0], [1.0, -0.4, 3.0, -1.0]),
+        ("softmax", None, [1.0, 2.0, 3.0], [0.0900, 0.2447, 0.6652]),
+        ("step", None, [-1.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
+        ("step", {"ste": True}, [-1.0, 0.0, 2.0], [0.0, 0.0, 1.0]),
+        ("relu6", None, [-1.0, 3.0, 7.0], [0.0, 3.0, 6.0]),
+        ("hardtanh", None, [-2.0, 0.5, 2.0], [-1.0, 0.5, 1.0]),
+        ("prelu", None, [-4.0, 0.0, 2.0], [-1.0, 0.0, 2.0]),
+    ],
+    ids=lambda v: str(v) if isinstance(v, str) else None,
+)
+def test_activation_matches_known_values(
+    name: str, params: dict[str, Any] | None, inputs: list[float], expected: list[float]
+) -> None:
+    close(apply(name, inputs, params), expected)
+
+
+def test_identity_returns_input_unchanged() -> None:
+    x = torch.tensor([-3.5, 0.0, 1e-8, 2.0, 1e6])
+    assert torch.equal(build("identity")(x), x)
+
+
+def test_softmax_rows_of_2d_input_each_sum_to_one() -> None:
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-5.0, 0.0, 5.0, 10.0], [0.0, 0.0, 0.0, 0.0]])
+    close(build("softmax")(x).sum(dim=-1), [1.0, 1.0, 1.0], atol=1e-6)
+
+
+def test_softmax_is_applied_over_units_not_over_the_batch() -> None:
+    x = torch.tensor([[1.0, 2.0, 3.0], [3.0, 1.0, -1.0]])
+    expected = torch.stack([torch.softmax(row, dim=0) for row in x])
+    torch.testing.assert_close(build("softmax")(x), expected)
+
+
+ELEMENTWISE_REFERENCES: list[tuple[str, dict[str, Any], Callable[[torch.Tensor], torch.Tensor]]] = [
+    ("elu", {}, F.elu),
+    ("elu", {"alpha": 0.5}, lambda x: F.elu(x, alpha=0.5)),
+    ("selu", {}, F.selu),
+    ("gelu", {}, F.gelu),
+    ("gelu", {"approximate": "tanh"}, lambda x: F.gelu(x, approximate="tanh")),
+    ("silu", {}, F.silu),
+    ("mish", {}, F.mish),
+    ("softplus", {}, F.softplus),
+    ("softplus", {"beta": 2.0, "threshold": 5.0}, lambda x: F.softplus(x, beta=2.0, threshold=5.0)),
+    ("relu6", {}, F.relu6),
+    ("hardtanh", {}, F.hardtanh),
+    ("hardtanh", {"min_val": -2.0, "max_val": 3.0}, lambda x: F.hardtanh(x, -2.0, 3.0)),
+    ("sigmoid", {}, torch.sigmoid),
+    ("tanh", {}, torch.tanh),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "reference"),
+    ELEMENTWISE_REFERENCES,
+    ids=[f"{name}-{params}" for name, params, _ in ELEMENTWISE_REFERENCES],
+)
+def test_activation_matches_torch_functional(
+    name: str, params: dict[str, Any], reference: Callable[[torch.Tensor], torch.Tensor]
+) -> None:
+    x = torch.linspace(-6.0, 6.0, 49)
+    torch.testing.assert_close(build(name, params)(x), reference(x))
+
+
+# --- derivatives -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "inputs", "expected"),
+    [
+        ("sigmoid", None, [0.0], [0.25]),
+        ("tanh", None, [0.0], [1.0]),
+        ("relu", None, [0.5, 3.0, 100.0], [1.0, 1.0, 1.0]),
+        ("relu", None, [-0.5, -3.0, -100.0], [0.0, 0.0, 0.0]),
+        ("leaky_relu", None, [-2.0, 2.0], [0.01, 1.0]),
+        ("leaky_relu", {"negative_slope": 0.2}, [-3.0, -0.5, 0.5], [0.2, 0.2, 1.0]),
+        ("identity", None, [-2.0, 0.0, 5.0], [1.0, 1.0, 1.0]),
+    ],
+    ids=lambda v: str(v) if isinstance(v, str) else None,
+)
+def test_derivative_known_values(
+    name: str, params: dict[str, Any] | None, inputs: list[float], expected: list[float]
+) -> None:
+    close(grad_of(name, inputs, params), expected, atol=1e-6)
+
+
+def test_tanh_derivative_is_one_minus_f_squared() -> None:
+    z = torch.linspace(-3.0, 3.0, 13)
+    torch.testing.assert_close(grad_of("tanh", z.tolist()), 1 - torch.tanh(z) ** 2)
+
+
+def test_step_derivative_is_exactly_zero_everywhere() -> None:
+    grad = grad_of("step", [-100.0, -1.0, -0.0, 0.0, 1e-6, 1.0, 100.0])
+    assert torch.equal(grad, torch.zeros(7))
+
+
+def test_step_with_straight_through_estimator_passes_gradient_unchanged() -> None:
+    grad = grad_of("step", [-100.0, -1.0, 0.0, 1.0, 100.0], {"ste": True})
+    assert torch.equal(grad, torch.ones(5))
+
+
+def test_step_backward_gives_earlier_layers_zero_gradients_not_none() -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 4)
+    build("step")(layer(torch.randn(5, 3))).sum().backward()
+    assert layer.weight.grad is not None and torch.equal(layer.weight.grad, torch.zeros(4, 3))
+
+
+def test_softmax_derivative_is_diagonal_of_jacobian() -> None:
+    module = build("softmax")
+    z = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
+    diagonals = torch.stack(
+        [torch.diagonal(torch.autograd.functional.jacobian(module, row)) for row in z]
+    )
+    torch.testing.assert_close(derivative(module, get("softmax"), z), diagonals)
+
+
+def test_softmax_derivative_equals_f_times_one_minus_f() -> None:
+    z = torch.tensor([1.0, 2.0, 3.0])
+    f = torch.softmax(z, dim=-1)
+    torch.testing.assert_close(derivative(build("softmax"), get("softmax"), z), f * (1 - f))
+
+
+def test_derivative_does_not_leave_a_graph_on_the_input() -> None:
+    z = torch.tensor([0.5, -0.5], requires_grad=True)
+    derivative(build("tanh"), get("tanh"), z)
+    assert z.grad is None
+
+
+# --- max_abs_derivative ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "tolerance"),
+    [
+        ("sigmoid", 0.25, 1e-6),
+        ("tanh", 1.0, 1e-6),
+        ("relu", 1.0, 0.0),
+        ("step", 0.0, 0.0),
+        ("identity", 1.0, 0.0),
+        ("softmax", 0.25, 0.0),
+        ("selu", 1.7581, 5e-3),
+        ("gelu", 1.129, 5e-3),
+    ],
+)
+def test_max_abs_derivative(name: str, expected: float, tolerance: float) -> None:
+    assert max_abs_derivative(get(name)) == pytest.approx(expected, abs=tolerance)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "expected"),
+    [("leaky_relu", {"negative_slope": -2.0}, 2.0), ("elu", {"alpha": 2.0}, 2.0)],
+)
+def test_max_abs_derivative_uses_the_given_params(
+    name: str, params: dict[str, Any], expected: float
+) -> None:
+    assert max_abs_derivative(get(name), params) == pytest.approx(expected, abs=1e-6)
+
+
+# --- registry ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", list(activations.REGISTRY.values()), ids=lambda s: s.name)
+@pytest.mark.parametrize("field", ["formula", "output_range", "derivative", "typical_use"])
+def test_every_spec_documents_field(spec: ActivationSpec, field: str) -> None:
+    assert getattr(spec, field).strip()
+
+
+def test_canonical_names_are_lower_case_identifiers() -> None:
+    bad = [n for n in activations.names() if n != n.lower() or not n.isidentifier()]
+    assert bad == []
+
+
+def test_canonical_names_are_unique() -> None:
+    # REGISTRY is a dict, so a duplicated spec would silently replace the first one.
+    spec_names = [spec.name for spec in activations._SPECS]
+    assert len(spec_names) == len(set(spec_names))
+
+
+def test_registry_is_keyed_by_each_specs_own_name() -> None:
+    assert all(key == spec.name for key, spec in activations.REGISTRY.items())
+
+
+def test_aliases_never_shadow_a_canonical_name_or_each_other() -> None:
+    aliases = [alias for alias, _ in ALL_ALIASES]
+    assert len(aliases) == len(set(aliases))
+    assert not set(aliases) & set(activations.names())
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_required_activation_is_registered(name: str) -> None:
+    assert get(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [("linear", "identity"), ("swish", "silu"), ("logistic", "sigmoid"), *ALL_ALIASES],
+)
+def test_alias_resolves_to_canonical_spec(alias: str, canonical: str) -> None:
+    assert get(alias) is activations.REGISTRY[canonical]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("Leaky-ReLU", "leaky_relu"),
+        ("RELU", "relu"),
+        ("Sigmoid", "sigmoid"),
+        ("  tanh ", "tanh"),
+        ("SWISH", "silu"),
+        ("Binary-Step", "step"),
+    ],
+)
+def test_lookup_is_case_insensitive_and_accepts_dashes(spelling: str, canonical: str) -> None:
+    assert get(spelling).name == canonical
+
+
+def test_names_lists_registry_in_order() -> None:
+    assert activations.names() == list(activations.REGISTRY)
+
+
+def test_activation_error_is_an_actbench_error() -> None:
+    assert issubclass(ActivationError, ActbenchError)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_unknown_activation_names_it_and_suggests_closest() -> None:
+    with pytest.raises(ActivationError) as info:
+        get("rleu")
+    message = str(info.value)
+    assert "unknown activation 'rleu'" in message
+    assert "did you mean 'relu'" in message
+
+
+def test_unknown_activation_lists_every_choice() -> None:
+    with pytest.raises(ActivationError) as info:
+        get("rleu")
+    message = str(info.value)
+    assert "choices:" in message
+    assert all(name in message for name in activations.names())
+
+
+def test_unknown_activation_without_close_match_has_no_suggestion() -> None:
+    with pytest.raises(ActivationError) as info:
+        get("zzzzzz")
+    assert "did you mean" not in str(info.value)
+
+
+def test_unknown_activation_suggestion_ignores_case() -> None:
+    with pytest.raises(ActivationError, match="did you mean 'relu'"):
+        get("RLEU")
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "fragments"),
+    [
+        pytest.param(
+            "leaky_relu",
+            {"slope": 0.1},
+            ["unknown parameter 'slope'", "leaky_relu", "negative_slope"],
+            id="unknown-param",
+        ),
+        pytest.param(
+            "softplus",
+            {"alpha": 1.0},
+            ["'alpha'", "beta", "threshold"],
+            id="unknown-param-lists-all-valid",
+        ),
+        pytest.param(
+            "relu",
+            {"inplace": True},
+            ["relu", "takes no parameters", "'inplace'"],
+            id="param-on-paramless",
+        ),
+        pytest.param(
+            "leaky_relu",
+            {"negative_slope": "steep"},
+            ["negative_slope", "must be a number", "'steep'"],
+            id="string-for-number",
+        ),
+        pytest.param(
+            "leaky_relu",
+            {"negative_slope": True},
+            ["negative_slope", "must be a number"],
+            id="bool-for-number",
+        ),
+        pytest.param("step", {"ste": 1}, ["'ste'", "true or false"], id="number-for-bool"),
+        pytest.param("step", {"ste": "yes"}, ["'ste'", "true or false"], id="string-for-bool"),
+        pytest.param("elu", {"alpha": -1}, ["'alpha'", ">= 0", "-1"], id="elu-alpha-negative"),
+        pytest.param("softplus", {"beta": 0}, ["'beta'", "> 0"], id="softplus-beta-zero"),
+        pytest.param(
+            "leaky_relu",
+            {"negative_slope": math.nan},
+            ["negative_slope", "finite"],
+            id="nan",
+        ),
+        pytest.param("prelu", {"init": math.inf}, ["'init'", "finite"], id="inf"),
+        pytest.param(
+            "hardtanh",
+            {"min_val": 1.0, "max_val": 1.0},
+            ["hardtanh", "min_val must be < max_val"],
+            id="hardtanh-equal",
+        ),
+        pytest.param(
+            "hardtanh",
+            {"min_val": 2.0},
+            ["hardtanh", "min_val must be < max_val"],
+            id="hardtanh-min-above-default-max",
+        ),
+        pytest.param(
+            "gelu",
+            {"approximate": "fast"},
+            ["'approximate'", "none, tanh", "'fast'"],
+            id="gelu-approximate-choice",
+        ),
+    ],
+)
+def test_invalid_params_raise_activation_error_naming_the_problem(
+    name: str, params: dict[str, Any], fragments: list[str]
+) -> None:
+    with pytest.raises(ActivationError) as info:
+        build(name, params)
+    message = str(info.value)
+    missing = [fragment for fragment in fragments if fragment not in message]
+    assert missing == [], message
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("elu", {"alpha": 0}), ("softplus", {"threshold": 0}), ("leaky_relu", {"negative_slope": -1})],
+)
+def test_boundary_param_values_are_accepted(name: str, params: dict[str, Any]) -> None:
+    get(name).resolve_params(params)
+
+
+# --- resolve_params ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "expected"),
+    [
+        ("relu", None, {}),
+        ("step", None, {"ste": False}),
+        ("softplus", None, {"beta": 1.0, "threshold": 20.0}),
+        ("softplus", {"beta": 2}, {"beta": 2.0, "threshold": 20.0}),
+        ("hardtanh", {"max_val": 3}, {"min_val": -1.0, "max_val": 3.0}),
+        ("gelu", {}, {"approximate": "none"}),
+        ("leaky_relu", {"negative_slope": 0.2}, {"negative_slope": 0.2}),
+    ],
+)
+def test_resolve_params_fills_defaults(
+    name: str, given: dict[str, Any] | None, expected: dict[str, Any]
+) -> None:
+    assert get(name).resolve_params(given) == expected
+
+
+def test_resolve_params_converts_ints_to_floats() -> None:
+    resolved = get("elu").resolve_params({"alpha": 2})
+    assert type(resolved["alpha"]) is float
+
+
+def test_resolve_params_does_not_mutate_the_given_mapping() -> None:
+    given = {"beta": 2}
+    get("softplus").resolve_params(given)
+    assert given == {"beta": 2}
+
+
+# --- modules -----------------------------------------------------------------------------------
+
+
+def test_prelu_has_a_learnable_parameter_initialised_from_init() -> None:
+    parameters = list(build("prelu", {"init": 0.1}).parameters())
+    assert len(parameters) == 1
+    assert parameters[0].requires_grad
+    torch.testing.assert_close(parameters[0].detach(), torch.tensor([0.1]))
+
+
+@pytest.mark.parametrize("name", [n for n in activations.names() if n != "prelu"])
+def test_activation_has_no_learnable_parameters(name: str) -> None:
+    assert list(build(name).parameters()) == []
+
+
+def test_build_returns_a_fresh_module_each_time() -> None:
+    first, second = build("prelu"), build("prelu")
+    assert first is not second
+    assert first.weight is not second.weight
+
+
+@pytest.mark.parametrize("name", activations.names())
+def test_every_activation_builds_a_module_that_keeps_shape(name: str) -> None:
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    assert build(name)(x).shape == x.shape
+
+
+def test_importing_activations_does_not_import_torch() -> None:
+    code = "import actbench.activations, sys; assert 'torch' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
