@@ -6,6 +6,7 @@ and nowhere else. torch is imported only by the commands that need it.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -17,7 +18,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
-import click
 import typer
 import yaml
 from rich.console import Console
@@ -59,6 +59,15 @@ class SortKey(str, Enum):
     dead = "dead"
     dead_init = "dead_init"
     dormant = "dormant"
+
+
+def _click_exceptions() -> Any:
+    """The click exception classes typer raises: its bundled copy (typer >= 0.20) or click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer depends on click itself
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
 
 
 app = typer.Typer(
@@ -194,7 +203,7 @@ def _train_and_report(
     from actbench.report import progress_bar, render_result
 
     stdout = Console()
-    stderr = Console(stderr=True)
+    stderr = _stderr()
     show_progress = not quiet and stdout.is_terminal and stderr.is_terminal
 
     with _graceful_stop() as stop:
@@ -222,7 +231,7 @@ def _train_and_report(
     result = experiment.result
     if not quiet:
         for notice in result.notices:
-            stderr.print(f"[yellow]note:[/] {notice}", highlight=False)
+            stderr.print(f"[yellow]note:[/] {notice}")
     saved = None if no_save else save_experiment(experiment, out)
     render_result(
         experiment.result,
@@ -232,11 +241,11 @@ def _train_and_report(
         sort=sort.value if sort else None,
     )
     if saved is not None and not quiet:
-        stderr.print(f"[dim]saved {saved}[/]", highlight=False)
+        stderr.print(f"[dim]saved {saved}[/]")
 
     if experiment.interrupted:
         where = f"; partial results in {saved}" if saved else ""
-        stderr.print(f"[red]interrupted[/] after the last finished epoch{where}", highlight=False)
+        stderr.print(f"[red]interrupted[/] after the last finished epoch{where}")
         return EXIT_INTERRUPTED
     diverged = [r for r in result.runs if r.status == "diverged"]
     if diverged and not allow_diverged:
@@ -244,8 +253,7 @@ def _train_and_report(
         more = f" and {len(diverged) - 4} more" if len(diverged) > 4 else ""
         stderr.print(
             f"[red]error:[/] {len(diverged)} run(s) diverged (loss became NaN/inf): {names}{more}; "
-            "lower train.lr, or pass --allow-diverged to accept",
-            highlight=False,
+            "lower train.lr, or pass --allow-diverged to accept"
         )
         return EXIT_FAILED
     return EXIT_OK
@@ -400,7 +408,7 @@ def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
     elif fmt is OutputFormat.csv:
         sys.stdout.write(
             to_csv(
-                {**r, "aliases": " ".join(r["aliases"]), "params": _json(r["params"]).strip()}
+                {**r, "aliases": " ".join(r["aliases"]), "params": json.dumps(r["params"])}
                 for r in records
             )
         )
@@ -417,8 +425,6 @@ def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, indent=2) + "\n"
 
 
@@ -510,14 +516,12 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
     from actbench.runs import list_runs
 
     listing = list_runs(out)
-    stderr = Console(stderr=True)
+    stderr = _stderr()
     for path, reason in listing.broken:
-        stderr.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
+        stderr.print(f"[yellow]skipped[/] {path}: {reason}")
     if fmt is OutputFormat.table:
         if not listing.complete:
-            stderr.print(
-                f"no runs in '{out}' yet; start one with: actbench compare", highlight=False
-            )
+            stderr.print(f"no runs in '{out}' yet; start one with: actbench compare")
             return
         Console().print(runs_table(listing.complete))
     elif fmt is OutputFormat.json:
@@ -552,39 +556,41 @@ def report(
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry: run the app, map errors to one stderr line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--debug" in args:  # accepted anywhere on the line, not only before the command
+    _state["debug"] = "--debug" in args  # accepted anywhere on the line, not only first
+    if _state["debug"]:
         args.remove("--debug")
-        _state["debug"] = True
-    stderr = Console(stderr=True)
+    errors = _click_exceptions()
+    stderr = _stderr()
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="actbench", standalone_mode=False)
     except ActbenchError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        stderr.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        stderr.print(f"[red]error:[/] {exc}")
         code = exc.exit_code
-    except click.exceptions.NoArgsIsHelpError as exc:
-        click.echo(exc.ctx.get_help() if exc.ctx else "", err=False)
+    except errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
         code = EXIT_OK
-    except click.UsageError as exc:
+    except errors.UsageError as exc:
         if _state["debug"]:
             traceback.print_exc()
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
-        stderr.print(
-            f"[red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True
-        )
+        stderr.print(f"[red]error:[/] {exc.format_message()}{hint}")
         code = EXIT_USAGE
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        stderr.print("[red]interrupted[/]", highlight=False)
+    except (KeyboardInterrupt, typer.Abort):
+        stderr.print("[red]interrupted[/]")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         # `actbench ... | head`: the reader left; that is not an error of ours.
         sys.stderr.close()
         code = EXIT_OK
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _stderr() -> Console:
+    """Messages for people: one line each (no wrapping), no automatic highlighting."""
+    return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 if __name__ == "__main__":

@@ -439,7 +439,7 @@ def train_population(
         finished_epochs += alive.long()
         test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
         history_loss.append(torch.where(frozen, float("nan"), epoch_loss).cpu())
-        history_acc.append(torch.where(frozen, float("nan"), test_acc.float()).cpu())
+        history_acc.append(torch.where(frozen, float("nan"), test_acc).cpu())
         with torch.no_grad():
             for p, saved in zip(params, snapshot, strict=True):
                 saved.copy_(p)

@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from actbench.activations import ActivationSpec
-from actbench.runs import RunResult, SavedRun, SummaryRow
+from actbench.runs import RunRecord, RunResult, SavedRun, SummaryRow
 
 Format = Literal["table", "json", "csv", "md"]
 BEST_STYLE = "bold green"
@@ -42,7 +42,9 @@ class Column:
 
 
 def _num(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
 
 
 def _pct(mean: float | None, std: float | None) -> str:
@@ -141,7 +143,8 @@ def comparison_table(result: RunResult, sort: str | None = None) -> Table:
     units = rows[0].hidden_units if rows else 0
     seeds = rows[0].n_seeds if rows else 0
     caption = (
-        f"mean over {seeds} seeds (± std); dead/dormant: of {units} hidden units\n"
+        (f"mean over {seeds} seeds (± std)" if seeds > 1 else "1 seed")
+        + f"; dead/dormant: of {units} hidden units\n"
         f"{n_models} models, {cfg.get('epochs')} epochs, {result.device}, "
         f"{result.seconds:.1f} s"
         + (" - INTERRUPTED, partial results" if result.status == "interrupted" else "")
@@ -165,35 +168,39 @@ def comparison_table(result: RunResult, sort: str | None = None) -> Table:
 
 
 def members_table(result: RunResult) -> Table:
-    """One row per seed of one activation: the `train` table."""
+    """One row per seed of one activation: the `train` table.
+
+    A run that did not finish normally is marked `*` and explained in the caption, so the
+    table keeps 8 columns and fits 80 characters.
+    """
     units = result.runs[0].hidden_units if result.runs else 0
     labels = sorted({run.label for run in result.runs})
-    troubled = any(run.status != "ok" for run in result.runs)
+    notes = [_status_note(run) for run in result.runs if run.status != "ok"]
     table = _table(
         f"actbench {result.run_id}: {', '.join(labels)}",
-        f"dead/dormant: of {units} hidden units\n{result.device}, {result.seconds:.1f} s",
+        "\n".join(
+            [
+                *notes,
+                f"accuracy in %; dead/dormant: of {units} hidden units",
+                f"{result.device}, {result.seconds:.1f} s",
+            ]
+        ),
     )
-    headers = [
+    for header in (
         "seed",
-        *(["status", "epochs"] if troubled else []),
         "train loss",
         "test loss",
-        "train acc %",
-        "test acc %",
+        "train acc",
+        "test acc",
         "dead",
         "dead@init",
         "dormant",
-    ]
-    for header in headers:
-        table.add_column(header, justify="left" if header == "status" else "right", no_wrap=True)
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
     for run in result.runs:
-        status: list[str | Text] = [
-            Text(run.status, style="" if run.status == "ok" else "red"),
-            str(run.epochs),
-        ]
+        seed = Text(str(run.seed)) if run.status == "ok" else Text(f"*{run.seed}", style="red")
         table.add_row(
-            str(run.seed),
-            *(status if troubled else []),
+            seed,
             _num(run.train_loss),
             _num(run.test_loss),
             _pct(run.train_accuracy, None),
@@ -207,7 +214,6 @@ def members_table(result: RunResult) -> Table:
             table.add_section()
             table.add_row(
                 Text("mean", style="bold"),
-                *(["", ""] if troubled else []),
                 _num(row.train_loss_mean),
                 _num(row.test_loss_mean),
                 "",
@@ -217,6 +223,14 @@ def members_table(result: RunResult) -> Table:
                 _count(row.dormant_neurons_mean),
             )
     return table
+
+
+def _status_note(run: RunRecord) -> str:
+    if run.status == "diverged":
+        return f"*{run.seed}: diverged in epoch {run.epochs + 1}; frozen after epoch {run.epochs}"
+    if run.status == "interrupted":
+        return f"*{run.seed}: interrupted after epoch {run.epochs}"
+    return f"*{run.seed}: {run.status}" + (f" ({run.error})" if run.error else "")
 
 
 def _table(title: str, caption: str | None = None) -> Table:
