@@ -36,16 +36,29 @@ class _Record(BaseModel):
 
 
 class History(_Record):
+    """Per epoch (index 0 = after epoch 1); the *_per_layer lists hold one value per hidden layer.
+
+    Neuron health is measured on the probe set (the first `metrics.probe_size` training
+    samples) at the end of every epoch; grad_norm is the L2 norm of the layer's weight gradient
+    of the probe-set loss.
+    """
+
     train_loss: list[float | None] = Field(default_factory=list)
     test_accuracy: list[float | None] = Field(default_factory=list)
+    dead_per_layer: list[list[int]] = Field(default_factory=list)
+    dormant_per_layer: list[list[int]] = Field(default_factory=list)
+    saturated_per_layer: list[list[float | None]] = Field(default_factory=list)
+    mean_abs_per_layer: list[list[float | None]] = Field(default_factory=list)
+    grad_norm_per_layer: list[list[float | None]] = Field(default_factory=list)
 
 
 class RunRecord(_Record):
-    """One trained member: one activation label x one seed."""
+    """One trained member: one activation label x one seed (x one sweep grid point)."""
 
     label: str
     activation: str
     params: dict[str, float | bool | str] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)  # sweep values, {} without a sweep
     seed: int
     status: Status = "ok"
     epochs: int
@@ -59,27 +72,42 @@ class RunRecord(_Record):
     dead_per_layer_init: list[int] = Field(default_factory=list)
     dormant_neurons: int
     dormant_per_layer: list[int] = Field(default_factory=list)
+    saturated_per_layer: list[float | None] = Field(default_factory=list)
+    revived_neurons: int = 0  # units dead at some epoch (or init) and alive at a later one
     hidden_units: int
     history: History = Field(default_factory=History)
     error: str | None = None
 
 
 class SummaryRow(_Record):
-    """One activation label, aggregated over its seeds (std: sample std, ddof=1)."""
+    """One activation label (at one grid point), aggregated over its seeds.
+
+    std is the sample std (ddof=1); ci95 is the 95% t-interval of the mean. With --baseline,
+    diff_* compare test accuracy with the baseline label on the same seeds (paired).
+    """
 
     label: str
     activation: str
+    grid: dict[str, Any] = Field(default_factory=dict)
     n_seeds: int
     test_accuracy_mean: float | None
     test_accuracy_std: float | None
+    test_accuracy_ci95: list[float] | None = None
     test_loss_mean: float | None
     test_loss_std: float | None
     train_loss_mean: float | None
     dead_neurons_mean: float | None
     dead_neurons_init_mean: float | None
     dormant_neurons_mean: float | None
+    saturated_mean: float | None = None  # fraction of (sample, unit) pairs, final
+    revived_neurons_mean: float | None = None
     hidden_units: int = 0
     n_diverged: int = 0
+    baseline: str | None = None
+    diff_mean: float | None = None  # test accuracy minus the baseline's, same seeds
+    diff_ci95: list[float] | None = None
+    p_value: float | None = None  # paired t-test
+    significant: bool | None = None  # p < 0.05
 
 
 class RunResult(_Record):
