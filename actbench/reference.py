@@ -8,15 +8,27 @@ optimizer settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
+from torch import nn
 
 from actbench.config import TrainConfig
 from actbench.data import Dataset
-from actbench.engine import batch_slices, make_optimizer, member_generator
+from actbench.engine import batch_slices, member_generator
 from actbench.model import Head, SimpleNN, init_model, member_loss, n_logits
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The torch.optim optimizer a member would use alone."""
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def train_single(
