@@ -5,9 +5,12 @@ Strings become typed objects here and nowhere else. No torch in this module.
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -164,6 +167,10 @@ class TrainConfig(_Section):
 
 class MetricsConfig(_Section):
     dormant_tau: Float = Field(0.1, ge=0, le=1, description="dormant threshold (Sokar et al. 2023)")
+    probe_size: Int = Field(
+        2048, ge=1, le=10_000_000, description="training samples used for per-epoch health"
+    )
+    health: bool = Field(True, description="measure neuron health after every epoch")
 
 
 class ActivationEntry(_Section):
@@ -195,6 +202,10 @@ class ActivationEntry(_Section):
         return self
 
 
+# Keys a sweep may not vary: they are the compared axis, the repetition, or where it runs.
+NOT_SWEEPABLE = ("activations", "sweep", "train.seeds", "train.device")
+
+
 class Config(_Section):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -203,6 +214,8 @@ class Config(_Section):
     activations: tuple[ActivationEntry, ...] = Field(
         tuple(ActivationEntry(name=n) for n in DEFAULT_ACTIVATIONS), min_length=1
     )
+    # dotted key -> values; the cross product of all keys is the grid (see grid_points)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -212,11 +225,13 @@ class Config(_Section):
             raise ValueError(
                 f"activation label '{duplicates[0]}' is used twice; give each entry its own label"
             )
-        if self.model.head == "sigmoid" and self.data.n_classes != 2:
+        if self.model.head == "sigmoid" and self.data.n_classes != 2 and not self.sweep:
             raise ValueError(
                 f"model.head sigmoid is binary only (data.n_classes is {self.data.n_classes}); "
                 "use head softmax"
             )
+        if self.sweep:
+            grid_points(self)  # every point must be a valid config
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +240,86 @@ class Config(_Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# --- sweeps -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One point of a sweep: its values and the config it resolves to (without the sweep)."""
+
+    values: dict[str, Any]
+    config: Config
+
+    def describe(self) -> str:
+        return ", ".join(f"{short_key(k)}={format_value(v)}" for k, v in self.values.items())
+
+
+def short_key(key: str) -> str:
+    """'train.lr' -> 'lr': the last part names a sweep column well enough."""
+    return key.rsplit(".", 1)[-1]
+
+
+def format_value(value: Any) -> str:
+    """Compact text for a sweep value: [3,3,3,3] -> 3x4, [50] -> 50."""
+    if isinstance(value, list | tuple):
+        if value and all(v == value[0] for v in value) and len(value) > 2:
+            return f"{value[0]}x{len(value)}"
+        return ",".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def grid_points(config: Config) -> list[GridPoint]:
+    """The cross product of config.sweep (one point, no values, without a sweep)."""
+    base = config.model_dump(mode="json", exclude={"sweep"})
+    if not config.sweep:
+        return [GridPoint({}, config)]
+    keys = list(config.sweep)
+    for key in keys:
+        if key in NOT_SWEEPABLE or any(key.startswith(f"{k}.") for k in NOT_SWEEPABLE):
+            raise ConfigError(
+                f"sweep key '{key}' cannot be swept (not sweepable: {', '.join(NOT_SWEEPABLE)})"
+            )
+        if not config.sweep[key]:
+            raise ConfigError(f"sweep key '{key}' needs a non-empty list of values")
+    points = []
+    for combination in itertools.product(*(config.sweep[k] for k in keys)):
+        document = copy.deepcopy(base)
+        for key, value in zip(keys, combination, strict=True):
+            apply_override(document, key.split("."), value)
+        values = dict(zip(keys, combination, strict=True))
+        try:
+            resolved = validate(document)
+        except ConfigError as exc:
+            where = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
+            raise ConfigError(f"sweep point {where}: {exc}") from None
+        # the validated values ('1e-2' -> 0.01, [50] -> [50])
+        resolved_document = resolved.model_dump(mode="json")
+        points.append(GridPoint({k: _lookup(resolved_document, k) for k in keys}, resolved))
+    return points
+
+
+def _lookup(document: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = document
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def parse_sweep(text: str) -> tuple[str, list[Any]]:
+    """--sweep 'train.lr=0.001,0.01' or 'model.hidden=[50],[3,3]' -> (key, values)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not raw.strip():
+        raise ConfigError(f"--sweep expects KEY=V1,V2,..., like train.lr=0.001,0.01 (got '{text}')")
+    try:
+        values = yaml.safe_load(f"[{raw}]")
+    except Exception as exc:  # see read_yaml_mapping
+        raise ConfigError(f"--sweep {key}: {describe_yaml_error(exc)}") from None
+    if not values or any(v is None for v in values):
+        raise ConfigError(f"--sweep {key}: empty value in '{raw}'")
+    return key, values
 
 
 # --- loading ------------------------------------------------------------------------------------

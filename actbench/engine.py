@@ -26,6 +26,7 @@ from actbench.config import TrainConfig
 from actbench.data import Dataset
 from actbench.metrics import LayerAccumulator, LayerHealth, saturated_mask
 from actbench.model import Head, init_model, member_loss, predictions
+from actbench.optim import StackedOptimizer
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
 
@@ -67,6 +68,7 @@ class MemberSpec:
     activation: str
     params: Mapping[str, Any]
     seed: int
+    lr: float | None = None  # None: the population's train.lr
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,14 @@ class _StackedActivation(nn.Module):
         stacked, _ = torch.func.stack_module_state(list(modules))
         self.names = list(stacked)
         self.stacked = nn.ParameterList(nn.Parameter(stacked[name]) for name in self.names)
-        self.template = copy.deepcopy(modules[0]).to("meta")
+        # Kept out of the module tree: its (meta) parameters are not the member's parameters.
+        self._template = (copy.deepcopy(modules[0]).to("meta"),)
 
     def forward(self, z: Tensor) -> Tensor:
         params = dict(zip(self.names, self.stacked, strict=True))
 
         def one(member_params: dict[str, Tensor], x: Tensor) -> Tensor:
-            return torch.func.functional_call(self.template, member_params, (x,))
+            return torch.func.functional_call(self._template[0], member_params, (x,))
 
         return torch.func.vmap(one)(params, z)
 
@@ -151,7 +154,10 @@ class Population(nn.Module):
                 has_params = any(True for _ in modules[0].parameters())
                 per_group.append(_StackedActivation(modules) if has_params else modules[0])
             self.acts.append(per_group)
-        self._sizes = [g.size for g in self.groups]
+        self.group_sizes = [g.size for g in self.groups]
+        self.max_derivatives = [
+            activations.max_abs_derivative(g.spec, g.params) for g in self.groups
+        ]
 
     @property
     def size(self) -> int:
@@ -172,7 +178,7 @@ class Population(nn.Module):
             else:
                 # split + cat, not slicing: a slice's backward zero-fills the whole tensor per group
                 h = torch.cat(
-                    [act(part) for act, part in zip(acts, z.split(self._sizes), strict=True)]
+                    [act(part) for act, part in zip(acts, z.split(self.group_sizes), strict=True)]
                 )
             yield z, h
 
@@ -257,40 +263,36 @@ def evaluate(
     return Evaluation(loss=(loss_sum / n).float(), accuracy=correct.double() / n)
 
 
+def _saturated(population: Population, layer: int, z: Tensor) -> Tensor:
+    """[M, c, units] bool: |f'(z)| < 1% of max |f'|, group by group."""
+    masks = [
+        saturated_mask(activations.derivative(act, group.spec, part), bound)
+        for act, group, part, bound in zip(
+            population.layer_acts(layer),
+            population.groups,
+            z.split(population.group_sizes),
+            population.max_derivatives,
+            strict=True,
+        )
+    ]
+    return torch.cat(masks)
+
+
 @torch.no_grad()
 def health(
     population: Population,
     x: Tensor,
     tau: float,
     *,
-    saturation: bool = False,
     budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> list[LayerHealth]:
-    """Dead / dormant (/ saturated) units of every hidden layer of every member over x."""
+    """Dead / dormant / saturated units of every hidden layer of every member over x."""
     m = population.size
     accumulators = [LayerAccumulator() for _ in population.hidden_widths]
-    max_derivatives = (
-        [activations.max_abs_derivative(g.spec, g.params) for g in population.groups]
-        if saturation
-        else []
-    )
     for part in _chunks(x.shape[0], _chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
         for layer, (z, h) in enumerate(population.layers(xs)):
-            saturated = None
-            if saturation:
-                masks = [
-                    saturated_mask(activations.derivative(act, g.spec, zg), bound)
-                    for act, g, zg, bound in zip(
-                        population.layer_acts(layer),
-                        population.groups,
-                        z.split(population._sizes),
-                        max_derivatives,
-                        strict=True,
-                    )
-                ]
-                saturated = torch.cat(masks)
-            accumulators[layer].update(h, saturated)
+            accumulators[layer].update(h, _saturated(population, layer, z))
     return [acc.result(tau) for acc in accumulators]
 
 
@@ -309,6 +311,19 @@ class EpochReport:
 
 
 @dataclass
+class MemberHistory:
+    """Per epoch; *_per_layer hold one value per hidden layer."""
+
+    train_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    dead_per_layer: list[list[int]] = field(default_factory=list)
+    dormant_per_layer: list[list[int]] = field(default_factory=list)
+    saturated_per_layer: list[list[float]] = field(default_factory=list)
+    mean_abs_per_layer: list[list[float]] = field(default_factory=list)
+    grad_norm_per_layer: list[list[float]] = field(default_factory=list)
+
+
+@dataclass
 class MemberOutcome:
     """Everything the engine measured about one member, as plain Python values."""
 
@@ -321,8 +336,9 @@ class MemberOutcome:
     dead_per_layer: list[int]
     dead_per_layer_init: list[int]
     dormant_per_layer: list[int]
-    history_train_loss: list[float] = field(default_factory=list)
-    history_test_accuracy: list[float] = field(default_factory=list)
+    saturated_per_layer: list[float]
+    revived: int
+    history: MemberHistory
     state_dict: dict[str, Tensor] | None = None
 
 
@@ -332,21 +348,6 @@ class PopulationOutcome:
     seconds: float
     interrupted: bool
     notices: list[str] = field(default_factory=list)
-
-
-def make_optimizer(
-    params: Sequence[Tensor] | Iterator[nn.Parameter], cfg: TrainConfig
-) -> torch.optim.Optimizer:
-    """The optimizer a member uses alone, applied to the stacks (elementwise, hence exact)."""
-    params = list(params)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    # foreach: one kernel launch per op for all stacks; the arithmetic is the same as the
-    # default per-tensor loop (bit-identical on CPU, tested).
-    return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def epoch_permutations(
@@ -365,6 +366,35 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
+class _RevivalTracker:
+    """Units dead at one check and alive at a later one (possible for leaky/ELU, not ReLU)."""
+
+    def __init__(self) -> None:
+        self.ever_dead: list[Tensor] = []
+        self.revived: list[Tensor] = []
+
+    def update(self, layers: Sequence[LayerHealth]) -> None:
+        if not layers:
+            return
+        if not self.ever_dead:
+            self.ever_dead = [layer.dead_mask.clone() for layer in layers]
+            self.revived = [torch.zeros_like(layer.dead_mask) for layer in layers]
+            return
+        for ever, revived, layer in zip(self.ever_dead, self.revived, layers, strict=True):
+            revived |= ever & ~layer.dead_mask
+            ever |= layer.dead_mask
+
+    def counts(self, members: int) -> Tensor:
+        """[M]: revived units over all layers (zeros when nothing was tracked)."""
+        if not self.revived:
+            return torch.zeros(members, dtype=torch.int64)
+        return torch.stack([r.sum(1) for r in self.revived]).sum(0)
+
+
+def _per_layer(values: Sequence[Tensor], member: int) -> list[float]:
+    return [float(v[member]) for v in values]
+
+
 def train_population(
     population: Population,
     data: Dataset,
@@ -372,6 +402,8 @@ def train_population(
     head: Head,
     *,
     dormant_tau: float = 0.1,
+    probe_size: int = 2048,
+    track_health: bool = True,
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_state: bool = False,
@@ -379,6 +411,7 @@ def train_population(
 ) -> PopulationOutcome:
     """Train every member for cfg.epochs; return per-member metrics and histories.
 
+    Member m trains with learning rate `population.members[m].lr` (cfg.lr when None).
     A member whose epoch loss is NaN/inf is rolled back to its last finite epoch and frozen
     there (status 'diverged'); the others go on. If `should_stop()` turns true, training stops
     at the next step and every member is rolled back to the last finished epoch ('interrupted').
@@ -388,14 +421,20 @@ def train_population(
     m = population.size
     stacked = population.stacked_parameters()
     params = [p for p, _ in stacked]
-    optimizer = make_optimizer(params, cfg)
+    optimizer = StackedOptimizer(
+        stacked, [cfg.lr if mem.lr is None else mem.lr for mem in population.members], cfg
+    )
     generators = [member_generator(member.seed) for member in population.members]
     n = data.x_train.shape[0]
     batches = batch_slices(n, min(cfg.batch_size, n))
+    probe_x = data.x_train[:probe_size]
 
     init_health = health(population, data.x_train, dormant_tau, budget=budget)
-    history_loss: list[Tensor] = []
-    history_acc: list[Tensor] = []
+    revivals = _RevivalTracker()
+    if track_health:
+        revivals.update(health(population, probe_x, dormant_tau, budget=budget))
+    hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
+    histories = [MemberHistory() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
     frozen = torch.zeros(m, dtype=torch.bool, device=device)
     any_frozen = False
@@ -412,13 +451,16 @@ def train_population(
     for epoch in range(cfg.epochs):
         permutations = epoch_permutations(generators, n, device)
         loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
+        grad_norm_sum = [torch.zeros(m, device=device) for _ in hidden_weights]
         for batch in batches:
             index = permutations[:, batch]
-            per_member = member_loss(
-                population(data.x_train[index]), data.y_train[index], head
-            ).mean(1)
-            optimizer.zero_grad(set_to_none=True)
+            logits = population(data.x_train[index])
+            per_member = member_loss(logits, data.y_train[index], head).mean(1)
+            optimizer.zero_grad()
             per_member.sum().backward()
+            for total, weight in zip(grad_norm_sum, hidden_weights, strict=True):
+                assert weight.grad is not None
+                total += weight.grad.flatten(1).norm(dim=1)
             optimizer.step()
             loss_sum += per_member.detach().double() * (batch.stop - batch.start)
             if any_frozen:
@@ -435,28 +477,40 @@ def train_population(
             frozen |= diverged_now
             any_frozen = True
             restore(frozen)
-        alive = ~frozen.cpu()
-        finished_epochs += alive.long()
         test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
-        history_loss.append(torch.where(frozen, float("nan"), epoch_loss).cpu())
-        history_acc.append(torch.where(frozen, float("nan"), test_acc).cpu())
+        probe = health(population, probe_x, dormant_tau, budget=budget) if track_health else []
+        revivals.update(probe)
+        alive = (~frozen).cpu()
+        finished_epochs += alive.long()
+        epoch_loss_cpu, test_acc_cpu = epoch_loss.cpu(), test_acc.cpu()
+        layer_dead = [layer.dead.cpu() for layer in probe]
+        layer_dormant = [layer.dormant.cpu() for layer in probe]
+        layer_saturated = [layer.saturated.cpu() for layer in probe]
+        layer_mean_abs = [layer.mean_abs.cpu() for layer in probe]
+        layer_grad = [(total / len(batches)).cpu() for total in grad_norm_sum]
+        for i in alive.nonzero().flatten().tolist():
+            history = histories[i]
+            history.train_loss.append(float(epoch_loss_cpu[i]))
+            history.test_accuracy.append(float(test_acc_cpu[i]))
+            if track_health:
+                history.dead_per_layer.append([int(v) for v in _per_layer(layer_dead, i)])
+                history.dormant_per_layer.append([int(v) for v in _per_layer(layer_dormant, i)])
+                history.saturated_per_layer.append(_per_layer(layer_saturated, i))
+                history.mean_abs_per_layer.append(_per_layer(layer_mean_abs, i))
+                history.grad_norm_per_layer.append(_per_layer(layer_grad, i))
         with torch.no_grad():
             for p, saved in zip(params, snapshot, strict=True):
                 saved.copy_(p)
         if on_epoch is not None:
-            on_epoch(
-                EpochReport(
-                    epoch + 1, cfg.epochs, time.perf_counter() - started, epoch_loss, test_acc
-                )
-            )
+            elapsed = time.perf_counter() - started
+            on_epoch(EpochReport(epoch + 1, cfg.epochs, elapsed, epoch_loss, test_acc))
 
     train_eval = evaluate(population, data.x_train, data.y_train, head, budget)
     test_eval = evaluate(population, data.x_test, data.y_test, head, budget)
     final_health = health(population, data.x_train, dormant_tau, budget=budget)
+    revived = revivals.counts(m).cpu()
     outcomes = []
     for i in range(m):
-        losses = [float(h[i]) for h in history_loss][: int(finished_epochs[i])]
-        accs = [float(h[i]) for h in history_acc][: int(finished_epochs[i])]
         status = "diverged" if bool(frozen[i]) else "interrupted" if interrupted else "ok"
         outcomes.append(
             MemberOutcome(
@@ -469,8 +523,9 @@ def train_population(
                 dead_per_layer=[int(layer.dead[i]) for layer in final_health],
                 dead_per_layer_init=[int(layer.dead[i]) for layer in init_health],
                 dormant_per_layer=[int(layer.dormant[i]) for layer in final_health],
-                history_train_loss=losses,
-                history_test_accuracy=accs,
+                saturated_per_layer=[float(layer.saturated[i]) for layer in final_health],
+                revived=int(revived[i]),
+                history=histories[i],
                 state_dict=population.member_state_dict(i) if keep_state else None,
             )
         )

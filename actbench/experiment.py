@@ -1,8 +1,14 @@
-"""Config -> members -> population engine -> aggregated results -> run folder. No rendering."""
+"""Config -> grid points -> populations -> engine -> aggregated results -> run folder.
+
+No rendering here. A population is every member that can share one set of stacked tensors:
+the same data, model shape and training settings except the learning rate (which the engine
+takes per member). Grid points that differ in anything else train one population after another.
+"""
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import platform
 import sys
@@ -15,17 +21,16 @@ from typing import Any
 import torch
 
 from actbench import __version__
-from actbench.config import Config
+from actbench.config import Config, GridPoint, grid_points
 from actbench.data import make_dataset
 from actbench.engine import (
     EpochReport,
     MemberOutcome,
     MemberSpec,
     Population,
-    PopulationOutcome,
     train_population,
 )
-from actbench.errors import DeviceError
+from actbench.errors import ConfigError, DeviceError
 from actbench.metrics import mean_std
 from actbench.model import n_logits
 from actbench.runs import (
@@ -60,13 +65,61 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+@dataclass(frozen=True)
+class PlannedMember:
+    """A member and where it belongs: its grid point and its activation entry."""
+
+    spec: MemberSpec
+    point: int
+    entry: int
+
+
+@dataclass(frozen=True)
+class PopulationPlan:
+    """Members trained together, and the config they share (lr aside)."""
+
+    config: Config
+    members: list[PlannedMember]
+
+    @property
+    def specs(self) -> list[MemberSpec]:
+        return [m.spec for m in self.members]
+
+
+def population_key(config: Config) -> str:
+    """Everything a population must share: all but activations, seeds and the learning rate."""
+    shared = config.model_dump(mode="json", exclude={"activations", "sweep"})
+    del shared["train"]["lr"], shared["train"]["seeds"]
+    return repr(shared)
+
+
+def plan(config: Config) -> tuple[list[GridPoint], list[PopulationPlan]]:
+    """Grid points, and the populations that train them (in first-seen order).
+
+    Within a population members are ordered activation-first, so all members of one
+    activation form one contiguous group whatever the number of grid points.
+    """
+    points = grid_points(config)
+    by_key: dict[str, PopulationPlan] = {}
+    for index, point in enumerate(points):
+        key = population_key(point.config)
+        population = by_key.setdefault(key, PopulationPlan(point.config, []))
+        for entry_index, entry in enumerate(point.config.activations):
+            for seed in point.config.train.seed_values:
+                spec = MemberSpec(
+                    entry.label, entry.name, entry.params, seed, point.config.train.lr
+                )
+                population.members.append(PlannedMember(spec, index, entry_index))
+    for population in by_key.values():
+        population.members.sort(key=lambda m: (m.entry, m.point))
+    return points, list(by_key.values())
+
+
 def members_of(config: Config) -> list[MemberSpec]:
-    """Activation-major order, so members sharing an activation are contiguous (one group)."""
-    return [
-        MemberSpec(entry.label, entry.name, entry.params, seed)
-        for entry in config.activations
-        for seed in config.train.seed_values
-    ]
+    """Every member of an experiment, in report order (grid point, activation, seed)."""
+    _, populations = plan(config)
+    planned = [m for p in populations for m in p.members]
+    return [m.spec for m in sorted(planned, key=lambda m: (m.point, m.entry))]
 
 
 @dataclass
@@ -96,6 +149,7 @@ def run_experiment(
     config: Config,
     config_name: str,
     *,
+    baseline: str | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_models: bool = False,
@@ -103,72 +157,92 @@ def run_experiment(
     """Train every member of `config` and aggregate. Raises DeviceError before any work."""
     started = time.perf_counter()
     device = resolve_device(config.train.device)
-    notices: list[str] = []
-    data = make_dataset(config.data)
-    n_train = data.x_train.shape[0]
-    if config.train.batch_size > n_train:
-        notices.append(
-            f"train.batch_size {config.train.batch_size} exceeds the {n_train} training samples; "
-            f"training full-batch ({n_train})"
+    points, populations = plan(config)
+    labels = [entry.label for entry in config.activations]
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(
+            f"--baseline '{baseline}' is not a label of this run; labels: {', '.join(labels)}"
         )
-    data = data.to(device)
-    members = members_of(config)
-    epochs = config.train.epochs
+    notices: list[str] = []
+    total_epochs = sum(p.config.train.epochs for p in populations)
+    done_before = 0
+    records: dict[tuple[int, int, int], RunRecord] = {}
+    models: dict[str, bytes] = {}
+    interrupted = False
 
-    def report(epoch: EpochReport) -> None:
-        if on_progress is not None:
-            best = float(epoch.test_accuracy.nan_to_num(0.0).max())
-            on_progress(
-                ProgressEvent(epoch.epoch, epochs, f"{len(members)} models, best acc {best:.3f}")
+    for number, population_plan in enumerate(populations, start=1):
+        cfg = population_plan.config
+        data = make_dataset(cfg.data)
+        n_train = data.x_train.shape[0]
+        if cfg.train.batch_size > n_train:
+            notices.append(
+                f"train.batch_size {cfg.train.batch_size} exceeds the {n_train} training samples; "
+                f"training full-batch ({n_train})"
             )
+        data = data.to(device)
+        specs = population_plan.specs
+        what = f"{len(specs)} models"
+        if len(populations) > 1:
+            what = f"population {number}/{len(populations)}: {what}"
 
-    population = Population(
-        members,
-        data.n_features,
-        config.model.hidden,
-        n_logits(config.model.head, data.n_classes),
-    ).to(device)
-    outcome: PopulationOutcome = train_population(
-        population,
-        data,
-        config.train,
-        config.model.head,
-        dormant_tau=config.metrics.dormant_tau,
-        on_epoch=report,
-        should_stop=should_stop,
-        keep_state=keep_models,
-    )
-    notices += outcome.notices
-    records = [
-        record_of(member, result, config)
-        for member, result in zip(members, outcome.members, strict=True)
-    ]
+        def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
+            if on_progress is not None:
+                best = float(epoch.test_accuracy.nan_to_num(0.0).max())
+                description = f"{what}, best acc {best:.3f}"
+                on_progress(ProgressEvent(done_before + epoch.epoch, total_epochs, description))
+
+        population = Population(
+            specs, data.n_features, cfg.model.hidden, n_logits(cfg.model.head, data.n_classes)
+        ).to(device)
+        outcome = train_population(
+            population,
+            data,
+            cfg.train,
+            cfg.model.head,
+            dormant_tau=cfg.metrics.dormant_tau,
+            probe_size=cfg.metrics.probe_size,
+            track_health=cfg.metrics.health,
+            on_epoch=report,
+            should_stop=should_stop,
+            keep_state=keep_models,
+        )
+        notices += outcome.notices
+        done_before += cfg.train.epochs
+        for planned, member_outcome in zip(population_plan.members, outcome.members, strict=True):
+            point = points[planned.point]
+            key = (planned.point, planned.entry, planned.spec.seed)
+            records[key] = record_of(planned.spec, point, member_outcome)
+            if keep_models:
+                assert member_outcome.state_dict is not None
+                buffer = io.BytesIO()
+                torch.save(member_outcome.state_dict, buffer)
+                models[model_filename(planned.spec, point)] = buffer.getvalue()
+        if outcome.interrupted:
+            interrupted = True
+            break
+
+    ordered = [records[key] for key in sorted(records)]
     result = RunResult(
         actbench_version=__version__,
         run_id=new_run_id(config_name, config.to_dict()),
         device=describe_device(device),
         seconds=round(time.perf_counter() - started, 3),
-        status="interrupted" if outcome.interrupted else "ok",
+        status="interrupted" if interrupted else "ok",
         config=config.to_dict(),
-        runs=records,
-        summary=summarize(records),
-        notices=notices,
+        runs=ordered,
+        summary=summarize(ordered, baseline),
+        notices=list(dict.fromkeys(notices)),
     )
-    models = {}
-    if keep_models:
-        for member, member_outcome in zip(members, outcome.members, strict=True):
-            assert member_outcome.state_dict is not None
-            buffer = io.BytesIO()
-            torch.save(member_outcome.state_dict, buffer)
-            models[model_filename(member)] = buffer.getvalue()
     return Experiment(config, config_name, result, models)
 
 
-def record_of(member: MemberSpec, outcome: MemberOutcome, config: Config) -> RunRecord:
+def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> RunRecord:
+    history = outcome.history
     return RunRecord(
         label=member.label,
         activation=member.activation,
         params=dict(member.params),
+        grid=point.values,
         seed=member.seed,
         status=outcome.status,
         epochs=outcome.epochs,
@@ -182,50 +256,117 @@ def record_of(member: MemberSpec, outcome: MemberOutcome, config: Config) -> Run
         dead_per_layer_init=outcome.dead_per_layer_init,
         dormant_neurons=sum(outcome.dormant_per_layer),
         dormant_per_layer=outcome.dormant_per_layer,
-        hidden_units=sum(config.model.hidden),
+        saturated_per_layer=list(outcome.saturated_per_layer),
+        revived_neurons=outcome.revived,
+        hidden_units=sum(point.config.model.hidden),
         history=History(
-            train_loss=list(outcome.history_train_loss),
-            test_accuracy=list(outcome.history_test_accuracy),
+            train_loss=list(history.train_loss),
+            test_accuracy=list(history.test_accuracy),
+            dead_per_layer=history.dead_per_layer,
+            dormant_per_layer=history.dormant_per_layer,
+            saturated_per_layer=list(history.saturated_per_layer),
+            mean_abs_per_layer=list(history.mean_abs_per_layer),
+            grad_norm_per_layer=list(history.grad_norm_per_layer),
         ),
     )
 
 
-def summarize(records: Sequence[RunRecord]) -> list[SummaryRow]:
-    """One row per label, in first-seen order: mean and sample std over seeds."""
-    by_label: dict[str, list[RunRecord]] = {}
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def t_interval(values: Sequence[float]) -> list[float] | None:
+    """95% confidence interval of the mean (Student t, n-1 degrees of freedom)."""
+    from scipy import stats
+
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2:
+        return None
+    mean, std = mean_std(finite)
+    half = float(stats.t.ppf(0.975, len(finite) - 1)) * std / math.sqrt(len(finite))
+    return [mean - half, mean + half]
+
+
+def paired_test(values: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
+    """Two-sided paired t-test p-value and the mean difference (values - baseline)."""
+    from scipy import stats
+
+    diffs = [a - b for a, b in zip(values, baseline, strict=True)]
+    mean, std = mean_std(diffs)
+    if len(diffs) < 2:
+        return math.nan, mean
+    if std == 0:  # identical differences on every seed: no noise to test against
+        return (1.0 if mean == 0 else 0.0), mean
+    return float(stats.ttest_1samp(diffs, 0.0).pvalue), mean
+
+
+def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list[SummaryRow]:
+    """One row per (grid point, label), in record order: mean, std, 95% CI over seeds, and
+    the paired difference in test accuracy from `baseline` on the same seeds."""
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
     for record in records:
-        by_label.setdefault(record.label, []).append(record)
+        groups.setdefault((repr(record.grid), record.label), []).append(record)
     rows = []
-    for label, group in by_label.items():
+    for (grid_key, label), group in groups.items():
 
         def stat(key: str, group: list[RunRecord] = group) -> tuple[float | None, float | None]:
-            mean, std = mean_std([getattr(r, key) for r in group])
+            mean, std = mean_std([_float(getattr(r, key)) for r in group])
             return _finite_or_none(mean), _finite_or_none(std)
 
+        accuracies = [_float(r.test_accuracy) for r in group]
         acc_mean, acc_std = stat("test_accuracy")
         loss_mean, loss_std = stat("test_loss")
+        saturated = [v for r in group for v in r.saturated_per_layer if v is not None]
+        comparison: dict[str, Any] = {}
+        if baseline is not None and label != baseline and (grid_key, baseline) in groups:
+            reference = {r.seed: _float(r.test_accuracy) for r in groups[(grid_key, baseline)]}
+            paired = [
+                (a, reference[r.seed])
+                for a, r in zip(accuracies, group, strict=True)
+                if r.seed in reference
+            ]
+            p_value, diff = paired_test([a for a, _ in paired], [b for _, b in paired])
+            interval = t_interval([a - b for a, b in paired])
+            comparison = {
+                "baseline": baseline,
+                "diff_mean": _finite_or_none(diff),
+                "diff_ci95": interval,
+                "p_value": _finite_or_none(p_value),
+                "significant": None if math.isnan(p_value) else bool(p_value < 0.05),
+            }
         rows.append(
             SummaryRow(
                 label=label,
                 activation=group[0].activation,
+                grid=group[0].grid,
                 n_seeds=len(group),
                 test_accuracy_mean=acc_mean,
                 test_accuracy_std=acc_std,
+                test_accuracy_ci95=t_interval(accuracies),
                 test_loss_mean=loss_mean,
                 test_loss_std=loss_std,
                 train_loss_mean=stat("train_loss")[0],
                 dead_neurons_mean=stat("dead_neurons")[0],
                 dead_neurons_init_mean=stat("dead_neurons_init")[0],
                 dormant_neurons_mean=stat("dormant_neurons")[0],
+                saturated_mean=_finite_or_none(mean_std(saturated)[0]) if saturated else None,
+                revived_neurons_mean=stat("revived_neurons")[0],
                 hidden_units=group[0].hidden_units,
                 n_diverged=sum(r.status == "diverged" for r in group),
+                **comparison,
             )
         )
     return rows
 
 
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
 def _finite_or_none(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
+    return value if math.isfinite(value) else None
+
+
+# --- saving -------------------------------------------------------------------------------------
 
 
 def describe_device(device: torch.device) -> str:
@@ -234,8 +375,9 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def model_filename(member: MemberSpec) -> str:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in member.label)
+def model_filename(member: MemberSpec, point: GridPoint) -> str:
+    name = member.label + (f"-{point.describe()}" if point.values else "")
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return f"{safe}-seed{member.seed}.pt"
 
 

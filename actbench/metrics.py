@@ -42,7 +42,8 @@ class LayerAccumulator:
     def update(self, h: Tensor, saturated: Tensor | None = None) -> None:
         """h: [M, c, units]; saturated: [M, c, units] bool, or None if not tracked."""
         chunk_max, chunk_min = h.amax(1), h.amin(1)
-        chunk_abs = h.abs().sum(1, dtype=torch.float64)
+        # float32 within a chunk (5x faster than a float64 reduction), float64 across chunks
+        chunk_abs = h.abs().sum(1).double()
         chunk_sat = saturated.sum((1, 2)) if saturated is not None else None
         if self.maximum is None:
             self.maximum, self.minimum, self.abs_sum, self.saturated = (

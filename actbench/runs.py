@@ -39,8 +39,8 @@ class History(_Record):
     """Per epoch (index 0 = after epoch 1); the *_per_layer lists hold one value per hidden layer.
 
     Neuron health is measured on the probe set (the first `metrics.probe_size` training
-    samples) at the end of every epoch; grad_norm is the L2 norm of the layer's weight gradient
-    of the probe-set loss.
+    samples) at the end of every epoch; grad_norm is the L2 norm of the layer's weight gradient,
+    averaged over the epoch's minibatch steps.
     """
 
     train_loss: list[float | None] = Field(default_factory=list)

@@ -120,8 +120,8 @@ def test_member_does_not_depend_on_the_rest_of_the_population(data: Dataset) -> 
             big_outcome.members[index].test_accuracy == small_outcome.members[index].test_accuracy
         )
         assert (
-            big_outcome.members[index].history_train_loss
-            == small_outcome.members[index].history_train_loss
+            big_outcome.members[index].history.train_loss
+            == small_outcome.members[index].history.train_loss
         )
 
 
@@ -227,7 +227,7 @@ def test_a_diverging_member_is_frozen_and_the_others_finish(data: Dataset) -> No
     diverged, survivor = outcome.members
     assert diverged.status == "diverged"
     assert diverged.epochs < cfg.epochs
-    assert len(diverged.history_train_loss) == diverged.epochs
+    assert len(diverged.history.train_loss) == diverged.epochs
     assert diverged.train_loss == diverged.train_loss  # frozen at finite parameters, not NaN
     assert survivor.status == "ok"
     assert survivor.epochs == cfg.epochs
@@ -260,7 +260,7 @@ def test_interrupt_rolls_back_to_the_last_finished_epoch(data: Dataset) -> None:
             == 0.0
         )
         assert (
-            outcome.members[index].history_train_loss == reference.members[index].history_train_loss
+            outcome.members[index].history.train_loss == reference.members[index].history.train_loss
         )
 
 
@@ -324,3 +324,42 @@ def test_a_low_learning_rate_leaves_relu_units_alive() -> None:
     population = _population(data, _members([("relu", {})], seeds=range(5)))
     outcome = train_population(population, data, config.train, "softmax")
     assert [sum(m.dead_per_layer) for m in outcome.members] == [0] * 5
+
+
+def test_member_with_its_own_learning_rate_equals_the_model_trained_alone(data: Dataset) -> None:
+    members = [
+        MemberSpec("relu", "relu", {}, seed, lr) for lr in (0.001, 0.01, 0.05) for seed in (0, 1)
+    ]
+    population = _population(data, members)
+    train_population(population, data, TrainConfig(epochs=2), "softmax")
+    for index, member in enumerate(members):
+        alone = train_single(
+            data, (50,), "softmax", TrainConfig(epochs=2, lr=member.lr), "relu", {}, member.seed
+        )
+        assert _max_difference(population.member_state_dict(index), alone.state_dict()) == 0.0
+
+
+def test_revival_tracker_counts_units_dead_at_one_check_and_alive_later() -> None:
+    from actbench.engine import _RevivalTracker
+    from actbench.metrics import LayerHealth
+
+    def layer(dead: list[list[bool]]) -> LayerHealth:
+        mask = torch.tensor(dead)
+        zeros = torch.zeros(mask.shape[0])
+        return LayerHealth(mask.sum(1), mask.sum(1), zeros, zeros, mask)
+
+    tracker = _RevivalTracker()
+    tracker.update([layer([[True, False, True], [False, False, False]])])
+    tracker.update([layer([[False, False, True], [True, False, False]])])
+    tracker.update([layer([[True, False, False], [True, False, False]])])
+    assert tracker.counts(2).tolist() == [2, 0]
+
+
+def test_a_dead_first_layer_relu_unit_never_revives_under_plain_sgd(data: Dataset) -> None:
+    # z <= 0 on every input means a zero gradient for that unit's weights: nothing can move
+    # them. (Deeper layers and Adam's momentum are different: see the README.)
+    cfg = TrainConfig(epochs=20, optimizer="sgd", lr=5.0)
+    members = _members([("relu", {})], seeds=range(6))
+    outcome = train_population(_population(data, members), data, cfg, "softmax")
+    assert any(m.dead_per_layer[0] > 0 for m in outcome.members)
+    assert all(m.revived == 0 for m in outcome.members)
