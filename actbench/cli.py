@@ -13,7 +13,9 @@ import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -24,7 +26,15 @@ from rich.console import Console
 
 from actbench import __version__
 from actbench import activations as registry
-from actbench.config import Config, apply_override, check_keys, read_yaml_mapping, validate
+from actbench.config import (
+    Config,
+    apply_override,
+    check_keys,
+    parse_override,
+    parse_sweep,
+    read_yaml_mapping,
+    validate,
+)
 from actbench.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +42,8 @@ from actbench.errors import (
     EXIT_USAGE,
     ActbenchError,
     ConfigError,
+    RunFolderError,
+    unknown,
 )
 
 EPILOG_COMPARE = """Examples:
@@ -119,6 +131,15 @@ SetOpt = Annotated[
         help="Override a config key, e.g. train.lr=0.3 or model.hidden=[3,3] (repeatable).",
     ),
 ]
+SweepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sweep",
+        metavar="KEY=V1,V2",
+        help="Sweep a config key, e.g. train.lr=0.001,0.01,0.1 or model.hidden=[50],[3,3] "
+        "(repeatable: the grid is the cross product).",
+    ),
+]
 SeedsOpt = Annotated[
     int | None, typer.Option("--seeds", help="Number of seeds (0..N-1).", show_default=False)
 ]
@@ -144,16 +165,40 @@ SaveModelsOpt = Annotated[
 AllowDivergedOpt = Annotated[
     bool, typer.Option("--allow-diverged", help="Exit 0 even if some runs diverged.")
 ]
+SortOpt = Annotated[
+    SortKey | None, typer.Option("--sort", help="Sort rows, best first.", show_default=False)
+]
+FailUnderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fail-under",
+        metavar="[LABEL:]KEY=VALUE",
+        help="Exit 1 if a summary value is below VALUE, e.g. test_accuracy_mean=0.8 or "
+        "relu:test_accuracy_mean=0.85 (repeatable).",
+    ),
+]
+BaselineFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline-file",
+        help="An earlier results.json (or run folder): exit 1 if test accuracy fell more than "
+        "--max-regression below it.",
+        show_default=False,
+    ),
+]
+MaxRegressionOpt = Annotated[
+    float,
+    typer.Option("--max-regression", help="Allowed drop in test_accuracy_mean (a fraction)."),
+]
 
 
 def _resolve_config(
     path: Path | None,
     sets: Sequence[str] | None,
     flags: dict[str, Any],
+    sweeps: Sequence[str] | None = None,
 ) -> Config:
-    """Defaults <- file <- --set <- dedicated flags (--seeds, --epochs, ...), then validate."""
-    from actbench.config import parse_override
-
+    """Defaults <- file <- --set <- dedicated flags <- --sweep, then validate."""
     document = read_yaml_mapping(path) if path is not None else {}
     check_keys(document)
     for text in sets or []:
@@ -162,6 +207,14 @@ def _resolve_config(
     for dotted, value in flags.items():
         if value is not None:
             apply_override(document, dotted.split("."), value)
+    for text in sweeps or []:
+        key, values = parse_sweep(text)
+        sweep = document.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError(
+                f"config key 'sweep' must be a mapping of KEY: [values], not {sweep!r}"
+            )
+        sweep[key] = values
     return validate(document)
 
 
@@ -186,77 +239,104 @@ def _graceful_stop() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-def _train_and_report(
-    config: Config,
-    config_name: str,
-    *,
-    fmt: OutputFormat,
-    sort: SortKey | None,
-    quiet: bool,
-    out: Path,
-    no_save: bool,
-    save_models: bool,
-    allow_diverged: bool,
-    per_member: bool,
-) -> int:
+@dataclass(frozen=True)
+class RunOptions:
+    """What `compare` and `train` do around the training itself."""
+
+    fmt: OutputFormat = OutputFormat.table
+    sort: SortKey | None = None
+    quiet: bool = False
+    out: Path = Path("runs")
+    no_save: bool = False
+    save_models: bool = False
+    allow_diverged: bool = False
+    per_member: bool = False
+    baseline: str | None = None
+    fail_under: tuple[str, ...] = ()
+    baseline_file: Path | None = None
+    max_regression: float = 0.0
+
+
+def _train_and_report(config: Config, config_name: str, options: RunOptions) -> int:
     from actbench.experiment import ProgressEvent, run_experiment, save_experiment
+    from actbench.gates import check_all, load_baseline, parse_threshold
     from actbench.report import progress_bar, render_result
+
+    # Every gate is checked for typos before any training.
+    thresholds = [parse_threshold(text) for text in options.fail_under]
+    labels = [entry.label for entry in config.activations]
+    for threshold in thresholds:
+        if threshold.label is not None and threshold.label not in labels:
+            raise ConfigError(unknown("--fail-under label", threshold.label, labels))
+    if options.baseline is not None and options.baseline not in labels:
+        raise ConfigError(unknown("--baseline label", options.baseline, labels))
+    if options.max_regression < 0:
+        raise ConfigError(f"--max-regression must be >= 0 (got {options.max_regression:g})")
+    reference = load_baseline(options.baseline_file) if options.baseline_file else None
 
     stdout = Console()
     stderr = _stderr()
-    show_progress = not quiet and stdout.is_terminal and stderr.is_terminal
-
+    show_progress = not options.quiet and stdout.is_terminal and stderr.is_terminal
+    run = partial(
+        run_experiment,
+        config,
+        config_name,
+        baseline=options.baseline,
+        keep_models=options.save_models,
+    )
     with _graceful_stop() as stop:
         if show_progress:
             with progress_bar(stderr) as bar:
-                task = bar.add_task("training", total=config.train.epochs, status="")
+                task = bar.add_task("training", total=None, status="preparing")
 
                 def on_progress(event: ProgressEvent) -> None:
                     bar.update(
                         task, completed=event.done, total=event.total, status=event.description
                     )
 
-                experiment = run_experiment(
-                    config,
-                    config_name,
-                    on_progress=on_progress,
-                    should_stop=stop.is_set,
-                    keep_models=save_models,
-                )
+                experiment = run(on_progress=on_progress, should_stop=stop.is_set)
         else:
-            experiment = run_experiment(
-                config, config_name, should_stop=stop.is_set, keep_models=save_models
-            )
+            experiment = run(should_stop=stop.is_set)
 
     result = experiment.result
-    if not quiet:
+    if not options.quiet:
         for notice in result.notices:
             stderr.print(f"[yellow]note:[/] {notice}")
-    saved = None if no_save else save_experiment(experiment, out)
+    saved = None if options.no_save else save_experiment(experiment, options.out)
+    result = experiment.result
     render_result(
-        experiment.result,
-        fmt.value,
+        result,
+        options.fmt.value,
         stdout,
-        per_member=per_member,
-        sort=sort.value if sort else None,
+        per_member=options.per_member,
+        sort=options.sort.value if options.sort else None,
     )
-    if saved is not None and not quiet:
+    if saved is not None and not options.quiet:
         stderr.print(f"[dim]saved {saved}[/]")
 
     if experiment.interrupted:
         where = f"; partial results in {saved}" if saved else ""
         stderr.print(f"[red]interrupted[/] after the last finished epoch{where}")
         return EXIT_INTERRUPTED
+    code = EXIT_OK
     diverged = [r for r in result.runs if r.status == "diverged"]
-    if diverged and not allow_diverged:
+    if diverged and not options.allow_diverged:
         names = ", ".join(f"{r.label} seed {r.seed} (epoch {r.epochs + 1})" for r in diverged[:4])
         more = f" and {len(diverged) - 4} more" if len(diverged) > 4 else ""
         stderr.print(
             f"[red]error:[/] {len(diverged)} run(s) diverged (loss became NaN/inf): {names}{more}; "
             "lower train.lr, or pass --allow-diverged to accept"
         )
-        return EXIT_FAILED
-    return EXIT_OK
+        code = EXIT_FAILED
+    failures, notes = check_all(result, thresholds, reference, options.max_regression)
+    if not options.quiet:
+        for note in notes:
+            stderr.print(f"[yellow]note:[/] {note}")
+    for failure in failures:
+        stderr.print(f"[red]gate failed:[/] {failure}")
+    if failures:
+        code = EXIT_FAILED
+    return code
 
 
 # --- commands -----------------------------------------------------------------------------------
@@ -266,45 +346,56 @@ def _train_and_report(
 def compare(
     config: ConfigArg = None,
     set_: SetOpt = None,
+    sweep: SweepOpt = None,
     seeds: SeedsOpt = None,
     epochs: EpochsOpt = None,
     lr: LrOpt = None,
     device: DeviceOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
-    sort: Annotated[
-        SortKey | None, typer.Option("--sort", help="Sort rows, best first.", show_default=False)
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline",
+            help="Compare every activation with this label, paired over the same seeds.",
+            show_default=False,
+        ),
     ] = None,
+    fmt: FormatOpt = OutputFormat.table,
+    sort: SortOpt = None,
     quiet: QuietOpt = False,
     out: OutOpt = Path("runs"),
     no_save: NoSaveOpt = False,
     print_config: PrintConfigOpt = False,
     save_models: SaveModelsOpt = False,
     allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
 ) -> None:
     """Train every activation x every seed side by side; print one row per activation."""
     cfg = _resolve_config(
         config,
         set_,
         {"train.seeds": seeds, "train.epochs": epochs, "train.lr": lr, "train.device": device},
+        sweep,
     )
     if print_config:
         sys.stdout.write(cfg.to_yaml())
         return
-    name = config.stem if config is not None else "defaults"
-    raise typer.Exit(
-        _train_and_report(
-            cfg,
-            name,
-            fmt=fmt,
-            sort=sort,
-            quiet=quiet,
-            out=out,
-            no_save=no_save,
-            save_models=save_models,
-            allow_diverged=allow_diverged,
-            per_member=False,
-        )
+    options = RunOptions(
+        fmt=fmt,
+        sort=sort,
+        quiet=quiet,
+        out=out,
+        no_save=no_save,
+        save_models=save_models,
+        allow_diverged=allow_diverged,
+        baseline=baseline,
+        fail_under=tuple(fail_under or ()),
+        baseline_file=baseline_file,
+        max_regression=max_regression,
     )
+    name = config.stem if config is not None else "defaults"
+    raise typer.Exit(_train_and_report(cfg, name, options))
 
 
 def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -315,7 +406,7 @@ def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
             raise ConfigError(f"--param expects NAME=VALUE, like negative_slope=0.2 (got '{text}')")
         try:
             params[key.strip()] = yaml.safe_load(raw)
-        except yaml.YAMLError:
+        except Exception:  # PyYAML constructors raise ValueError & co.
             raise ConfigError(f"--param {key}: cannot read value '{raw}'") from None
     return params
 
@@ -323,6 +414,7 @@ def _parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
 @app.command(
     epilog="Examples:\n\n  actbench train --act leaky_relu\n\n"
     "  actbench train --act leaky_relu --param negative_slope=0.2 --seeds 3\n\n"
+    "  actbench train --act relu --sweep train.lr=0.001,0.01,0.1,0.3\n\n"
     "  actbench train configs/tutorial.yaml"
 )
 def train(
@@ -343,6 +435,7 @@ def train(
         ),
     ] = None,
     set_: SetOpt = None,
+    sweep: SweepOpt = None,
     seeds: SeedsOpt = None,
     epochs: EpochsOpt = None,
     lr: LrOpt = None,
@@ -354,6 +447,9 @@ def train(
     print_config: PrintConfigOpt = False,
     save_models: SaveModelsOpt = False,
     allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
 ) -> None:
     """Train one activation over its seeds; print one row per seed."""
     params = _parse_params(param)
@@ -367,7 +463,7 @@ def train(
     }
     if act is not None:
         flags["activations"] = [{"name": act, "params": params}]
-    cfg = _resolve_config(config, set_, flags)
+    cfg = _resolve_config(config, set_, flags, sweep)
     if len(cfg.activations) != 1:
         raise ConfigError(
             f"train runs one activation but the config lists {len(cfg.activations)}; "
@@ -378,20 +474,20 @@ def train(
         return
     label = cfg.activations[0].label
     name = f"{config.stem}-{label}" if config is not None else f"train-{label}"
-    raise typer.Exit(
-        _train_and_report(
-            cfg,
-            name,
-            fmt=fmt,
-            sort=None,
-            quiet=quiet,
-            out=out,
-            no_save=no_save,
-            save_models=save_models,
-            allow_diverged=allow_diverged,
-            per_member=True,
-        )
+    options = RunOptions(
+        fmt=fmt,
+        quiet=quiet,
+        out=out,
+        no_save=no_save,
+        save_models=save_models,
+        allow_diverged=allow_diverged,
+        # a sweep makes one row per grid point: the comparison table reads better
+        per_member=not cfg.sweep,
+        fail_under=tuple(fail_under or ()),
+        baseline_file=baseline_file,
+        max_regression=max_regression,
     )
+    raise typer.Exit(_train_and_report(cfg, name, options))
 
 
 @app.command("activations")
@@ -530,24 +626,53 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
         sys.stdout.write(to_csv(runs_records(listing.complete)))
 
 
-@app.command()
+@app.command(
+    epilog="Examples:\n\n  actbench report 20261123-101500-dying_relu-1a2b3c4\n\n"
+    "  actbench report runs/20261123-101500-dying_relu-1a2b3c4 --markdown\n\n"
+    "  actbench report 2026 --format json --no-plots   (a unique prefix of the id)"
+)
 def report(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")],
     out: OutOpt = Path("runs"),
     fmt: FormatOpt = OutputFormat.table,
-    sort: Annotated[
-        SortKey | None, typer.Option("--sort", help="Sort rows, best first.", show_default=False)
-    ] = None,
+    sort: SortOpt = None,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write PNG figures into the run folder.")
+    ] = True,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="Also write report.md (table and figures) into the run folder."
+        ),
+    ] = False,
 ) -> None:
-    """Re-render a saved run without retraining."""
-    from actbench.report import render_result
-    from actbench.runs import load_result, resolve_run
+    """Re-render a saved run without retraining; write its figures."""
+    from actbench.report import render_result, summary_markdown
+    from actbench.runs import load_result, resolve_run, write_atomic
 
-    result = load_result(resolve_run(run, out))
-    per_member = len(result.summary) == 1 and len(result.runs) > 0
+    run_dir = resolve_run(run, out)
+    result = load_result(run_dir)
+    per_member = len({r.label for r in result.runs}) == 1 and not any(r.grid for r in result.runs)
     render_result(
         result, fmt.value, Console(), per_member=per_member, sort=sort.value if sort else None
     )
+    stderr = _stderr()
+    figures: list[Path] = []
+    try:
+        if plots or markdown:
+            from actbench.plots import report_markdown, write_figures
+
+            figures = write_figures(result, run_dir)
+        if markdown:
+            page = report_markdown(
+                result, figures, summary_markdown(result, sort.value if sort else None)
+            )
+            write_atomic(run_dir / "report.md", page)
+            figures.append(run_dir / "report.md")
+    except OSError as exc:
+        raise RunFolderError(f"cannot write into '{run_dir}': {exc.strerror or exc}") from None
+    for path in figures:
+        stderr.print(f"[dim]wrote {path}[/]")
 
 
 # --- entry point --------------------------------------------------------------------------------

@@ -259,6 +259,7 @@ def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> R
         saturated_per_layer=list(outcome.saturated_per_layer),
         revived_neurons=outcome.revived,
         hidden_units=sum(point.config.model.hidden),
+        hidden_widths=list(point.config.model.hidden),
         history=History(
             train_loss=list(history.train_loss),
             test_accuracy=list(history.test_accuracy),

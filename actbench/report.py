@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from actbench.activations import ActivationSpec
+from actbench.config import format_value, short_key
 from actbench.runs import RunRecord, RunResult, SavedRun, SummaryRow
 
 Format = Literal["table", "json", "csv", "md"]
@@ -135,35 +136,99 @@ def _best(rows: Sequence[SummaryRow], column: Column) -> set[int]:
     return {i for i, v in enumerate(values) if v == target}
 
 
+def grid_sections(rows: Sequence[SummaryRow], sort: str | None) -> list[list[SummaryRow]]:
+    """Rows grouped by sweep grid point (in run order), each group sorted by `sort`."""
+    sections: dict[str, list[SummaryRow]] = {}
+    for row in rows:
+        sections.setdefault(repr(row.grid), []).append(row)
+    return [sort_rows(section, sort) for section in sections.values()]
+
+
+def _grid_keys(rows: Sequence[SummaryRow]) -> list[str]:
+    return list(rows[0].grid) if rows else []
+
+
 def comparison_table(result: RunResult, sort: str | None = None) -> Table:
-    """One row per activation label: the `compare` table."""
-    rows = sort_rows(result.summary, sort)
-    n_models = len(result.runs)
+    """One row per activation label (per sweep grid point): the `compare` table.
+
+    With a sweep, the grid values lead each row and the best value of each column is
+    highlighted within its grid point.
+    """
+    rows = result.summary
     cfg = result.config.get("train", {})
-    units = rows[0].hidden_units if rows else 0
+    units = sorted({row.hidden_units for row in rows})
     seeds = rows[0].n_seeds if rows else 0
     caption = (
         (f"mean over {seeds} seeds (± std)" if seeds > 1 else "1 seed")
-        + f"; dead/dormant: of {units} hidden units\n"
-        f"{n_models} models, {cfg.get('epochs')} epochs, {result.device}, "
+        + f"; dead/dormant: of {'/'.join(map(str, units))} hidden units\n"
+        f"{len(result.runs)} models, {cfg.get('epochs')} epochs, {result.device}, "
         f"{result.seconds:.1f} s"
         + (" - INTERRUPTED, partial results" if result.status == "interrupted" else "")
     )
     table = _table(f"actbench {result.run_id}", caption)
+    grid_keys = _grid_keys(rows)
+    for key in grid_keys:
+        table.add_column(short_key(key), justify="right", no_wrap=True, style="cyan")
     for column in SUMMARY_COLUMNS:
         ranked = column.higher_is_better is not None
         table.add_column(column.header, justify="right" if ranked else "left", no_wrap=True)
-    best = {column.key: _best(rows, column) for column in SUMMARY_COLUMNS}
-    for i, row in enumerate(rows):
-        cells = []
-        for column in SUMMARY_COLUMNS:
-            style = (
-                BEST_STYLE
-                if i in best[column.key]
-                else ("red" if column.key == "activation" and row.n_diverged else "")
-            )
-            cells.append(Text(column.text(row), style=style))
-        table.add_row(*cells)
+    for number, section in enumerate(grid_sections(rows, sort)):
+        if number:
+            table.add_section()
+        best = {column.key: _best(section, column) for column in SUMMARY_COLUMNS}
+        for i, row in enumerate(section):
+            grid = [format_value(row.grid[k]) if i == 0 else "" for k in grid_keys]
+            cells = []
+            for column in SUMMARY_COLUMNS:
+                style = (
+                    BEST_STYLE
+                    if i in best[column.key]
+                    else ("red" if column.key == "activation" and row.n_diverged else "")
+                )
+                cells.append(Text(column.text(row), style=style))
+            table.add_row(*grid, *cells)
+    return table
+
+
+def _signed_pp(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}"
+
+
+def _verdict(row: SummaryRow) -> Text:
+    if row.significant is None or row.diff_mean is None:
+        return Text("n/a", style="dim")
+    if not row.significant:
+        return Text("ns", style="dim")
+    return Text("better", style="green") if row.diff_mean > 0 else Text("worse", style="red")
+
+
+def baseline_table(result: RunResult) -> Table | None:
+    """Paired differences in test accuracy against --baseline, or None without one."""
+    rows = [row for row in result.summary if row.baseline is not None]
+    if not rows:
+        return None
+    baseline = rows[0].baseline
+    table = _table(
+        f"test accuracy vs {baseline}, paired over the same seeds",
+        "Δ: difference in percentage points; 95% CI of the mean difference; paired t-test\n"
+        "ns: not significant (p >= 0.05) - more seeds narrow the interval",
+    )
+    grid_keys = _grid_keys(rows)
+    for key in grid_keys:
+        table.add_column(short_key(key), justify="right", no_wrap=True, style="cyan")
+    for header in ("activation", "Δ acc", "95% CI", "p", ""):
+        table.add_column(
+            header, justify="left" if header in ("activation", "") else "right", no_wrap=True
+        )
+    for row in rows:
+        interval = (
+            f"[{_signed_pp(row.diff_ci95[0])}, {_signed_pp(row.diff_ci95[1])}]"
+            if row.diff_ci95
+            else "-"
+        )
+        p_value = "-" if row.p_value is None else f"{row.p_value:.3f}"
+        grid = [format_value(row.grid[k]) for k in grid_keys]
+        table.add_row(*grid, row.label, _signed_pp(row.diff_mean), interval, p_value, _verdict(row))
     return table
 
 
@@ -250,7 +315,17 @@ def _table(title: str, caption: str | None = None) -> Table:
 
 
 def summary_records(result: RunResult) -> list[dict[str, Any]]:
-    return [row.model_dump(mode="json") for row in result.summary]
+    """Flat rows for CSV: grid values as grid.<key> columns, lists as JSON."""
+    records = []
+    for row in result.summary:
+        record = row.model_dump(mode="json", exclude={"grid"})
+        flat = {
+            f"grid.{key}": json.dumps(value) if isinstance(value, list) else value
+            for key, value in row.grid.items()
+        }
+        flat.update({k: json.dumps(v) if isinstance(v, list) else v for k, v in record.items()})
+        records.append(flat)
+    return records
 
 
 def to_csv(records: Iterable[dict[str, Any]]) -> str:
@@ -278,13 +353,42 @@ def to_markdown(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def summary_markdown(result: RunResult, sort: str | None = None) -> str:
-    rows = sort_rows(result.summary, sort)
-    best = {column.key: _best(rows, column) for column in SUMMARY_COLUMNS}
-    body = [
-        [f"**{c.text(r)}**" if i in best[c.key] else c.text(r) for c in SUMMARY_COLUMNS]
-        for i, r in enumerate(rows)
-    ]
-    return to_markdown([c.header for c in SUMMARY_COLUMNS], body)
+    grid_keys = _grid_keys(result.summary)
+    body = []
+    for section in grid_sections(result.summary, sort):
+        best = {column.key: _best(section, column) for column in SUMMARY_COLUMNS}
+        for i, row in enumerate(section):
+            cells = [
+                f"**{c.text(row)}**" if i in best[c.key] else c.text(row) for c in SUMMARY_COLUMNS
+            ]
+            body.append([format_value(row.grid[k]) for k in grid_keys] + cells)
+    headers = [short_key(k) for k in grid_keys] + [c.header for c in SUMMARY_COLUMNS]
+    text = to_markdown(headers, body)
+    compared = [row for row in result.summary if row.baseline is not None]
+    if compared:
+        lines = [
+            [
+                *(format_value(row.grid[k]) for k in grid_keys),
+                row.label,
+                _signed_pp(row.diff_mean),
+                f"[{_signed_pp(row.diff_ci95[0])}, {_signed_pp(row.diff_ci95[1])}]"
+                if row.diff_ci95
+                else "-",
+                "-" if row.p_value is None else f"{row.p_value:.3f}",
+                _verdict(row).plain,
+            ]
+            for row in compared
+        ]
+        headers = [
+            *(short_key(k) for k in grid_keys),
+            "activation",
+            f"Δ acc vs {compared[0].baseline} (pp)",
+            "95% CI",
+            "p",
+            "",
+        ]
+        text += "\n" + to_markdown(headers, lines)
+    return text
 
 
 def members_markdown(result: RunResult) -> str:
@@ -335,6 +439,9 @@ def render_result(
     """Write a result to `console` in the chosen format (machine formats: no colour, no wrap)."""
     if fmt == "table":
         console.print(members_table(result) if per_member else comparison_table(result, sort))
+        versus = baseline_table(result)
+        if versus is not None:
+            console.print(versus)
     elif fmt == "json":
         console.file.write(result.to_json() + "\n")
     elif fmt == "csv":

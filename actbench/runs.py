@@ -17,7 +17,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,9 @@ class _Record(BaseModel):
 
 class History(_Record):
     """Per epoch (index 0 = after epoch 1); the *_per_layer lists hold one value per hidden layer.
+
+    Every list has one entry per finished epoch (RunRecord.epochs entries; a diverged run stops
+    at its last finite epoch), or is empty when neuron health was not tracked.
 
     Neuron health is measured on the probe set (the first `metrics.probe_size` training
     samples) at the end of every epoch; grad_norm is the L2 norm of the layer's weight gradient,
@@ -75,6 +78,7 @@ class RunRecord(_Record):
     saturated_per_layer: list[float | None] = Field(default_factory=list)
     revived_neurons: int = 0  # units dead at some epoch (or init) and alive at a later one
     hidden_units: int
+    hidden_widths: list[int] = Field(default_factory=list)
     history: History = Field(default_factory=History)
     error: str | None = None
 
@@ -139,10 +143,18 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.write(blob)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; a run folder should be as readable as any file the user writes
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -182,15 +194,52 @@ def reserve_run_dir(root: Path, run_id: str) -> Path:
     raise RunFolderError(f"no free run-folder name for '{run_id}' in '{root}'")
 
 
+HEALTH_SERIES = ("dead", "dormant", "saturated", "mean_abs", "grad_norm")
+
+
 def history_csv(result: RunResult) -> str:
+    """One row per member and epoch: grid values, loss, accuracy, and neuron health per layer
+    (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...)."""
+    grid_keys = list(dict.fromkeys(key for run in result.runs for key in run.grid))
+    layers = max((len(run.dead_per_layer) for run in result.runs), default=0)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["label", "activation", "seed", "epoch", "train_loss", "test_accuracy"])
+    writer.writerow(
+        [
+            "label",
+            "activation",
+            *(f"grid.{k}" for k in grid_keys),
+            "seed",
+            "epoch",
+            "train_loss",
+            "test_accuracy",
+            *(f"{series}_l{layer + 1}" for series in HEALTH_SERIES for layer in range(layers)),
+        ]
+    )
     for run in result.runs:
-        for epoch, (loss, acc) in enumerate(
-            zip(run.history.train_loss, run.history.test_accuracy, strict=True), start=1
+        history = run.history
+        grid = [
+            json.dumps(v) if isinstance(v, list) else v
+            for v in (run.grid.get(k, "") for k in grid_keys)
+        ]
+        per_layer: list[Sequence[Sequence[Any]]] = [
+            history.dead_per_layer,
+            history.dormant_per_layer,
+            history.saturated_per_layer,
+            history.mean_abs_per_layer,
+            history.grad_norm_per_layer,
+        ]
+        for epoch, (loss, accuracy) in enumerate(
+            zip(history.train_loss, history.test_accuracy, strict=True)
         ):
-            writer.writerow([run.label, run.activation, run.seed, epoch, loss, acc])
+            health: list[Any] = []
+            for series in per_layer:
+                values = list(series[epoch]) if epoch < len(series) else []
+                health += [v if v is not None else "" for v in values]
+                health += [""] * (layers - len(values))
+            writer.writerow(
+                [run.label, run.activation, *grid, run.seed, epoch + 1, loss, accuracy, *health]
+            )
     return buffer.getvalue()
 
 

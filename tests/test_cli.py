@@ -821,7 +821,7 @@ def test_saved_config_yaml_is_the_resolved_config(saved_compare: SavedCompare) -
 
 def test_saved_history_csv_has_row_per_member_and_epoch(saved_compare: SavedCompare) -> None:
     lines = (saved_compare.run_dir / "history.csv").read_text().splitlines()
-    assert lines[0] == "label,activation,seed,epoch,train_loss,test_accuracy"
+    assert lines[0].startswith("label,activation,seed,epoch,train_loss,test_accuracy,dead_l1,")
     assert len(lines) == 1 + 4 * 2
 
 

@@ -363,7 +363,10 @@ def test_resolve_run_unknown_is_run_folder_error(
 def test_history_csv_header_and_one_row_per_member_and_epoch() -> None:
     result = make_result(labels=("relu", "tanh"), seeds=2, epochs=3)
     rows = list(csv.reader(io.StringIO(history_csv(result))))
-    assert rows[0] == ["label", "activation", "seed", "epoch", "train_loss", "test_accuracy"]
+    assert rows[0][:6] == ["label", "activation", "seed", "epoch", "train_loss", "test_accuracy"]
+    assert rows[0][6:] == [
+        f"{series}_l1" for series in ("dead", "dormant", "saturated", "mean_abs", "grad_norm")
+    ]
     body = rows[1:]
     assert len(body) == 2 * 2 * 3
     assert [(r[0], r[2], r[3]) for r in body[:4]] == [
@@ -391,6 +394,27 @@ def test_history_csv_values_match_history() -> None:
 def test_history_csv_no_members_is_header_only() -> None:
     result = make_result().model_copy(update={"runs": []})
     assert history_csv(result) == "label,activation,seed,epoch,train_loss,test_accuracy\n"
+
+
+def test_history_csv_has_grid_columns_and_health_per_layer() -> None:
+    result = make_result(labels=("relu",), seeds=1, epochs=2)
+    run = result.runs[0].model_copy(
+        update={
+            "grid": {"train.lr": 0.3},
+            "dead_per_layer": [1, 2],
+            "history": History(
+                train_loss=[0.5, 0.4],
+                test_accuracy=[0.7, 0.8],
+                dead_per_layer=[[0, 1], [1, 2]],
+                grad_norm_per_layer=[[0.1, 0.01], [0.2, 0.02]],
+            ),
+        }
+    )
+    rows = list(csv.DictReader(io.StringIO(history_csv(result.model_copy(update={"runs": [run]})))))
+    assert rows[1]["grid.train.lr"] == "0.3"
+    assert (rows[1]["dead_l1"], rows[1]["dead_l2"]) == ("1", "2")
+    assert rows[0]["grad_norm_l2"] == "0.01"
+    assert rows[0]["saturated_l1"] == ""
 
 
 def test_save_run_writes_every_file_and_results_last(
