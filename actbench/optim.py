@@ -51,11 +51,20 @@ class StackedOptimizer:
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.momentum_buffer = [torch.zeros_like(p) for p in self.params]
         self._lr_device = self.lr.to(device=device, dtype=torch.float32)
+        self._lr_views = self._views(self.lr)
+        self._decay_views = self._views(1 - self.lr * self.weight_decay)
 
-    def _per_member(self, values: Tensor, index: int) -> Tensor:
-        """values[members of param index], shaped to broadcast over that parameter."""
-        p = self.params[index]
-        return values[self.rows[index]].to(p.device, p.dtype).view(-1, *([1] * (p.dim() - 1)))
+    def _views(self, values: Tensor) -> list[Tensor]:
+        """values[m] of each parameter's members, shaped to broadcast over the parameter.
+
+        values is cast once (float64 -> the parameters' float32, exactly as torch.optim casts its
+        Python-float step size), then sliced per parameter without copies.
+        """
+        values = values.to(self.params[0].device, self.params[0].dtype)
+        return [
+            values[rows].view(-1, *([1] * (p.dim() - 1)))
+            for p, rows in zip(self.params, self.rows, strict=True)
+        ]
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -63,23 +72,26 @@ class StackedOptimizer:
 
     @torch.no_grad()
     def step(self) -> None:
+        # foreach: one dispatch per operation for all stacks; the same arithmetic as the
+        # per-tensor loop (and as torch.optim's), bit for bit.
+        grads = [_grad(p) for p in self.params]
         if self.kind == "sgd":
-            self._sgd()
+            self._sgd(grads)
         else:
-            self._adam()
+            self._adam(grads)
 
-    def _sgd(self) -> None:
+    def _sgd(self, grads: list[Tensor]) -> None:
         # torch.optim.SGD: d_p = g + wd * p; buf = momentum * buf + d_p; p -= lr * buf.
         # A zero-initialised buffer gives torch's first-step `buf = d_p` exactly.
-        for i, p in enumerate(self.params):
-            grad = _grad(p)
-            if self.weight_decay:
-                grad = grad.add(p, alpha=self.weight_decay)
-            if self.momentum:
-                grad = self.momentum_buffer[i].mul_(self.momentum).add_(grad)
-            p.addcmul_(grad, self._per_member(self._lr_or_device(), i), value=-1)
+        if self.weight_decay:
+            grads = list(torch._foreach_add(grads, self.params, alpha=self.weight_decay))
+        if self.momentum:
+            torch._foreach_mul_(self.momentum_buffer, self.momentum)
+            torch._foreach_add_(self.momentum_buffer, grads)
+            grads = self.momentum_buffer
+        torch._foreach_addcmul_(self.params, grads, self._lr_views, value=-1)
 
-    def _adam(self) -> None:
+    def _adam(self, grads: list[Tensor]) -> None:
         beta1, beta2 = self.betas
         self.steps += 1
         correction2_sqrt: Tensor | float
@@ -90,23 +102,23 @@ class StackedOptimizer:
         else:
             step_size = -(self.lr / (1 - beta1**self.steps))
             correction2_sqrt = (1 - beta2**self.steps) ** 0.5
-        for i, p in enumerate(self.params):
-            grad = _grad(p)
-            if self.weight_decay:
-                if self.kind == "adamw":
-                    decay = 1 - self._lr_or_device() * self.weight_decay
-                    p.mul_(self._per_member(decay, i))
-                else:
-                    grad = grad.add(p, alpha=self.weight_decay)
-            exp_avg, exp_avg_sq = self.exp_avg[i], self.exp_avg_sq[i]
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / correction2_sqrt).add_(self.eps)
-            # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
-            p.addcdiv_(exp_avg * self._per_member(step_size, i), denom)
-
-    def _lr_or_device(self) -> Tensor:
-        return self._lr_device if self.capturable else self.lr
+        if self.weight_decay:
+            if self.kind == "adamw":
+                torch._foreach_mul_(self.params, self._decay_views)
+            else:
+                grads = list(torch._foreach_add(grads, self.params, alpha=self.weight_decay))
+        torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
+        torch._foreach_mul_(self.exp_avg_sq, beta2)
+        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - beta2)
+        denom = torch._foreach_sqrt(self.exp_avg_sq)
+        if isinstance(correction2_sqrt, Tensor):
+            torch._foreach_div_(denom, [correction2_sqrt] * len(denom))
+        else:
+            torch._foreach_div_(denom, correction2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
+        updates = torch._foreach_mul(self.exp_avg, self._views(step_size))
+        torch._foreach_addcdiv_(self.params, updates, denom)
 
     def member_state(self) -> list[Tensor]:
         """Every state tensor (for resetting after a CUDA-graph warm-up)."""
