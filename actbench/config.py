@@ -134,6 +134,7 @@ class TrainConfig(_Section):
         Annotated[Int, Field(ge=1, le=10_000)] | tuple[Annotated[Int, Field(ge=0, lt=2**63)], ...]
     ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    cuda_graphs: bool = Field(True, description="replay each step as a CUDA graph (CUDA only)")
 
     @field_validator("seeds")
     @classmethod

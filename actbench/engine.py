@@ -284,15 +284,16 @@ def health(
     x: Tensor,
     tau: float,
     *,
+    saturation: bool = True,
     budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> list[LayerHealth]:
-    """Dead / dormant / saturated units of every hidden layer of every member over x."""
+    """Dead / dormant (/ saturated) units of every hidden layer of every member over x."""
     m = population.size
     accumulators = [LayerAccumulator() for _ in population.hidden_widths]
     for part in _chunks(x.shape[0], _chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
         for layer, (z, h) in enumerate(population.layers(xs)):
-            accumulators[layer].update(h, _saturated(population, layer, z))
+            accumulators[layer].update(h, _saturated(population, layer, z) if saturation else None)
     return [acc.result(tau) for acc in accumulators]
 
 
@@ -391,6 +392,98 @@ class _RevivalTracker:
         return torch.stack([r.sum(1) for r in self.revived]).sum(0)
 
 
+class _Stepper:
+    """One optimisation step of every member, run eagerly or replayed from a CUDA graph.
+
+    The loss and gradient-norm sums live in fixed tensors so that a captured step can
+    accumulate into them; nothing in a step synchronises with the host.
+    """
+
+    def __init__(
+        self,
+        population: Population,
+        data: Dataset,
+        head: Head,
+        optimizer: StackedOptimizer,
+        track_gradients: bool,
+    ) -> None:
+        self.population = population
+        self.data = data
+        self.head = head
+        self.optimizer = optimizer
+        self.track_gradients = track_gradients
+        device = data.x_train.device
+        m = population.size
+        self.hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
+        self.loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
+        self.grad_norm_sum = [torch.zeros(m, device=device) for _ in self.hidden_weights]
+        self.graphs: dict[int, Any] = {}
+        self.static_index: dict[int, Tensor] = {}
+
+    def start_epoch(self) -> None:
+        self.loss_sum.zero_()
+        for total in self.grad_norm_sum:
+            total.zero_()
+
+    def _body(self, index: Tensor, batch_size: int) -> None:
+        m = self.population.size
+        inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
+        targets = self.data.y_train.index_select(0, index).view(m, batch_size)
+        per_member = member_loss(self.population(inputs), targets, self.head).mean(1)
+        self.optimizer.zero_grad()
+        per_member.sum().backward()
+        if self.track_gradients:
+            for total, weight in zip(self.grad_norm_sum, self.hidden_weights, strict=True):
+                assert weight.grad is not None
+                total += weight.grad.flatten(1).norm(dim=1)
+        self.optimizer.step()
+        self.loss_sum.add_(per_member.detach(), alpha=batch_size)
+
+    def step(self, index: Tensor, batch_size: int) -> None:
+        """index: the flat [M * batch_size] sample indices of this step."""
+        graph = self.graphs.get(batch_size)
+        if graph is None:
+            self._body(index, batch_size)
+        else:
+            self.static_index[batch_size].copy_(index)
+            graph.replay()
+
+    def capture(self, batch_sizes: Sequence[int]) -> None:
+        """Record one CUDA graph per batch size (PyTorch's whole-network capture recipe).
+
+        The warm-up steps on a side stream really update the members, so parameters, the
+        optimizer state and the sums are put back afterwards.
+        """
+        params = self.optimizer.params
+        saved = [p.detach().clone() for p in params]
+        m = self.population.size
+        for size in batch_sizes:
+            self.static_index[size] = torch.zeros(
+                m * size, dtype=torch.int64, device=self.loss_sum.device
+            )
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                for size in batch_sizes:
+                    self._body(self.static_index[size], size)
+        torch.cuda.current_stream().wait_stream(side)
+        pool = None
+        for size in batch_sizes:
+            graph = torch.cuda.CUDAGraph()
+            self.optimizer.zero_grad()
+            with torch.cuda.graph(graph, pool=pool):
+                self._body(self.static_index[size], size)
+            pool = graph.pool()
+            self.graphs[size] = graph
+        with torch.no_grad():
+            for p, value in zip(params, saved, strict=True):
+                p.copy_(value)
+        self.optimizer.reset()
+        self.start_epoch()
+        torch.cuda.synchronize()
+
+
 def _per_layer(values: Sequence[Tensor], member: int) -> list[float]:
     return [float(v[member]) for v in values]
 
@@ -421,19 +514,34 @@ def train_population(
     m = population.size
     stacked = population.stacked_parameters()
     params = [p for p, _ in stacked]
+    use_graphs = device.type == "cuda" and cfg.cuda_graphs
     optimizer = StackedOptimizer(
-        stacked, [cfg.lr if mem.lr is None else mem.lr for mem in population.members], cfg
+        stacked,
+        [cfg.lr if mem.lr is None else mem.lr for mem in population.members],
+        cfg,
+        capturable=use_graphs,
     )
     generators = [member_generator(member.seed) for member in population.members]
     n = data.x_train.shape[0]
     batches = batch_slices(n, min(cfg.batch_size, n))
     probe_x = data.x_train[:probe_size]
+    stepper = _Stepper(population, data, head, optimizer, track_gradients=track_health)
+    notices: list[str] = []
+    if use_graphs:
+        try:
+            stepper.capture(sorted({b.stop - b.start for b in batches}))
+        except Exception as exc:  # any activation or torch build without capture support
+            stepper.graphs.clear()
+            notices.append(
+                f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
+            )
 
-    init_health = health(population, data.x_train, dormant_tau, budget=budget)
+    # Dead / dormant at init and at the end: over the whole training split (the definition);
+    # saturation needs a derivative per element, so it is measured on the probe set only.
+    init_health = health(population, data.x_train, dormant_tau, saturation=False, budget=budget)
     revivals = _RevivalTracker()
     if track_health:
         revivals.update(health(population, probe_x, dormant_tau, budget=budget))
-    hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
     histories = [MemberHistory() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
     frozen = torch.zeros(m, dtype=torch.bool, device=device)
@@ -450,19 +558,10 @@ def train_population(
 
     for epoch in range(cfg.epochs):
         permutations = epoch_permutations(generators, n, device)
-        loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
-        grad_norm_sum = [torch.zeros(m, device=device) for _ in hidden_weights]
+        stepper.start_epoch()
         for batch in batches:
-            index = permutations[:, batch]
-            logits = population(data.x_train[index])
-            per_member = member_loss(logits, data.y_train[index], head).mean(1)
-            optimizer.zero_grad()
-            per_member.sum().backward()
-            for total, weight in zip(grad_norm_sum, hidden_weights, strict=True):
-                assert weight.grad is not None
-                total += weight.grad.flatten(1).norm(dim=1)
-            optimizer.step()
-            loss_sum += per_member.detach().double() * (batch.stop - batch.start)
+            # index_select on a flat index: half the cost of advanced indexing with [M, b]
+            stepper.step(permutations[:, batch].reshape(-1), batch.stop - batch.start)
             if any_frozen:
                 restore(frozen)
             if should_stop is not None and should_stop():
@@ -471,7 +570,7 @@ def train_population(
         if interrupted:
             restore(torch.ones_like(frozen))
             break
-        epoch_loss = (loss_sum / n).float()
+        epoch_loss = (stepper.loss_sum / n).float()
         diverged_now = ~torch.isfinite(epoch_loss) & ~frozen
         if bool(diverged_now.any()):
             frozen |= diverged_now
@@ -487,7 +586,7 @@ def train_population(
         layer_dormant = [layer.dormant.cpu() for layer in probe]
         layer_saturated = [layer.saturated.cpu() for layer in probe]
         layer_mean_abs = [layer.mean_abs.cpu() for layer in probe]
-        layer_grad = [(total / len(batches)).cpu() for total in grad_norm_sum]
+        layer_grad = [(total / len(batches)).cpu() for total in stepper.grad_norm_sum]
         for i in alive.nonzero().flatten().tolist():
             history = histories[i]
             history.train_loss.append(float(epoch_loss_cpu[i]))
@@ -507,7 +606,8 @@ def train_population(
 
     train_eval = evaluate(population, data.x_train, data.y_train, head, budget)
     test_eval = evaluate(population, data.x_test, data.y_test, head, budget)
-    final_health = health(population, data.x_train, dormant_tau, budget=budget)
+    final_health = health(population, data.x_train, dormant_tau, saturation=False, budget=budget)
+    final_probe = health(population, probe_x, dormant_tau, budget=budget)
     revived = revivals.counts(m).cpu()
     outcomes = []
     for i in range(m):
@@ -523,10 +623,10 @@ def train_population(
                 dead_per_layer=[int(layer.dead[i]) for layer in final_health],
                 dead_per_layer_init=[int(layer.dead[i]) for layer in init_health],
                 dormant_per_layer=[int(layer.dormant[i]) for layer in final_health],
-                saturated_per_layer=[float(layer.saturated[i]) for layer in final_health],
+                saturated_per_layer=[float(layer.saturated[i]) for layer in final_probe],
                 revived=int(revived[i]),
                 history=histories[i],
                 state_dict=population.member_state_dict(i) if keep_state else None,
             )
         )
-    return PopulationOutcome(outcomes, time.perf_counter() - started, interrupted)
+    return PopulationOutcome(outcomes, time.perf_counter() - started, interrupted, notices)
