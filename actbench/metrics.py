@@ -1,7 +1,8 @@
 """Neuron-health metrics over hidden outputs h: [members, samples, units], accumulated in chunks.
 
 Definitions (part of the contract, see README "Metrics"):
-- dead: max_x h_j(x) == min_x h_j(x) exactly -- the unit's output is constant on the probe set.
+- dead: max_x h_j(x) == min_x h_j(x) exactly -- the unit's output is constant on the probe set
+  (computed as: no output differs from the first one).
 - dormant(tau): mean|h_j| / mean_k mean|h_k| <= tau, within the layer (Sokar et al. 2023).
 - saturated: fraction of (sample, unit) pairs with |f'(z)| < 0.01 * max|f'|.
 """
@@ -30,43 +31,40 @@ class LayerHealth:
 
 
 class LayerAccumulator:
-    """Running max / min / sum|h| / saturated count per unit, fed chunk by chunk."""
+    """Running 'varies' / sum|h| / saturated count per unit, fed chunk by chunk."""
 
     def __init__(self) -> None:
-        self.maximum: Tensor | None = None
-        self.minimum: Tensor | None = None
+        self.reference: Tensor | None = None  # [M, units]: each unit's output on sample 0
+        self.varies: Tensor | None = None  # [M, units] bool
         self.abs_sum: Tensor | None = None
         self.saturated: Tensor | None = None
         self.count = 0
 
     def update(self, h: Tensor, saturated: Tensor | None = None) -> None:
         """h: [M, c, units]; saturated: [M, c, units] bool, or None if not tracked."""
-        chunk_max, chunk_min = h.amax(1), h.amin(1)
+        if self.reference is None:
+            self.reference = h[:, 0, :].clone()
+        # max == min  <=>  no output differs from the first; one pass instead of two (amax, amin)
+        chunk_varies = varying_units(self.reference, h)
         # float32 within a chunk (5x faster than a float64 reduction), float64 across chunks
         chunk_abs = h.abs().sum(1).double()
         chunk_sat = saturated.sum((1, 2)) if saturated is not None else None
-        if self.maximum is None:
-            self.maximum, self.minimum, self.abs_sum, self.saturated = (
-                chunk_max,
-                chunk_min,
-                chunk_abs,
-                chunk_sat,
-            )
+        if self.varies is None:
+            self.varies, self.abs_sum, self.saturated = chunk_varies, chunk_abs, chunk_sat
         else:
-            assert self.minimum is not None and self.abs_sum is not None
-            self.maximum = torch.maximum(self.maximum, chunk_max)
-            self.minimum = torch.minimum(self.minimum, chunk_min)
+            assert self.abs_sum is not None
+            self.varies |= chunk_varies
             self.abs_sum = self.abs_sum + chunk_abs
             if chunk_sat is not None and self.saturated is not None:
                 self.saturated = self.saturated + chunk_sat
         self.count += h.shape[1]
 
     def result(self, tau: float) -> LayerHealth:
-        if self.maximum is None or self.minimum is None or self.abs_sum is None:
+        if self.varies is None or self.abs_sum is None:
             raise ValueError("no samples were accumulated")
-        dead = dead_units(self.maximum, self.minimum)
+        dead = ~self.varies
         mean_abs = self.abs_sum / self.count
-        units = self.maximum.shape[1]
+        units = self.varies.shape[1]
         saturated = (
             self.saturated.double() / (self.count * units)
             if self.saturated is not None
@@ -81,9 +79,13 @@ class LayerAccumulator:
         )
 
 
-def dead_units(maximum: Tensor, minimum: Tensor) -> Tensor:
-    """Strict: a unit is dead when its output never changes over the probe set (no tolerance)."""
-    return maximum == minimum
+def varying_units(reference: Tensor, h: Tensor) -> Tensor:
+    """[M, units]: does any output in h ([M, c, units]) differ from reference ([M, units])?
+
+    Strict: a unit whose outputs are all exactly equal is dead, however tiny a variation
+    would be (no tolerance). A NaN output counts as varying.
+    """
+    return (h != reference.unsqueeze(1)).any(1)
 
 
 def dormant_units(mean_abs: Tensor, tau: float) -> Tensor:

@@ -10,10 +10,10 @@ import torch
 from actbench.activations import build, derivative, get, max_abs_derivative
 from actbench.metrics import (
     LayerAccumulator,
-    dead_units,
     dormant_units,
     mean_std,
     saturated_mask,
+    varying_units,
 )
 
 
@@ -57,10 +57,22 @@ def test_sigmoid_rounded_to_exactly_one_is_dead() -> None:
     assert _dead(h) == [True]
 
 
-def test_dead_units_is_strict_equality() -> None:
-    maximum = torch.tensor([[1.0, 2.0, 0.0]])
-    minimum = torch.tensor([[1.0, 2.0 - 2**-22, 0.0]])
-    assert dead_units(maximum, minimum).tolist() == [[True, False, True]]
+def test_varying_units_is_strict_equality() -> None:
+    reference = torch.tensor([[1.0, 2.0, 0.0]])
+    h = torch.tensor([[[1.0, 2.0, 0.0], [1.0, 2.0 - 2**-22, 0.0]]])
+    assert varying_units(reference, h).tolist() == [[False, True, False]]
+
+
+def test_a_nan_output_is_not_dead() -> None:
+    h = torch.tensor([[[0.0], [float("nan")]]])
+    assert _dead(h) == [False]
+
+
+def test_dead_when_every_chunk_equals_the_first_sample() -> None:
+    accumulator = LayerAccumulator()
+    accumulator.update(torch.full((1, 3, 2), 0.5))
+    accumulator.update(torch.tensor([[[0.5, 0.5], [0.5, 0.7]]]))
+    assert accumulator.result(0.1).dead_mask.tolist() == [[True, False]]
 
 
 def test_dormant_score_follows_sokar_et_al() -> None:
