@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -547,6 +547,65 @@ def runs_records(saved: Sequence[SavedRun]) -> list[dict[str, Any]]:
         }
         for run in saved
     ]
+
+
+# --- benchmark ----------------------------------------------------------------------------------
+
+
+def bench_tables(result: dict[str, Any]) -> Group:
+    """Timing per way of training the same members, then accuracy per activation and way."""
+    ways = [
+        way
+        for way in ("population", "population_health", "per_run", "sklearn")
+        if way in result["accuracy"]
+    ]
+    names = {
+        "population": "population",
+        "population_health": "population + health",
+        "per_run": "per-run loop",
+        "sklearn": f"sklearn ({result['sklearn_models']} models)",
+    }
+    settings = result["settings"]
+    timing = _table(
+        f"actbench bench: {result['members']} models, {result['device']}",
+        f"{settings['n_samples']} samples, hidden {settings['hidden']}, batch "
+        f"{settings['batch_size']}, {settings['epochs']} epochs\n"
+        "sklearn has fewer activations: its time per model is scaled to all members",
+    )
+    for header in ("way", "seconds", "population is", "Msamples/s", "peak MB"):
+        timing.add_column(header, justify="left" if header == "way" else "right", no_wrap=True)
+    seconds = {
+        "population": result["population_seconds"],
+        "population_health": result["population_with_health_seconds"],
+        "per_run": result["per_run_seconds"],
+        "sklearn": result["sklearn_seconds"],
+    }
+    speedups = {"per_run": result["speedup_vs_per_run"], "sklearn": result["speedup_vs_sklearn"]}
+    for way in ways:
+        speedup = speedups.get(way)
+        timing.add_row(
+            names[way],
+            f"{seconds[way]:.2f}",
+            "" if speedup is None else f"{speedup:.1f}x faster",
+            f"{result['samples_members_per_second'][way] / 1e6:.2f}",
+            f"{result['peak_memory_mb'][way]:.0f}",
+        )
+    accuracy = _table("test accuracy % (mean over seeds)")
+    accuracy.add_column("activation", no_wrap=True)
+    for way in ways:
+        accuracy.add_column(names[way], justify="right", no_wrap=True)
+    activations = list(dict.fromkeys(a for way in ways for a in result["accuracy"][way]))
+    for name in activations:
+        accuracy.add_row(
+            name,
+            *(
+                f"{100 * result['accuracy'][way][name]:.1f}"
+                if name in result["accuracy"][way]
+                else "-"
+                for way in ways
+            ),
+        )
+    return Group(timing, accuracy)
 
 
 # --- progress -----------------------------------------------------------------------------------
