@@ -328,6 +328,14 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
             "lower train.lr, or pass --allow-diverged to accept"
         )
         code = EXIT_FAILED
+    failed = [r for r in result.runs if r.status == "failed"]
+    if failed:
+        first = failed[0]
+        stderr.print(
+            f"[red]error:[/] {len(failed)} run(s) failed; first: {first.label} seed {first.seed}: "
+            f"{first.error}"
+        )
+        code = EXIT_FAILED
     failures, notes = check_all(result, thresholds, reference, options.max_regression)
     if not options.quiet:
         for note in notes:

@@ -8,6 +8,7 @@ takes per member). Grid points that differ in anything else train one population
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import platform
@@ -24,13 +25,14 @@ from actbench import __version__
 from actbench.config import Config, GridPoint, grid_points
 from actbench.data import make_dataset
 from actbench.engine import (
+    DEFAULT_MEMORY_BUDGET,
     EpochReport,
     MemberOutcome,
     MemberSpec,
     Population,
     train_population,
 )
-from actbench.errors import ConfigError, DeviceError
+from actbench.errors import ConfigError, DeviceError, ResourceError
 from actbench.metrics import mean_std
 from actbench.model import n_logits
 from actbench.runs import (
@@ -122,6 +124,57 @@ def members_of(config: Config) -> list[MemberSpec]:
     return [m.spec for m in sorted(planned, key=lambda m: (m.point, m.entry))]
 
 
+# --- resource guard -----------------------------------------------------------------------------
+
+GIB = 2**30
+
+
+def estimate_memory(config: Config, members: int) -> dict[str, int]:
+    """Bytes a population of `members` will need at its peak, by part (a generous estimate)."""
+    data = config.data
+    widths = [data.n_features, *config.model.hidden, data.n_classes]
+    n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
+    batch = min(config.train.batch_size, data.n_train)
+    return {
+        # sklearn makes float64 data, splits and scales it (~4 copies), then float32 tensors
+        "data": data.n_samples * data.n_features * (4 * 8 + 4),
+        # one epoch's minibatch order, int64, built on the CPU and copied to the device
+        "permutations": 2 * members * data.n_train * 8,
+        # parameters, gradients, optimizer state and the epoch snapshot, float32
+        "parameters": 6 * members * n_params * 4,
+        # activations of one training step kept for the backward pass
+        "training step": 6 * members * batch * sum(widths) * 4,
+        "evaluation chunks": DEFAULT_MEMORY_BUDGET,
+        "torch and python": 600 * 2**20,
+    }
+
+
+def available_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_memory(config: Config, members: int, device: torch.device) -> None:
+    """Refuse a population that cannot fit, before allocating any of it."""
+    parts = estimate_memory(config, members)
+    needed = sum(parts.values())
+    available = available_memory(device)
+    if needed <= 0.9 * available:
+        return
+    biggest = sorted(parts.items(), key=lambda item: -item[1])[:3]
+    detail = ", ".join(f"{name} {size / GIB:.1f}" for name, size in biggest)
+    raise ResourceError(
+        f"this run needs about {needed / GIB:.1f} GiB ({detail}) but {device} has "
+        f"{available / GIB:.1f} GiB available; use fewer members (now {members}: activations x "
+        f"seeds x learning rates), a smaller data.n_samples ({config.data.n_samples}) or fewer "
+        "or narrower hidden layers"
+    )
+
+
 @dataclass
 class ProgressEvent:
     """Epochs done over the whole experiment, and a short status line."""
@@ -145,6 +198,118 @@ class Experiment:
         return self.result.status == "interrupted"
 
 
+@dataclass
+class PlanOutcome:
+    """What training one population plan produced, as plain picklable Python values."""
+
+    members: list[PlannedMember]
+    outcomes: list[MemberOutcome] | None  # None when the plan failed
+    notices: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    error: str | None = None
+    models: dict[int, bytes] = field(default_factory=dict)  # member position -> state_dict
+
+
+def train_plan(
+    population_plan: PopulationPlan,
+    device: torch.device,
+    *,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_models: bool = False,
+) -> PlanOutcome:
+    """Train one population: its own data, its own stacked tensors."""
+    cfg = population_plan.config
+    data = make_dataset(cfg.data)
+    notices = []
+    n_train = data.x_train.shape[0]
+    if cfg.train.batch_size > n_train:
+        notices.append(
+            f"train.batch_size {cfg.train.batch_size} exceeds the {n_train} training samples; "
+            f"training full-batch ({n_train})"
+        )
+    data = data.to(device)
+    population = Population(
+        population_plan.specs,
+        data.n_features,
+        cfg.model.hidden,
+        n_logits(cfg.model.head, data.n_classes),
+    ).to(device)
+    outcome = train_population(
+        population,
+        data,
+        cfg.train,
+        cfg.model.head,
+        dormant_tau=cfg.metrics.dormant_tau,
+        probe_size=cfg.metrics.probe_size,
+        track_health=cfg.metrics.health,
+        on_epoch=on_epoch,
+        should_stop=should_stop,
+        keep_state=keep_models,
+    )
+    models = {}
+    for position, member in enumerate(outcome.members):
+        if member.state_dict is not None:
+            buffer = io.BytesIO()
+            torch.save(member.state_dict, buffer)
+            models[position] = buffer.getvalue()
+            member.state_dict = None  # plain values only: results may cross a process boundary
+    return PlanOutcome(
+        population_plan.members,
+        outcome.members,
+        notices + outcome.notices,
+        outcome.interrupted,
+        models=models,
+    )
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    """What an executor needs besides the plans."""
+
+    device: torch.device
+    on_progress: Callable[[ProgressEvent], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    keep_models: bool = False
+
+
+Executor = Callable[[Sequence[PopulationPlan], ExecutionContext], list[PlanOutcome]]
+
+
+def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> list[PlanOutcome]:
+    """Every population in this process, one after another, with per-epoch progress."""
+    for population_plan in plans:  # all of them, before any work
+        check_memory(population_plan.config, len(population_plan.members), context.device)
+    total_epochs = sum(p.config.train.epochs for p in plans)
+    done_before = 0
+    outcomes = []
+    for number, population_plan in enumerate(plans, start=1):
+        what = f"{len(population_plan.members)} models"
+        if len(plans) > 1:
+            what = f"population {number}/{len(plans)}: {what}"
+
+        def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
+            if context.on_progress is not None:
+                best = float(epoch.test_accuracy.nan_to_num(0.0).max())
+                description = f"{what}, best acc {best:.3f}"
+                context.on_progress(
+                    ProgressEvent(done_before + epoch.epoch, total_epochs, description)
+                )
+
+        outcome = train_plan(
+            population_plan,
+            context.device,
+            on_epoch=report,
+            should_stop=context.should_stop,
+            keep_models=context.keep_models,
+        )
+        outcomes.append(outcome)
+        done_before += population_plan.config.train.epochs
+        if outcome.interrupted:
+            break
+    return outcomes
+
+
 def run_experiment(
     config: Config,
     config_name: str,
@@ -153,6 +318,7 @@ def run_experiment(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_models: bool = False,
+    executor: Executor = run_locally,
 ) -> Experiment:
     """Train every member of `config` and aggregate. Raises DeviceError before any work."""
     started = time.perf_counter()
@@ -163,64 +329,26 @@ def run_experiment(
         raise ConfigError(
             f"--baseline '{baseline}' is not a label of this run; labels: {', '.join(labels)}"
         )
-    notices: list[str] = []
-    total_epochs = sum(p.config.train.epochs for p in populations)
-    done_before = 0
+    context = ExecutionContext(device, on_progress, should_stop, keep_models)
+    outcomes = executor(populations, context)
+
     records: dict[tuple[int, int, int], RunRecord] = {}
     models: dict[str, bytes] = {}
-    interrupted = False
-
-    for number, population_plan in enumerate(populations, start=1):
-        cfg = population_plan.config
-        data = make_dataset(cfg.data)
-        n_train = data.x_train.shape[0]
-        if cfg.train.batch_size > n_train:
-            notices.append(
-                f"train.batch_size {cfg.train.batch_size} exceeds the {n_train} training samples; "
-                f"training full-batch ({n_train})"
-            )
-        data = data.to(device)
-        specs = population_plan.specs
-        what = f"{len(specs)} models"
-        if len(populations) > 1:
-            what = f"population {number}/{len(populations)}: {what}"
-
-        def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
-            if on_progress is not None:
-                best = float(epoch.test_accuracy.nan_to_num(0.0).max())
-                description = f"{what}, best acc {best:.3f}"
-                on_progress(ProgressEvent(done_before + epoch.epoch, total_epochs, description))
-
-        population = Population(
-            specs, data.n_features, cfg.model.hidden, n_logits(cfg.model.head, data.n_classes)
-        ).to(device)
-        outcome = train_population(
-            population,
-            data,
-            cfg.train,
-            cfg.model.head,
-            dormant_tau=cfg.metrics.dormant_tau,
-            probe_size=cfg.metrics.probe_size,
-            track_health=cfg.metrics.health,
-            on_epoch=report,
-            should_stop=should_stop,
-            keep_state=keep_models,
-        )
-        notices += outcome.notices
-        done_before += cfg.train.epochs
-        for planned, member_outcome in zip(population_plan.members, outcome.members, strict=True):
+    notices: list[str] = []
+    for plan_outcome in outcomes:
+        notices += plan_outcome.notices
+        for position, planned in enumerate(plan_outcome.members):
             point = points[planned.point]
             key = (planned.point, planned.entry, planned.spec.seed)
-            records[key] = record_of(planned.spec, point, member_outcome)
-            if keep_models:
-                assert member_outcome.state_dict is not None
-                buffer = io.BytesIO()
-                torch.save(member_outcome.state_dict, buffer)
-                models[model_filename(planned.spec, point)] = buffer.getvalue()
-        if outcome.interrupted:
-            interrupted = True
-            break
-
+            if plan_outcome.outcomes is None:
+                records[key] = failed_record(planned.spec, point, plan_outcome.error or "failed")
+                continue
+            records[key] = record_of(planned.spec, point, plan_outcome.outcomes[position])
+            if position in plan_outcome.models:
+                models[model_filename(planned.spec, point)] = plan_outcome.models[position]
+    interrupted = any(o.interrupted for o in outcomes) or len(records) < sum(
+        len(p.members) for p in populations
+    )
     ordered = [records[key] for key in sorted(records)]
     result = RunResult(
         actbench_version=__version__,
@@ -234,6 +362,30 @@ def run_experiment(
         notices=list(dict.fromkeys(notices)),
     )
     return Experiment(config, config_name, result, models)
+
+
+def failed_record(member: MemberSpec, point: GridPoint, error: str) -> RunRecord:
+    """A member whose training raised: no metrics, the error kept."""
+    return RunRecord(
+        label=member.label,
+        activation=member.activation,
+        params=dict(member.params),
+        grid=point.values,
+        seed=member.seed,
+        status="failed",
+        epochs=0,
+        train_loss=None,
+        test_loss=None,
+        train_accuracy=None,
+        test_accuracy=None,
+        dead_neurons=None,
+        dead_per_layer=[],
+        dead_neurons_init=None,
+        dormant_neurons=None,
+        hidden_units=sum(point.config.model.hidden),
+        hidden_widths=list(point.config.model.hidden),
+        error=error,
+    )
 
 
 def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> RunRecord:

@@ -69,11 +69,11 @@ class RunRecord(_Record):
     test_loss: float | None
     train_accuracy: float | None
     test_accuracy: float | None
-    dead_neurons: int
+    dead_neurons: int | None  # None: the member failed
     dead_per_layer: list[int]
-    dead_neurons_init: int
+    dead_neurons_init: int | None
     dead_per_layer_init: list[int] = Field(default_factory=list)
-    dormant_neurons: int
+    dormant_neurons: int | None
     dormant_per_layer: list[int] = Field(default_factory=list)
     saturated_per_layer: list[float | None] = Field(default_factory=list)
     revived_neurons: int = 0  # units dead at some epoch (or init) and alive at a later one
