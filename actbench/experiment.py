@@ -360,6 +360,7 @@ def run_experiment(
         runs=ordered,
         summary=summarize(ordered, baseline),
         notices=list(dict.fromkeys(notices)),
+        environment=environment(describe_device(device)),
     )
     return Experiment(config, config_name, result, models)
 
@@ -560,9 +561,5 @@ def save_experiment(experiment: Experiment, root: Path) -> Path:
     result = experiment.result.model_copy(update={"run_id": run_dir.name})
     experiment.result = result
     return save_run(
-        run_dir,
-        result,
-        experiment.config.to_yaml(),
-        environment(result.device),
-        experiment.models,
+        run_dir, result, experiment.config.to_yaml(), result.environment, experiment.models
     )

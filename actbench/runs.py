@@ -126,6 +126,8 @@ class RunResult(_Record):
     runs: list[RunRecord]
     summary: list[SummaryRow]
     notices: list[str] = Field(default_factory=list)
+    # versions (torch, numpy, scikit-learn, python), device and thread count: enough to repeat it
+    environment: dict[str, Any] = Field(default_factory=dict)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

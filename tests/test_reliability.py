@@ -1,0 +1,141 @@
+"""Whole-process behaviour: signals, concurrent runs, resource guard, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+TINY = ["--set", "data.n_samples=160", "--seeds", "2", "--set", "activations=[relu,tanh]"]
+
+
+def _actbench(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "actbench", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_until_training(process: subprocess.Popen[str], cpu_seconds: float = 4.0) -> None:
+    """Block until the child has spent enough CPU time to be past start-up and training."""
+    child = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        times = child.cpu_times()
+        if times.user + times.system >= cpu_seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the child never started training")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_training_and_saves_the_finished_epochs(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    runs = tmp_path / "runs"
+    process = _actbench(
+        "compare",
+        *TINY,
+        "--epochs",
+        "100000",
+        "--format",
+        "json",
+        "--out",
+        str(runs),
+        cwd=tmp_path,
+    )
+    _wait_until_training(process)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted" in stderr and "partial results in" in stderr
+    (run_dir,) = list(runs.iterdir())
+    saved = json.loads((run_dir / "results.json").read_text())
+    assert saved["status"] == "interrupted"
+    assert json.loads(stdout)["status"] == "interrupted"
+    for run in saved["runs"]:
+        assert run["status"] == "interrupted"
+        assert run["epochs"] >= 1
+        assert len(run["history"]["train_loss"]) == run["epochs"]
+
+
+def test_two_runs_started_together_get_distinct_folders(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    args = ["compare", *TINY, "--epochs", "2", "--quiet", "--format", "json", "--out", str(runs)]
+    first, second = _actbench(*args, cwd=tmp_path), _actbench(*args, cwd=tmp_path)
+    outputs = [p.communicate(timeout=120) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, outputs
+    folders = sorted(p.name for p in runs.iterdir())
+    assert len(folders) == 2
+    ids = sorted(json.loads(out)["run_id"] for out, _ in outputs)
+    assert ids == folders
+    for folder in folders:
+        assert json.loads((runs / folder / "results.json").read_text())["run_id"] == folder
+
+
+def test_the_same_config_gives_bit_identical_results_in_two_processes(tmp_path: Path) -> None:
+    args = ["compare", *TINY, "--epochs", "3", "--no-save", "--quiet", "--format", "json"]
+    first = subprocess.run(
+        [sys.executable, "-m", "actbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    second = subprocess.run(
+        [sys.executable, "-m", "actbench", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert json.loads(first.stdout)["runs"] == json.loads(second.stdout)["runs"]
+
+
+def test_a_population_too_big_for_memory_is_refused_before_any_work(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actbench",
+            "compare",
+            "--set",
+            "data.n_samples=200000000",
+            "--seeds",
+            "500",
+            "--out",
+            str(runs),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "GiB" in lines[0] and "available" in lines[0] and "fewer members" in lines[0]
+    assert not runs.exists()
+
+
+def test_memory_estimate_grows_with_members_and_samples() -> None:
+    from actbench.config import load_config
+    from actbench.experiment import estimate_memory
+
+    small = sum(estimate_memory(load_config(), 10).values())
+    more_members = sum(estimate_memory(load_config(), 1000).values())
+    more_samples = sum(estimate_memory(load_config(None, ["data.n_samples=1000000"]), 10).values())
+    assert small < more_members
+    assert small < more_samples
