@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from actbench.config import format_value, short_key
 from actbench.errors import ConfigError, RunFolderError, unknown
-from actbench.runs import RunResult, SummaryRow, load_result
+from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
 
 NUMERIC_FIELDS = tuple(
     name
@@ -44,6 +45,8 @@ def parse_threshold(text: str) -> Threshold:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"--fail-under {key}: '{raw}' is not a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"--fail-under {key}: the threshold must be a finite number (got {raw})")
     return Threshold(key, value, label.strip() or None if colon else None)
 
 
@@ -104,7 +107,8 @@ def check_regressions(
             notes.append(f"{_where(row)}: not in the baseline, not checked")
             continue
         new = row.test_accuracy_mean
-        if new is None or new < old.test_accuracy_mean - max_regression:
+        # a drop of exactly the allowance passes: 0.8 - 0.1 is 0.7000000000000001 in floats
+        if new is None or old.test_accuracy_mean - new > max_regression + 1e-12:
             shown = "missing" if new is None else f"{new:.4f}"
             drop = "" if new is None else f", down {old.test_accuracy_mean - new:.4f}"
             failures.append(
@@ -127,3 +131,57 @@ def check_all(
         regressions, notes = check_regressions(result, baseline, max_regression)
         failures += regressions
     return failures, notes
+
+
+# --- reproduction ---------------------------------------------------------------------------------
+
+COMPARED_FIELDS = (
+    "status",
+    "epochs",
+    "train_loss",
+    "test_loss",
+    "train_accuracy",
+    "test_accuracy",
+    "dead_per_layer",
+    "dead_per_layer_init",
+    "dormant_per_layer",
+    "revived_neurons",
+    "history",
+)
+
+
+def reproduction_differences(saved: RunResult, rerun: RunResult) -> list[str]:
+    """Every member whose numbers differ between a saved run and its re-run (exact equality:
+    on the same CPU and versions, a run is bit-identical)."""
+    old = {_member_key(run): run for run in saved.runs}
+    new = {_member_key(run): run for run in rerun.runs}
+    differences = []
+    for member in sorted(old.keys() | new.keys()):
+        grid, label, seed = member
+        where = f"{label} seed {seed}" + ("" if grid == "{}" else f" {grid}")
+        if member not in new or member not in old:
+            differences.append(f"{where}: only in the {'saved run' if member in old else 'rerun'}")
+            continue
+        changed = [
+            name
+            for name in COMPARED_FIELDS
+            if getattr(old[member], name) != getattr(new[member], name)
+        ]
+        if changed:
+            a, b = old[member].test_accuracy, new[member].test_accuracy
+            differences.append(f"{where}: {', '.join(changed)} differ (test accuracy {a} vs {b})")
+    return differences
+
+
+def _member_key(run: RunRecord) -> tuple[str, str, int]:
+    return repr(run.grid), run.label, run.seed
+
+
+def environment_changes(saved: RunResult, rerun: RunResult) -> list[str]:
+    """Versions, device or threads that differ: the likely cause of a mismatch."""
+    keys = ("torch", "numpy", "scikit_learn", "python", "device", "torch_threads")
+    return [
+        f"{k}: {saved.environment.get(k)} then, {rerun.environment.get(k)} now"
+        for k in keys
+        if saved.environment and saved.environment.get(k) != rerun.environment.get(k)
+    ]

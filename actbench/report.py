@@ -340,13 +340,15 @@ def to_csv(records: Iterable[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def to_markdown(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def to_markdown(headers: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> str:
+    """A GitHub table; the first `left` columns are text (left-aligned), the rest numbers."""
+
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
     lines = [
         "| " + " | ".join(headers) + " |",
-        "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(headers))) + " |",
+        "| " + " | ".join("---" if i < left else "---:" for i in range(len(headers))) + " |",
     ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -363,7 +365,7 @@ def summary_markdown(result: RunResult, sort: str | None = None) -> str:
             ]
             body.append([format_value(row.grid[k]) for k in grid_keys] + cells)
     headers = [short_key(k) for k in grid_keys] + [c.header for c in SUMMARY_COLUMNS]
-    text = to_markdown(headers, body)
+    text = to_markdown(headers, body, left=len(grid_keys) + 1)
     compared = [row for row in result.summary if row.baseline is not None]
     if compared:
         lines = [
@@ -387,7 +389,7 @@ def summary_markdown(result: RunResult, sort: str | None = None) -> str:
             "p",
             "",
         ]
-        text += "\n" + to_markdown(headers, lines)
+        text += "\n" + to_markdown(headers, lines, left=len(grid_keys) + 1)
     return text
 
 

@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actbench.errors import ConfigError, RunFolderError
+from actbench.gates import (
+    Threshold,
+    check_all,
+    check_regressions,
+    check_thresholds,
+    load_baseline,
+    parse_threshold,
+)
+from actbench.runs import RunResult, SummaryRow
+
+LR_LOW = {"train.lr": 0.001}
+LR_HIGH = {"train.lr": 0.1}
+
+
+def row(label: str, accuracy: float | None, grid: dict[str, Any] | None = None) -> SummaryRow:
+    return SummaryRow(
+        label=label,
+        activation=label,
+        grid=grid or {},
+        n_seeds=2,
+        test_accuracy_mean=accuracy,
+        test_accuracy_std=0.01,
+        test_loss_mean=0.4,
+        test_loss_std=0.02,
+        train_loss_mean=0.35,
+        dead_neurons_mean=1.0,
+        dead_neurons_init_mean=0.0,
+        dormant_neurons_mean=2.0,
+        hidden_units=50,
+    )
+
+
+def result(*rows: SummaryRow, run_id: str = "20260101-000000-test-abcdef0") -> RunResult:
+    return RunResult(
+        actbench_version="0.0.0",
+        run_id=run_id,
+        device="cpu (1 threads)",
+        seconds=1.0,
+        config={},
+        runs=[],
+        summary=list(rows),
+    )
+
+
+# --- parse_threshold ----------------------------------------------------------------------------
+
+
+def test_parse_threshold_global() -> None:
+    assert parse_threshold("test_accuracy_mean=0.8") == Threshold("test_accuracy_mean", 0.8)
+
+
+def test_parse_threshold_per_label() -> None:
+    assert parse_threshold("relu:test_accuracy_mean=0.85") == Threshold(
+        "test_accuracy_mean", 0.85, "relu"
+    )
+
+
+def test_parse_threshold_other_metric() -> None:
+    assert parse_threshold("test_loss_mean=0.5").key == "test_loss_mean"
+
+
+def test_parse_threshold_without_equals_names_the_expected_form() -> None:
+    with pytest.raises(ConfigError, match=r"KEY=VALUE.*got 'test_accuracy_mean'"):
+        parse_threshold("test_accuracy_mean")
+
+
+def test_parse_threshold_without_key_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_threshold("relu:=0.8")
+
+
+def test_parse_threshold_unknown_metric_suggests_the_closest() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_threshold("test_acc_mean=0.8")
+    message = str(info.value)
+    assert "unknown --fail-under metric 'test_acc_mean'" in message
+    assert "did you mean 'test_accuracy_mean'?" in message
+
+
+def test_parse_threshold_non_number_value_names_it() -> None:
+    with pytest.raises(ConfigError, match="'high' is not a number"):
+        parse_threshold("test_accuracy_mean=high")
+
+
+def test_parse_threshold_empty_value_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="not a number"):
+        parse_threshold("test_accuracy_mean=")
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf"])
+def test_parse_threshold_non_finite_value_is_an_error(raw: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_threshold(f"test_accuracy_mean={raw}")
+
+
+# --- check_thresholds ---------------------------------------------------------------------------
+
+
+def test_thresholds_passing_rows_give_no_messages() -> None:
+    run = result(row("relu", 0.9), row("tanh", 0.85))
+    assert check_thresholds(run, [Threshold("test_accuracy_mean", 0.85)]) == []
+
+
+def test_thresholds_value_equal_to_threshold_passes() -> None:
+    run = result(row("relu", 0.8))
+    assert check_thresholds(run, [Threshold("test_accuracy_mean", 0.8)]) == []
+
+
+def test_thresholds_failing_row_message_names_label_metric_values_and_shortfall() -> None:
+    run = result(row("relu", 0.9), row("tanh", 0.831))
+    assert check_thresholds(run, [Threshold("test_accuracy_mean", 0.85)]) == [
+        "tanh: test_accuracy_mean 0.8310 < 0.85 (short by 0.0190)"
+    ]
+
+
+def test_thresholds_one_message_per_failing_row() -> None:
+    run = result(row("relu", 0.5), row("tanh", 0.6))
+    failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.9)])
+    assert [message.split(":")[0] for message in failures] == ["relu", "tanh"]
+
+
+def test_thresholds_sweep_row_message_names_the_grid_point() -> None:
+    run = result(row("relu", 0.9, LR_LOW), row("relu", 0.7, LR_HIGH))
+    failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.8)])
+    assert len(failures) == 1
+    assert failures[0].startswith("relu [lr=0.1]: ")
+
+
+def test_thresholds_list_grid_value_is_shown_compactly() -> None:
+    run = result(row("relu", 0.5, {"model.hidden": [3, 3]}))
+    failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.8)])
+    assert failures[0].startswith("relu [hidden=3,3]: ")
+
+
+def test_thresholds_missing_value_fails() -> None:
+    run = result(row("relu", None))
+    assert check_thresholds(run, [Threshold("test_accuracy_mean", 0.5)]) == [
+        "relu: test_accuracy_mean is missing (need >= 0.5)"
+    ]
+
+
+def test_thresholds_per_label_checks_only_that_label() -> None:
+    run = result(row("relu", 0.5), row("tanh", 0.5))
+    failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.8, "tanh")])
+    assert [message.split(":")[0] for message in failures] == ["tanh"]
+
+
+def test_thresholds_per_label_checks_every_grid_point_of_the_label() -> None:
+    run = result(row("relu", 0.5, LR_LOW), row("relu", 0.6, LR_HIGH), row("tanh", 0.1, LR_LOW))
+    failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.8, "relu")])
+    assert [message.split(":")[0] for message in failures] == ["relu [lr=0.001]", "relu [lr=0.1]"]
+
+
+def test_thresholds_unknown_label_raises_config_error_naming_it() -> None:
+    run = result(row("relu", 0.9), row("tanh", 0.9))
+    with pytest.raises(ConfigError, match=r"unknown --fail-under label 'gelu'.*relu, tanh"):
+        check_thresholds(run, [Threshold("test_accuracy_mean", 0.8, "gelu")])
+
+
+# --- check_regressions --------------------------------------------------------------------------
+
+
+def test_regressions_within_allowance_pass() -> None:
+    baseline = result(row("relu", 0.90), row("tanh", 0.85))
+    current = result(row("relu", 0.88), row("tanh", 0.85))
+    assert check_regressions(current, baseline, 0.05) == ([], [])
+
+
+def test_regressions_improvement_passes_with_zero_allowance() -> None:
+    baseline = result(row("relu", 0.80))
+    current = result(row("relu", 0.95))
+    assert check_regressions(current, baseline, 0.0) == ([], [])
+
+
+def test_regressions_drop_beyond_allowance_fails_naming_values_and_drop() -> None:
+    baseline = result(row("relu", 0.90), row("tanh", 0.85))
+    current = result(row("relu", 0.80), row("tanh", 0.85))
+    failures, notes = check_regressions(current, baseline, 0.05)
+    assert failures == [
+        "relu: test_accuracy_mean 0.8000 vs baseline 0.9000, down 0.1000 (allowed 0.05)"
+    ]
+    assert notes == []
+
+
+def test_regressions_any_drop_fails_with_zero_allowance() -> None:
+    baseline = result(row("relu", 0.90))
+    current = result(row("relu", 0.8999))
+    failures, _ = check_regressions(current, baseline, 0.0)
+    assert len(failures) == 1
+
+
+def test_regressions_drop_of_exactly_the_allowance_passes() -> None:
+    baseline = result(row("relu", 0.8))
+    current = result(row("relu", 0.7))
+    assert check_regressions(current, baseline, 0.1) == ([], [])
+
+
+def test_regressions_missing_new_value_fails() -> None:
+    baseline = result(row("relu", 0.9))
+    current = result(row("relu", None))
+    failures, _ = check_regressions(current, baseline, 0.05)
+    assert failures == ["relu: test_accuracy_mean missing vs baseline 0.9000 (allowed 0.05)"]
+
+
+def test_regressions_row_absent_from_baseline_is_a_note_not_a_failure() -> None:
+    baseline = result(row("relu", 0.9))
+    current = result(row("relu", 0.9), row("gelu", 0.1))
+    failures, notes = check_regressions(current, baseline, 0.0)
+    assert failures == []
+    assert notes == ["gelu: not in the baseline, not checked"]
+
+
+def test_regressions_match_rows_by_grid_point_and_label() -> None:
+    baseline = result(row("relu", 0.6, LR_LOW), row("tanh", 0.5, LR_LOW), row("relu", 0.9, LR_HIGH))
+    current = result(row("relu", 0.9, LR_HIGH), row("relu", 0.6, LR_LOW), row("tanh", 0.5, LR_LOW))
+    assert check_regressions(current, baseline, 0.0) == ([], [])
+
+
+def test_regressions_compare_against_the_same_grid_point() -> None:
+    baseline = result(row("relu", 0.6, LR_LOW), row("relu", 0.9, LR_HIGH))
+    current = result(row("relu", 0.6, LR_LOW), row("relu", 0.7, LR_HIGH))
+    failures, _ = check_regressions(current, baseline, 0.05)
+    assert len(failures) == 1
+    assert failures[0].startswith("relu [lr=0.1]: test_accuracy_mean 0.7000 vs baseline 0.9000")
+
+
+def test_regressions_other_grid_point_of_the_label_is_a_note() -> None:
+    baseline = result(row("relu", 0.9, LR_HIGH))
+    current = result(row("relu", 0.1, LR_LOW))
+    failures, notes = check_regressions(current, baseline, 0.0)
+    assert failures == []
+    assert notes == ["relu [lr=0.001]: not in the baseline, not checked"]
+
+
+def test_regressions_sweep_rows_do_not_match_rows_without_a_grid() -> None:
+    baseline = result(row("relu", 0.9))
+    current = result(row("relu", 0.1, LR_LOW))
+    failures, notes = check_regressions(current, baseline, 0.0)
+    assert failures == []
+    assert len(notes) == 1
+
+
+def test_regressions_match_a_baseline_read_back_from_json(tmp_path: Path) -> None:
+    hidden = {"model.hidden": [3, 3], "train.lr": 0.01}
+    path = tmp_path / "old.json"
+    path.write_text(result(row("relu", 0.9, hidden)).to_json(), encoding="utf-8")
+    current = result(row("relu", 0.5, {"model.hidden": [3, 3], "train.lr": 0.01}))
+    failures, notes = check_regressions(current, load_baseline(path), 0.0)
+    assert notes == []
+    assert len(failures) == 1
+
+
+# --- check_all ----------------------------------------------------------------------------------
+
+
+def test_check_all_without_baseline_checks_thresholds_only() -> None:
+    current = result(row("relu", 0.5))
+    failures, notes = check_all(current, [Threshold("test_accuracy_mean", 0.8)], None, 0.0)
+    assert len(failures) == 1
+    assert notes == []
+
+
+def test_check_all_combines_threshold_and_regression_failures() -> None:
+    baseline = result(row("relu", 0.9), row("tanh", 0.9))
+    current = result(row("relu", 0.5), row("tanh", 0.9), row("gelu", 0.9))
+    failures, notes = check_all(current, [Threshold("test_accuracy_mean", 0.8)], baseline, 0.0)
+    assert [message.split(" ")[1] for message in failures] == ["test_accuracy_mean"] * 2
+    assert failures[0].endswith("(short by 0.3000)")
+    assert "down 0.4000" in failures[1]
+    assert notes == ["gelu: not in the baseline, not checked"]
+
+
+# --- load_baseline ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved() -> RunResult:
+    return result(row("relu", 0.9, LR_LOW), row("tanh", 0.8, LR_LOW), run_id="baseline-run")
+
+
+def test_load_baseline_from_results_json(tmp_path: Path, saved: RunResult) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(saved.to_json(), encoding="utf-8")
+    assert load_baseline(path) == saved
+
+
+def test_load_baseline_from_run_folder(tmp_path: Path, saved: RunResult) -> None:
+    (tmp_path / "results.json").write_text(saved.to_json(), encoding="utf-8")
+    assert load_baseline(tmp_path) == saved
+
+
+def test_load_baseline_from_json_file_with_another_name(tmp_path: Path, saved: RunResult) -> None:
+    path = tmp_path / "main-branch.json"
+    path.write_text(saved.to_json(), encoding="utf-8")
+    assert load_baseline(path) == saved
+
+
+def test_load_baseline_missing_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "results.json"
+    with pytest.raises(RunFolderError, match="not found") as info:
+        load_baseline(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_baseline_folder_without_results_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(RunFolderError, match="has no results.json") as info:
+        load_baseline(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["results.json", "baseline.json"])
+def test_load_baseline_corrupt_json_names_the_path(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text('{"run_id": "x", "summary": [', encoding="utf-8")
+    with pytest.raises(RunFolderError) as info:
+        load_baseline(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_baseline_json_of_the_wrong_shape_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text('{"summary": []}', encoding="utf-8")
+    with pytest.raises(RunFolderError, match="cannot read baseline"):
+        load_baseline(path)
+
+
+def test_load_baseline_keeps_numbers_exact(tmp_path: Path) -> None:
+    value = 0.1 + 0.2
+    path = tmp_path / "baseline.json"
+    path.write_text(result(row("relu", value)).to_json(), encoding="utf-8")
+    assert load_baseline(path).summary[0].test_accuracy_mean == value
