@@ -18,7 +18,7 @@ from enum import Enum
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
@@ -46,6 +46,9 @@ from actbench.errors import (
     unknown,
 )
 
+if TYPE_CHECKING:
+    from actbench.experiment import Executor
+
 EPILOG_COMPARE = """Examples:
 
   actbench compare configs/all.yaml
@@ -53,6 +56,8 @@ EPILOG_COMPARE = """Examples:
   actbench compare configs/all.yaml --set train.lr=0.3 --sort dead
 
   actbench compare configs/smoke.yaml --format json > out.json
+
+  actbench compare configs/dying_relu.yaml --executor ray --ray-address auto
 """
 
 
@@ -71,6 +76,11 @@ class SortKey(str, Enum):
     dead = "dead"
     dead_init = "dead_init"
     dormant = "dormant"
+
+
+class ExecutorKind(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 def _click_exceptions() -> Any:
@@ -190,6 +200,33 @@ MaxRegressionOpt = Annotated[
     float,
     typer.Option("--max-regression", help="Allowed drop in test_accuracy_mean (a fraction)."),
 ]
+ExecutorOpt = Annotated[
+    ExecutorKind,
+    typer.Option(
+        "--executor",
+        help="local: train in this process; ray: split the members into shards, one Ray task "
+        "each (pip install 'actbench\\[ray]').",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="auto|ray://HOST:PORT",
+        help="Join a running Ray cluster (default: start a local Ray instance for the run).",
+        show_default=False,
+    ),
+]
+ShardsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--shards",
+        min=1,
+        help="About this many Ray tasks, each whole activations (default: one per activation "
+        "and population).",
+        show_default=False,
+    ),
+]
 
 
 def _resolve_config(
@@ -255,6 +292,23 @@ class RunOptions:
     fail_under: tuple[str, ...] = ()
     baseline_file: Path | None = None
     max_regression: float = 0.0
+    executor: ExecutorKind = ExecutorKind.local
+    ray_address: str | None = None
+    shards: int | None = None
+
+
+def _executor(options: RunOptions) -> Executor:
+    """The executor chosen by --executor; Ray's flags without it are a usage error."""
+    from actbench.experiment import run_locally
+
+    if options.executor is ExecutorKind.local:
+        for flag, value in (("--ray-address", options.ray_address), ("--shards", options.shards)):
+            if value is not None:
+                raise ConfigError(f"{flag} needs --executor ray")
+        return run_locally
+    from actbench.distributed import make_ray_executor
+
+    return make_ray_executor(options.ray_address, options.shards)
 
 
 def _train_and_report(config: Config, config_name: str, options: RunOptions) -> int:
@@ -273,6 +327,7 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
     if options.max_regression < 0:
         raise ConfigError(f"--max-regression must be >= 0 (got {options.max_regression:g})")
     reference = load_baseline(options.baseline_file) if options.baseline_file else None
+    executor = _executor(options)
 
     stdout = Console()
     stderr = _stderr()
@@ -283,6 +338,7 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
         config_name,
         baseline=options.baseline,
         keep_models=options.save_models,
+        executor=executor,
     )
     with _graceful_stop() as stop:
         if show_progress:
@@ -378,6 +434,9 @@ def compare(
     fail_under: FailUnderOpt = None,
     baseline_file: BaselineFileOpt = None,
     max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train every activation x every seed side by side; print one row per activation."""
     cfg = _resolve_config(
@@ -401,6 +460,9 @@ def compare(
         fail_under=tuple(fail_under or ()),
         baseline_file=baseline_file,
         max_regression=max_regression,
+        executor=executor,
+        ray_address=ray_address,
+        shards=shards,
     )
     name = config.stem if config is not None else "defaults"
     raise typer.Exit(_train_and_report(cfg, name, options))
@@ -458,6 +520,9 @@ def train(
     fail_under: FailUnderOpt = None,
     baseline_file: BaselineFileOpt = None,
     max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train one activation over its seeds; print one row per seed."""
     params = _parse_params(param)
@@ -494,6 +559,9 @@ def train(
         fail_under=tuple(fail_under or ()),
         baseline_file=baseline_file,
         max_regression=max_regression,
+        executor=executor,
+        ray_address=ray_address,
+        shards=shards,
     )
     raise typer.Exit(_train_and_report(cfg, name, options))
 

@@ -1,0 +1,251 @@
+"""The Ray executor: the same populations, split into shards, trained as Ray tasks.
+
+A shard is a PopulationPlan holding whole activation groups of one plan. A member's result does
+not depend on which other members share its population (see `actbench.engine`), so the merged
+shards equal one local run. Ray is imported only here, and only when the executor is made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from actbench.errors import ConfigError
+from actbench.experiment import (
+    ExecutionContext,
+    Executor,
+    PlannedMember,
+    PlanOutcome,
+    PopulationPlan,
+    ProgressEvent,
+    check_memory,
+    resolve_device,
+    train_plan,
+)
+
+WAIT_SECONDS = 0.2  # how often a stop request is looked at while shards run
+
+
+# --- sharding -----------------------------------------------------------------------------------
+
+
+def activation_groups(members: Sequence[PlannedMember]) -> list[list[PlannedMember]]:
+    """Runs of consecutive members with the same activation entry (all its grid points and
+    seeds, as `plan` orders them)."""
+    groups: list[list[PlannedMember]] = []
+    for member in members:
+        if groups and groups[-1][0].entry == member.entry:
+            groups[-1].append(member)
+        else:
+            groups.append([member])
+    return groups
+
+
+def _balanced_split(
+    groups: list[list[PlannedMember]], parts: int
+) -> list[list[list[PlannedMember]]]:
+    """`parts` runs of consecutive groups whose largest member count is as small as possible."""
+    n = len(groups)
+    prefix = [0, *itertools.accumulate(len(g) for g in groups)]
+    # largest[k][i]: the best largest part when the first i groups make k parts; cut: its start
+    largest = [[math.inf] * (n + 1) for _ in range(parts + 1)]
+    cut = [[0] * (n + 1) for _ in range(parts + 1)]
+    largest[0][0] = 0
+    for k in range(1, parts + 1):
+        for i in range(k, n + 1):
+            for j in range(k - 1, i):
+                value = max(largest[k - 1][j], prefix[i] - prefix[j])
+                if value < largest[k][i]:
+                    largest[k][i], cut[k][i] = value, j
+    bounds = [n]
+    for k in range(parts, 0, -1):
+        bounds.append(cut[k][bounds[-1]])
+    bounds.reverse()
+    return [groups[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def shard_plans(plans: Sequence[PopulationPlan], shards: int | None) -> list[PopulationPlan]:
+    """Split every plan into shards of whole activation groups, members in their order.
+
+    None: one shard per activation group of every plan. N: about N shards in all, never fewer
+    than the plans nor more than the groups; each extra shard goes to the plan whose shards are
+    largest, and a plan's groups are cut so its largest shard is as small as possible.
+    """
+    if shards is not None and shards < 1:
+        raise ConfigError(f"--shards must be at least 1 (got {shards})")
+    grouped = [(p, activation_groups(p.members)) for p in plans if p.members]
+    n_groups = sum(len(groups) for _, groups in grouped)
+    wanted = n_groups if shards is None else min(max(shards, len(grouped)), n_groups)
+    counts = [1] * len(grouped)
+    for _ in range(wanted - len(grouped)):
+        splittable = [i for i, (_, groups) in enumerate(grouped) if counts[i] < len(groups)]
+        widest = max(splittable, key=lambda i: len(grouped[i][0].members) / counts[i])
+        counts[widest] += 1
+    result = []
+    for (population_plan, groups), count in zip(grouped, counts, strict=True):
+        for part in _balanced_split(groups, count):
+            members = [member for group in part for member in group]
+            result.append(PopulationPlan(population_plan.config, members))
+    return result
+
+
+# --- the task -----------------------------------------------------------------------------------
+
+
+def train_shard(shard: PopulationPlan, device: str, keep_models: bool = False) -> PlanOutcome:
+    """Train one shard in a Ray worker: check memory where it runs, then `train_plan`.
+
+    The worker resolves `device` itself: Ray makes the GPU it assigned visible as cuda:0.
+    """
+    torch.set_num_threads(1)  # Ray reserves one CPU per shard
+    resolved = resolve_device(device)
+    check_memory(shard.config, len(shard.members), resolved)
+    return train_plan(shard, resolved, keep_models=keep_models)
+
+
+def describe_error(exc: BaseException) -> str:
+    """'<ExceptionType>: <message>' on one line, for the error Ray wrapped if there is one."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+# --- the executor -------------------------------------------------------------------------------
+
+
+def import_ray(local: bool) -> ModuleType:
+    """Import Ray, or say how to install it. `local`: a fresh import listens on loopback only."""
+    if local and "ray" not in sys.modules:
+        # Ray advertises the machine's address so that other nodes can join, unless clusters
+        # are off (its macOS/Windows default); a local instance needs no other node. Read by
+        # Ray at import, hence before it.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray executor needs Ray: pip install 'actbench[ray]'") from None
+    return ray
+
+
+def start_local_ray(num_cpus: int | None = None) -> None:
+    """Start a private Ray instance on this machine: loopback, no dashboard, quiet."""
+    ray = import_ray(local=True)
+    ray.init(
+        address="local",  # never RAY_ADDRESS or a `ray start` cluster: that takes --ray-address
+        num_cpus=num_cpus or os.cpu_count(),
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        _node_ip_address="127.0.0.1",
+    )
+
+
+def _connect(ray: ModuleType, address: str | None, num_cpus: int | None) -> bool:
+    """Join `address` or start a local instance; True if this call started Ray."""
+    if ray.is_initialized():
+        return False
+    # ray.init replaces the SIGTERM handler; the CLI's graceful stop must stay in place
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        if address is None:
+            start_local_ray(num_cpus)
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError, ...
+        where = f"the Ray cluster at '{address}'" if address else "a local Ray instance"
+        raise ConfigError(f"cannot start or join {where}: {describe_error(exc)}") from None
+    finally:
+        if sigterm is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
+    return True
+
+
+def make_ray_executor(
+    address: str | None, shards: int | None, num_cpus: int | None = None
+) -> Executor:
+    """An executor that trains the shards of every plan as Ray tasks.
+
+    address: None starts a local instance (`num_cpus` CPUs, default all) for the run and stops
+    it afterwards; 'auto' or 'ray://host:port' joins a running cluster, where actbench must be
+    installed. A shard is retried once by Ray (worker crash or raised error), then its members
+    are reported as failed. A stop request cancels the unfinished shards and keeps the finished.
+    """
+    ray = import_ray(local=address is None)
+
+    def execute(plans: Sequence[PopulationPlan], context: ExecutionContext) -> list[PlanOutcome]:
+        parts = shard_plans(plans, shards)
+        if context.on_progress is not None and not ray.is_initialized():
+            where = f"joining Ray at {address}" if address else "starting a local Ray instance"
+            context.on_progress(ProgressEvent(0, len(parts), where))
+        started = _connect(ray, address, num_cpus)
+        try:
+            return _run_shards(ray, parts, context)
+        finally:
+            if started:
+                ray.shutdown()
+
+    return execute
+
+
+def _run_shards(
+    ray: ModuleType, parts: list[PopulationPlan], context: ExecutionContext
+) -> list[PlanOutcome]:
+    cuda = context.device.type == "cuda"
+    gpus = 1 if cuda else 0
+    task = ray.remote(max_retries=1, retry_exceptions=True, num_cpus=1, num_gpus=gpus)(train_shard)
+    # Which GPU is Ray's choice: a worker sees only its own, as cuda:0.
+    device = "cuda" if cuda else "cpu"
+    refs = [task.remote(part, device, context.keep_models) for part in parts]
+    index = {ref: number for number, ref in enumerate(refs)}
+    outcomes: dict[int, PlanOutcome] = {}
+    total = len(parts)
+
+    def progress(description: str) -> None:
+        if context.on_progress is not None:
+            context.on_progress(ProgressEvent(len(outcomes), total, description))
+
+    def collect(ready: list[Any]) -> None:
+        for ref in ready:
+            number = index[ref]
+            part = parts[number]
+            try:
+                outcomes[number] = ray.get(ref)
+            except ray.exceptions.RayError as exc:
+                outcomes[number] = PlanOutcome(part.members, None, error=describe_error(exc))
+            labels = ", ".join(dict.fromkeys(m.spec.label for m in part.members))
+            progress(f"shard {number + 1}/{total} done: {labels}, {len(part.members)} models")
+
+    progress(f"{total} shards on Ray")
+    pending = list(refs)
+    try:
+        while pending:
+            if context.should_stop is not None and context.should_stop():
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+                collect(ready)
+                break
+            ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_SECONDS)
+            collect(ready)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+    result = [outcomes[number] for number in sorted(outcomes)]
+    if pending:
+        members = sum(len(parts[index[ref]].members) for ref in pending)
+        # No members, not failed ones: cancelled work is missing, as after a local interrupt.
+        notice = (
+            f"interrupted: {len(pending)} of {total} shards ({members} models) were cancelled "
+            "before they finished and are not in the results"
+        )
+        result.append(PlanOutcome([], [], [notice], interrupted=True))
+    return result
