@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.text import Text
 
 from actbench import __version__
 from actbench import activations as registry
@@ -343,11 +344,15 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
     with _graceful_stop() as stop:
         if show_progress:
             with progress_bar(stderr) as bar:
-                task = bar.add_task("training", total=None, status="preparing")
+                task = bar.add_task("training", total=None, status="preparing", unit="")
 
                 def on_progress(event: ProgressEvent) -> None:
                     bar.update(
-                        task, completed=event.done, total=event.total, status=event.description
+                        task,
+                        completed=event.done,
+                        total=event.total,
+                        status=event.description,
+                        unit=event.unit,
                     )
 
                 experiment = run(on_progress=on_progress, should_stop=stop.is_set)
@@ -357,7 +362,7 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
     result = experiment.result
     if not options.quiet:
         for notice in result.notices:
-            stderr.print(f"[yellow]note:[/] {notice}")
+            _say(stderr, "note:", notice, "yellow")
     saved = None if options.no_save else save_experiment(experiment, options.out)
     result = experiment.result
     render_result(
@@ -368,36 +373,41 @@ def _train_and_report(config: Config, config_name: str, options: RunOptions) -> 
         sort=options.sort.value if options.sort else None,
     )
     if saved is not None and not options.quiet:
-        stderr.print(f"[dim]saved {saved}[/]")
+        _say(stderr, "", f"saved {saved}")
 
     if experiment.interrupted:
         where = f"; partial results in {saved}" if saved else ""
-        stderr.print(f"[red]interrupted[/] after the last finished epoch{where}")
+        _say(stderr, "interrupted:", f"finished work kept{where}", "red")
         return EXIT_INTERRUPTED
     code = EXIT_OK
     diverged = [r for r in result.runs if r.status == "diverged"]
     if diverged and not options.allow_diverged:
         names = ", ".join(f"{r.label} seed {r.seed} (epoch {r.epochs + 1})" for r in diverged[:4])
         more = f" and {len(diverged) - 4} more" if len(diverged) > 4 else ""
-        stderr.print(
-            f"[red]error:[/] {len(diverged)} run(s) diverged (loss became NaN/inf): {names}{more}; "
-            "lower train.lr, or pass --allow-diverged to accept"
+        _say(
+            stderr,
+            "error:",
+            f"{len(diverged)} run(s) diverged (loss became NaN/inf): {names}{more}; "
+            "lower train.lr, or pass --allow-diverged to accept",
+            "red",
         )
         code = EXIT_FAILED
     failed = [r for r in result.runs if r.status == "failed"]
     if failed:
         first = failed[0]
-        stderr.print(
-            f"[red]error:[/] {len(failed)} run(s) failed; first: {first.label} seed {first.seed}: "
-            f"{first.error}"
+        _say(
+            stderr,
+            "error:",
+            f"{len(failed)} run(s) failed; first: {first.label} seed {first.seed}: {first.error}",
+            "red",
         )
         code = EXIT_FAILED
     failures, notes = check_all(result, thresholds, reference, options.max_regression)
     if not options.quiet:
         for note in notes:
-            stderr.print(f"[yellow]note:[/] {note}")
+            _say(stderr, "note:", note, "yellow")
     for failure in failures:
-        stderr.print(f"[red]gate failed:[/] {failure}")
+        _say(stderr, "gate failed:", failure, "red")
     if failures:
         code = EXIT_FAILED
     return code
@@ -690,10 +700,10 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
     listing = list_runs(out)
     stderr = _stderr()
     for path, reason in listing.broken:
-        stderr.print(f"[yellow]skipped[/] {path}: {reason}")
+        _say(stderr, "skipped", f"{path}: {reason}", "yellow")
     if fmt is OutputFormat.table:
         if not listing.complete:
-            stderr.print(f"no runs in '{out}' yet; start one with: actbench compare")
+            _say(stderr, "", f"no runs in '{out}' yet; start one with: actbench compare")
             return
         Console().print(runs_table(listing.complete))
     elif fmt is OutputFormat.json:
@@ -748,7 +758,7 @@ def report(
     except OSError as exc:
         raise RunFolderError(f"cannot write into '{run_dir}': {exc.strerror or exc}") from None
     for path in figures:
-        stderr.print(f"[dim]wrote {path}[/]")
+        _say(stderr, "", f"wrote {path}")
 
 
 @app.command(
@@ -802,9 +812,7 @@ def bench(
         health=health,
     )
     stderr = _stderr()
-    result = run_bench(
-        settings, on_way=lambda way: stderr.print(f"[dim]training: {way}[/]")
-    ).to_dict()
+    result = run_bench(settings, on_way=lambda way: _say(stderr, "", f"training: {way}")).to_dict()
     if fmt is OutputFormat.json:
         sys.stdout.write(_json(result))
     else:
@@ -828,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ActbenchError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        stderr.print(f"[red]error:[/] {exc}")
+        _say(stderr, "error:", str(exc), "red")
         code = exc.exit_code
     except errors.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else "")
@@ -837,10 +845,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if _state["debug"]:
             traceback.print_exc()
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
-        stderr.print(f"[red]error:[/] {exc.format_message()}{hint}")
+        _say(stderr, "error:", f"{exc.format_message()}{hint}", "red")
         code = EXIT_USAGE
     except (KeyboardInterrupt, typer.Abort):
-        stderr.print("[red]interrupted[/]")
+        _say(stderr, "interrupted", "", "red")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         # `actbench ... | head`: the reader left; that is not an error of ours.
@@ -852,6 +860,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _stderr() -> Console:
     """Messages for people: one line each (no wrapping), no automatic highlighting."""
     return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def _say(console: Console, tag: str, message: str, style: str = "") -> None:
+    """'<tag> <message>' on stderr; the message is text, never markup ('[lr=0.1]' stays)."""
+    if not tag:
+        console.print(Text(message, style="dim"))
+        return
+    line = Text(tag, style=style)
+    if message:
+        line.append(" " + message)
+    console.print(line)
 
 
 if __name__ == "__main__":

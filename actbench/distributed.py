@@ -187,7 +187,7 @@ def make_ray_executor(
         parts = shard_plans(plans, shards)
         if context.on_progress is not None and not ray.is_initialized():
             where = f"joining Ray at {address}" if address else "starting a local Ray instance"
-            context.on_progress(ProgressEvent(0, len(parts), where))
+            context.on_progress(ProgressEvent(0, len(parts), where, unit="shards"))
         started = _connect(ray, address, num_cpus)
         try:
             return _run_shards(ray, parts, context)
@@ -201,7 +201,8 @@ def make_ray_executor(
 def _run_shards(
     ray: ModuleType, parts: list[PopulationPlan], context: ExecutionContext
 ) -> list[PlanOutcome]:
-    cuda = context.device.type == "cuda"
+    # Ray hides GPUs from tasks that did not ask for one, so `auto` trains on CPU workers.
+    cuda = context.device.startswith("cuda")
     gpus = 1 if cuda else 0
     task = ray.remote(max_retries=1, retry_exceptions=True, num_cpus=1, num_gpus=gpus)(train_shard)
     # Which GPU is Ray's choice: a worker sees only its own, as cuda:0.
@@ -213,7 +214,7 @@ def _run_shards(
 
     def progress(description: str) -> None:
         if context.on_progress is not None:
-            context.on_progress(ProgressEvent(len(outcomes), total, description))
+            context.on_progress(ProgressEvent(len(outcomes), total, description, unit="shards"))
 
     def collect(ready: list[Any]) -> None:
         for ref in ready:

@@ -416,7 +416,9 @@ class _Stepper:
         m = population.size
         self.hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
         self.loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
-        self.grad_norm_sum = [torch.zeros(m, device=device) for _ in self.hidden_weights]
+        self.grad_norm_sum = [
+            torch.zeros(m, dtype=torch.float64, device=device) for _ in self.hidden_weights
+        ]
         self.graphs: dict[int, Any] = {}
         self.static_index: dict[int, Tensor] = {}
 
@@ -429,15 +431,20 @@ class _Stepper:
         m = self.population.size
         inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
         targets = self.data.y_train.index_select(0, index).view(m, batch_size)
-        per_member = member_loss(self.population(inputs), targets, self.head).mean(1)
+        per_sample = member_loss(self.population(inputs), targets, self.head)
         self.optimizer.zero_grad()
-        per_member.sum().backward()
+        per_sample.mean(1).sum().backward()
+        # Reported sums accumulate in float64: float32 terms then add exactly, in any order, so
+        # the numbers do not depend on how torch splits a small reduction across threads (which
+        # depends on the number of members and threads).
         if self.track_gradients:
             for total, weight in zip(self.grad_norm_sum, self.hidden_weights, strict=True):
                 assert weight.grad is not None
-                total += weight.grad.flatten(1).norm(dim=1)
+                total += torch.linalg.vector_norm(
+                    weight.grad.flatten(1), dim=1, dtype=torch.float64
+                )
         self.optimizer.step()
-        self.loss_sum.add_(per_member.detach(), alpha=batch_size)
+        self.loss_sum += per_sample.detach().sum(1, dtype=torch.float64)
 
     def step(self, index: Tensor, batch_size: int) -> None:
         """index: the flat [M * batch_size] sample indices of this step."""
@@ -586,7 +593,8 @@ def train_population(
         layer_dormant = [layer.dormant.cpu() for layer in probe]
         layer_saturated = [layer.saturated.cpu() for layer in probe]
         layer_mean_abs = [layer.mean_abs.cpu() for layer in probe]
-        layer_grad = [(total / len(batches)).cpu() for total in stepper.grad_norm_sum]
+        # float32 precision: the float64 sums agree to far better than that across populations
+        layer_grad = [(total / len(batches)).float().cpu() for total in stepper.grad_norm_sum]
         for i in alive.nonzero().flatten().tolist():
             history = histories[i]
             history.train_loss.append(float(epoch_loss_cpu[i]))

@@ -177,11 +177,12 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
 
 @dataclass
 class ProgressEvent:
-    """Epochs done over the whole experiment, and a short status line."""
+    """Work done over the whole experiment (epochs, or shards on Ray) and a status line."""
 
     done: int
     total: int
     description: str
+    unit: str = "epochs"
 
 
 @dataclass
@@ -208,6 +209,7 @@ class PlanOutcome:
     interrupted: bool = False
     error: str | None = None
     models: dict[int, bytes] = field(default_factory=dict)  # member position -> state_dict
+    device: str = ""  # where it trained, e.g. "cpu (2 threads)"
 
 
 def train_plan(
@@ -260,6 +262,7 @@ def train_plan(
         notices + outcome.notices,
         outcome.interrupted,
         models=models,
+        device=describe_device(device),
     )
 
 
@@ -267,7 +270,7 @@ def train_plan(
 class ExecutionContext:
     """What an executor needs besides the plans."""
 
-    device: torch.device
+    device: str  # as configured (auto, cpu, cuda, cuda:N): resolved where the training runs
     on_progress: Callable[[ProgressEvent], None] | None = None
     should_stop: Callable[[], bool] | None = None
     keep_models: bool = False
@@ -278,8 +281,9 @@ Executor = Callable[[Sequence[PopulationPlan], ExecutionContext], list[PlanOutco
 
 def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> list[PlanOutcome]:
     """Every population in this process, one after another, with per-epoch progress."""
+    device = resolve_device(context.device)
     for population_plan in plans:  # all of them, before any work
-        check_memory(population_plan.config, len(population_plan.members), context.device)
+        check_memory(population_plan.config, len(population_plan.members), device)
     total_epochs = sum(p.config.train.epochs for p in plans)
     done_before = 0
     outcomes = []
@@ -298,7 +302,7 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
 
         outcome = train_plan(
             population_plan,
-            context.device,
+            device,
             on_epoch=report,
             should_stop=context.should_stop,
             keep_models=context.keep_models,
@@ -320,16 +324,18 @@ def run_experiment(
     keep_models: bool = False,
     executor: Executor = run_locally,
 ) -> Experiment:
-    """Train every member of `config` and aggregate. Raises DeviceError before any work."""
+    """Train every member of `config` and aggregate.
+
+    The executor resolves the device where it trains (a DeviceError comes before any work).
+    """
     started = time.perf_counter()
-    device = resolve_device(config.train.device)
     points, populations = plan(config)
     labels = [entry.label for entry in config.activations]
     if baseline is not None and baseline not in labels:
         raise ConfigError(
             f"--baseline '{baseline}' is not a label of this run; labels: {', '.join(labels)}"
         )
-    context = ExecutionContext(device, on_progress, should_stop, keep_models)
+    context = ExecutionContext(config.train.device, on_progress, should_stop, keep_models)
     outcomes = executor(populations, context)
 
     records: dict[tuple[int, int, int], RunRecord] = {}
@@ -350,17 +356,18 @@ def run_experiment(
         len(p.members) for p in populations
     )
     ordered = [records[key] for key in sorted(records)]
+    devices = ", ".join(dict.fromkeys(o.device for o in outcomes if o.device)) or "none"
     result = RunResult(
         actbench_version=__version__,
         run_id=new_run_id(config_name, config.to_dict()),
-        device=describe_device(device),
+        device=devices,
         seconds=round(time.perf_counter() - started, 3),
         status="interrupted" if interrupted else "ok",
         config=config.to_dict(),
         runs=ordered,
         summary=summarize(ordered, baseline),
         notices=list(dict.fromkeys(notices)),
-        environment=environment(describe_device(device)),
+        environment=environment(devices),
     )
     return Experiment(config, config_name, result, models)
 

@@ -156,7 +156,9 @@ def comparison_table(result: RunResult, sort: str | None = None) -> Table:
     """
     rows = result.summary
     cfg = result.config.get("train", {})
-    units = sorted({row.hidden_units for row in rows})
+    units = sorted({row.hidden_units for row in rows}) or [
+        sum(result.config.get("model", {}).get("hidden", []))
+    ]
     seeds = rows[0].n_seeds if rows else 0
     caption = (
         (f"mean over {seeds} seeds (± std)" if seeds > 1 else "1 seed")
@@ -618,7 +620,7 @@ def progress_bar(console: Console) -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("epochs"),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),

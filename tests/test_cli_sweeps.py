@@ -487,11 +487,6 @@ def test_regression_names_the_shortfall_for_every_row(regressed: Outcome) -> Non
     assert all("down 0.5000 (allowed 0)" in line for line in lines), lines
 
 
-@pytest.mark.xfail(
-    reason="BUG: cli._train_and_report prints gate failures through rich markup unescaped; "
-    "the grid point in 'relu [lr=0.001]: ...' is read as a style tag and dropped",
-    strict=True,
-)
 def test_regression_line_names_the_grid_point(regressed: Outcome) -> None:
     assert [line.split(":")[1].strip() for line in regressed.gate_lines] == [
         "relu [lr=0.001]",

@@ -1,4 +1,4 @@
-"""CUDA paths: the same members as on the CPU, with and without CUDA graphs (skipped without CUDA)."""
+"""CUDA paths: the members of the CPU, with and without CUDA graphs (skipped without CUDA)."""
 
 from __future__ import annotations
 
