@@ -762,6 +762,51 @@ def report(
 
 
 @app.command(
+    epilog="Examples:\n\n  actbench rerun 20261123-101500-all-1a2b3c4\n\n"
+    "  actbench rerun runs/20261123-101500-all-1a2b3c4 --no-save"
+)
+def rerun(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")],
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
+    from actbench.config import load_config
+    from actbench.experiment import run_experiment, save_experiment
+    from actbench.gates import environment_changes, reproduction_differences
+    from actbench.runs import load_result, resolve_run
+
+    run_dir = resolve_run(run, out)
+    saved = load_result(run_dir)
+    config = load_config(run_dir / "config.yaml")
+    stderr = _stderr()
+    with _graceful_stop() as stop:
+        experiment = run_experiment(config, f"rerun-{run_dir.name}"[:60], should_stop=stop.is_set)
+    if experiment.interrupted:
+        _say(stderr, "interrupted", "", "red")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if not no_save:
+        _say(stderr, "", f"saved {save_experiment(experiment, out)}")
+    differences = reproduction_differences(saved, experiment.result)
+    if not differences:
+        print(f"reproduced: all {len(saved.runs)} runs of {run_dir.name} match exactly")
+        return
+    print(
+        f"NOT reproduced: {len(differences)} of {len(saved.runs)} runs differ from {run_dir.name}"
+    )
+    for line in differences[:20]:
+        print(f"  {line}")
+    if len(differences) > 20:
+        print(f"  ... and {len(differences) - 20} more")
+    changes = environment_changes(saved, experiment.result)
+    if not quiet:
+        for change in changes or ["versions, device and threads are the same as then"]:
+            _say(stderr, "note:", change, "yellow")
+    raise typer.Exit(EXIT_FAILED)
+
+
+@app.command(
     epilog="Examples:\n\n  actbench bench\n\n  actbench bench --device cuda --format json\n\n"
     "  actbench bench --n-samples 1000000 --ways population --epochs 2"
 )
