@@ -263,10 +263,15 @@ def evaluate(
     return Evaluation(loss=(loss_sum / n).float(), accuracy=correct.double() / n)
 
 
-def _saturated(population: Population, layer: int, z: Tensor) -> Tensor:
-    """[M, c, units] bool: |f'(z)| < 1% of max |f'|, group by group."""
-    masks = [
-        saturated_mask(activations.derivative(act, group.spec, part), bound)
+def _saturated_counts(population: Population, layer: int, z: Tensor) -> Tensor:
+    """[M]: (sample, unit) pairs of the layer with |f'(z)| < 1% of max |f'|, group by group.
+
+    Counted per group: no full-size mask is built or concatenated.
+    """
+    counts = [
+        torch.count_nonzero(
+            saturated_mask(activations.derivative(act, group.spec, part), bound), dim=(1, 2)
+        )
         for act, group, part, bound in zip(
             population.layer_acts(layer),
             population.groups,
@@ -275,7 +280,7 @@ def _saturated(population: Population, layer: int, z: Tensor) -> Tensor:
             strict=True,
         )
     ]
-    return torch.cat(masks)
+    return torch.cat(counts)
 
 
 @torch.no_grad()
@@ -293,7 +298,8 @@ def health(
     for part in _chunks(x.shape[0], _chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
         for layer, (z, h) in enumerate(population.layers(xs)):
-            accumulators[layer].update(h, _saturated(population, layer, z) if saturation else None)
+            saturated = _saturated_counts(population, layer, z) if saturation else None
+            accumulators[layer].update(h, saturated)
     return [acc.result(tau) for acc in accumulators]
 
 

@@ -41,14 +41,14 @@ class LayerAccumulator:
         self.count = 0
 
     def update(self, h: Tensor, saturated: Tensor | None = None) -> None:
-        """h: [M, c, units]; saturated: [M, c, units] bool, or None if not tracked."""
+        """h: [M, c, units]; saturated: [M] saturated (sample, unit) pairs in h, or None."""
         if self.reference is None:
             self.reference = h[:, 0, :].clone()
         # max == min  <=>  no output differs from the first; one pass instead of two (amax, amin)
         chunk_varies = varying_units(self.reference, h)
-        # float64 accumulation: exact for float32 terms, so independent of chunking and threads
-        chunk_abs = h.abs().sum(1, dtype=torch.float64)
-        chunk_sat = saturated.sum((1, 2)) if saturated is not None else None
+        # float32 within a chunk (5x faster than a float64 reduction), float64 across chunks
+        chunk_abs = h.abs().sum(1).double()
+        chunk_sat = saturated
         if self.varies is None:
             self.varies, self.abs_sum, self.saturated = chunk_varies, chunk_abs, chunk_sat
         else:

@@ -108,7 +108,7 @@ def test_saturated_fraction_of_sigmoid() -> None:
     module = spec.build()
     mask = saturated_mask(derivative(module, spec, z), max_abs_derivative(spec))
     accumulator = LayerAccumulator()
-    accumulator.update(module(z), mask)
+    accumulator.update(module(z), torch.count_nonzero(mask, dim=(1, 2)))
     assert float(accumulator.result(0.1).saturated[0]) == pytest.approx(0.5)
 
 
