@@ -70,14 +70,14 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
         "train_loss",
         "train loss",
         lambda r: r.train_loss_mean,
-        lambda r: _num(r.train_loss_mean),
+        lambda r: _num(r.train_loss_mean, 3),
         False,
     ),
     Column(
         "test_loss",
         "test loss",
         lambda r: r.test_loss_mean,
-        lambda r: _num(r.test_loss_mean),
+        lambda r: _num(r.test_loss_mean, 3),
         False,
     ),
     Column(
@@ -212,8 +212,8 @@ def baseline_table(result: RunResult) -> Table | None:
     baseline = rows[0].baseline
     table = _table(
         f"test accuracy vs {baseline}, paired over the same seeds",
-        "Δ: difference in percentage points; 95% CI of the mean difference; paired t-test\n"
-        "ns: not significant (p >= 0.05) - more seeds narrow the interval",
+        "Δ: percentage points; CI: 95% of the mean Δ\n"
+        "p: paired t-test; ns: p >= 0.05 (more seeds help)",
     )
     grid_keys = _grid_keys(rows)
     for key in grid_keys:
@@ -301,15 +301,15 @@ def _status_note(run: RunRecord) -> str:
 
 
 def _table(title: str, caption: str | None = None) -> Table:
-    """The house style: no vertical rules, tight padding, so 7 columns fit 80 characters."""
+    """The house style: no vertical rules, one space between columns, so a sweep's 8 columns
+    fit 80 characters."""
     return Table(
         title=title,
         caption=caption,
         header_style="bold",
         box=box.SIMPLE_HEAVY,
         show_edge=False,
-        padding=(0, 1),
-        collapse_padding=True,
+        padding=(0, 1, 0, 0),
     )
 
 
