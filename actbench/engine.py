@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -497,8 +497,9 @@ class _Stepper:
         torch.cuda.synchronize()
 
 
-def _per_layer(values: Sequence[Tensor], member: int) -> list[float]:
-    return [float(v[member]) for v in values]
+def _by_member(per_layer: Iterable[Tensor]) -> list[list[float]]:
+    """[layer] tensors of [M] values -> [member][layer] Python floats, in one transfer."""
+    return torch.stack([t.double() for t in per_layer], dim=1).tolist()
 
 
 def train_population(
@@ -594,23 +595,26 @@ def train_population(
         revivals.update(probe)
         alive = (~frozen).cpu()
         finished_epochs += alive.long()
-        epoch_loss_cpu, test_acc_cpu = epoch_loss.cpu(), test_acc.cpu()
-        layer_dead = [layer.dead.cpu() for layer in probe]
-        layer_dormant = [layer.dormant.cpu() for layer in probe]
-        layer_saturated = [layer.saturated.cpu() for layer in probe]
-        layer_mean_abs = [layer.mean_abs.cpu() for layer in probe]
-        # float32 precision: the float64 sums agree to far better than that across populations
-        layer_grad = [(total / len(batches)).float().cpu() for total in stepper.grad_norm_sum]
+        # One transfer per series, then plain Python lists: no per-member tensor indexing.
+        losses, accuracies = epoch_loss.tolist(), test_acc.tolist()
+        if track_health:
+            # [layer][member] -> [member][layer]
+            dead = _by_member(layer.dead for layer in probe)
+            dormant = _by_member(layer.dormant for layer in probe)
+            saturated = _by_member(layer.saturated for layer in probe)
+            mean_abs = _by_member(layer.mean_abs for layer in probe)
+            # float32 precision: the float64 sums agree to far better than that everywhere
+            grad_norm = _by_member((t / len(batches)).float() for t in stepper.grad_norm_sum)
         for i in alive.nonzero().flatten().tolist():
             history = histories[i]
-            history.train_loss.append(float(epoch_loss_cpu[i]))
-            history.test_accuracy.append(float(test_acc_cpu[i]))
+            history.train_loss.append(losses[i])
+            history.test_accuracy.append(accuracies[i])
             if track_health:
-                history.dead_per_layer.append([int(v) for v in _per_layer(layer_dead, i)])
-                history.dormant_per_layer.append([int(v) for v in _per_layer(layer_dormant, i)])
-                history.saturated_per_layer.append(_per_layer(layer_saturated, i))
-                history.mean_abs_per_layer.append(_per_layer(layer_mean_abs, i))
-                history.grad_norm_per_layer.append(_per_layer(layer_grad, i))
+                history.dead_per_layer.append([int(v) for v in dead[i]])
+                history.dormant_per_layer.append([int(v) for v in dormant[i]])
+                history.saturated_per_layer.append(saturated[i])
+                history.mean_abs_per_layer.append(mean_abs[i])
+                history.grad_norm_per_layer.append(grad_norm[i])
         with torch.no_grad():
             for p, saved in zip(params, snapshot, strict=True):
                 saved.copy_(p)
