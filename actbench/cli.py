@@ -829,6 +829,12 @@ def bench(
     health: Annotated[
         bool, typer.Option("--health", help="Also time the population with neuron health on.")
     ] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat", min=1, help="Time the short ways (population, sklearn) this often; median."
+        ),
+    ] = 3,
     fmt: FormatOpt = OutputFormat.table,
 ) -> None:
     """Time the population engine against a plain per-run loop and sklearn, same members."""
@@ -855,6 +861,7 @@ def bench(
         device=device,
         ways=chosen,
         health=health,
+        repeat=repeat,
     )
     stderr = _stderr()
     result = run_bench(settings, on_way=lambda way: _say(stderr, "", f"training: {way}")).to_dict()

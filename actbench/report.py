@@ -573,7 +573,8 @@ def bench_tables(result: dict[str, Any]) -> Group:
     timing = _table(
         f"actbench bench: {result['members']} models, {result['device']}",
         f"{settings['n_samples']} samples, hidden {settings['hidden']}, batch "
-        f"{settings['batch_size']}, {settings['epochs']} epochs\n"
+        f"{settings['batch_size']}, {settings['epochs']} epochs; population and sklearn: median "
+        f"of {settings.get('repeat', 1)} timings\n"
         "sklearn has fewer activations: its time per model is scaled to all members",
     )
     for header in ("way", "seconds", "population is", "Msamples/s", "peak MB"):
