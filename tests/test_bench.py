@@ -54,7 +54,8 @@ def test_sklearn_only_trains_the_activations_it_has(result: dict[str, object]) -
 def test_speedups_are_ratios_of_the_measured_times(result: dict[str, object]) -> None:
     per_run, population = result["per_run_seconds"], result["population_seconds"]
     assert isinstance(per_run, float) and isinstance(population, float)
-    assert result["speedup_vs_per_run"] == pytest.approx(per_run / population, rel=0.01)
+    # the JSON rounds seconds to milliseconds: a few percent for the tiny timings of a test
+    assert result["speedup_vs_per_run"] == pytest.approx(per_run / population, rel=0.05)
 
 
 def test_ways_can_be_chosen() -> None:
