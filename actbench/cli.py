@@ -27,15 +27,7 @@ from rich.text import Text
 
 from actbench import __version__
 from actbench import activations as registry
-from actbench.config import (
-    Config,
-    apply_override,
-    check_keys,
-    parse_override,
-    parse_sweep,
-    read_yaml_mapping,
-    validate,
-)
+from actbench.config import Config, load_config
 from actbench.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -237,23 +229,7 @@ def _resolve_config(
     sweeps: Sequence[str] | None = None,
 ) -> Config:
     """Defaults <- file <- --set <- dedicated flags <- --sweep, then validate."""
-    document = read_yaml_mapping(path) if path is not None else {}
-    check_keys(document)
-    for text in sets or []:
-        key_path, value = parse_override(text)
-        apply_override(document, key_path, value)
-    for dotted, value in flags.items():
-        if value is not None:
-            apply_override(document, dotted.split("."), value)
-    for text in sweeps or []:
-        key, values = parse_sweep(text)
-        sweep = document.setdefault("sweep", {})
-        if not isinstance(sweep, dict):
-            raise ConfigError(
-                f"config key 'sweep' must be a mapping of KEY: [values], not {sweep!r}"
-            )
-        sweep[key] = values
-    return validate(document)
+    return load_config(path, sets or (), flags=flags, sweeps=sweeps or ())
 
 
 @contextmanager

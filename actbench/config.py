@@ -456,13 +456,33 @@ def validate(document: Mapping[str, Any]) -> Config:
         raise ConfigError(format_validation_error(exc)) from None
 
 
-def load_config(path: Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Defaults <- YAML file <- --set overrides, validated."""
+def load_config(
+    path: Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    flags: Mapping[str, Any] | None = None,
+    sweeps: Iterable[str] = (),
+) -> Config:
+    """Defaults <- YAML file <- --set overrides <- dedicated flags <- --sweep, validated.
+
+    flags: dotted key -> value (None: not given), e.g. {"train.seeds": 3} from --seeds 3.
+    """
     document = read_yaml_mapping(path) if path is not None else {}
     check_keys(document)
     for text in overrides:
         key_path, value = parse_override(text)
         apply_override(document, key_path, value)
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            apply_override(document, dotted.split("."), value)
+    for text in sweeps:
+        key, values = parse_sweep(text)
+        sweep = document.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError(
+                f"config key 'sweep' must be a mapping of KEY: [values], not {sweep!r}"
+            )
+        sweep[key] = values
     try:
         return validate(document)
     except ActbenchError:
