@@ -372,14 +372,23 @@ def run_experiment(
     return Experiment(config, config_name, result, models)
 
 
+def _identity(member: MemberSpec, point: GridPoint) -> dict[str, Any]:
+    """The fields that say which member a record is, whatever happened to it."""
+    return {
+        "label": member.label,
+        "activation": member.activation,
+        "params": dict(member.params),
+        "grid": point.values,
+        "seed": member.seed,
+        "hidden_units": sum(point.config.model.hidden),
+        "hidden_widths": list(point.config.model.hidden),
+    }
+
+
 def failed_record(member: MemberSpec, point: GridPoint, error: str) -> RunRecord:
     """A member whose training raised: no metrics, the error kept."""
     return RunRecord(
-        label=member.label,
-        activation=member.activation,
-        params=dict(member.params),
-        grid=point.values,
-        seed=member.seed,
+        **_identity(member, point),
         status="failed",
         epochs=0,
         train_loss=None,
@@ -390,8 +399,6 @@ def failed_record(member: MemberSpec, point: GridPoint, error: str) -> RunRecord
         dead_per_layer=[],
         dead_neurons_init=None,
         dormant_neurons=None,
-        hidden_units=sum(point.config.model.hidden),
-        hidden_widths=list(point.config.model.hidden),
         error=error,
     )
 
@@ -399,11 +406,7 @@ def failed_record(member: MemberSpec, point: GridPoint, error: str) -> RunRecord
 def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> RunRecord:
     history = outcome.history
     return RunRecord(
-        label=member.label,
-        activation=member.activation,
-        params=dict(member.params),
-        grid=point.values,
-        seed=member.seed,
+        **_identity(member, point),
         status=outcome.status,
         epochs=outcome.epochs,
         train_loss=outcome.train_loss,
@@ -418,8 +421,6 @@ def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> R
         dormant_per_layer=outcome.dormant_per_layer,
         saturated_per_layer=list(outcome.saturated_per_layer),
         revived_neurons=outcome.revived,
-        hidden_units=sum(point.config.model.hidden),
-        hidden_widths=list(point.config.model.hidden),
         history=History(
             train_loss=list(history.train_loss),
             test_accuracy=list(history.test_accuracy),
