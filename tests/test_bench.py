@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from clirun import exit_code
 
 from actbench.bench import BenchSettings, run_bench
-from actbench.cli import main
 
 TINY = BenchSettings(
     n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh", "elu"), repeat=1
@@ -69,14 +69,8 @@ def test_ways_can_be_chosen() -> None:
     assert set(only["accuracy"]) == {"population"}  # type: ignore[arg-type]
 
 
-def _exit_code(args: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return int(exit_info.value.code or 0)
-
-
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code = _exit_code(
+    code = exit_code(
         [
             "bench",
             "--n-samples",
@@ -110,6 +104,6 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_bad_input_is_one_line_and_exit_2(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _exit_code(["bench", *args]) == 2
+    assert exit_code(["bench", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]

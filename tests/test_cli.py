@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from clirun import Outcome, run_cli, run_cli_redirected
 
 from actbench import __version__, cli
 from actbench import activations as registry
@@ -81,39 +81,6 @@ SUMMARY_KEYS = {
 }
 RUN_FILES = ["config.yaml", "env.json", "history.csv", "results.json"]
 ANSI = re.compile(r"\x1b\[")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def _exit_code(argv: Sequence[str]) -> int:
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    raise AssertionError("main() returned without sys.exit")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
-    capsys.readouterr()
-    code = _exit_code(argv)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
-
-
-def run_cli_redirected(*argv: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = _exit_code(argv)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def run_module(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import re
 import shutil
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from clirun import Outcome, run_cli, run_cli_redirected
 
 from actbench import cli
 
@@ -30,50 +29,10 @@ GATE_LINE = re.compile(r"^gate failed: (\S+): test_accuracy_mean \d\.\d{4} < 1\.
 
 
 @dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    @property
-    def gate_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.startswith("gate failed:")]
-
-
-@dataclass(frozen=True)
 class Saved:
     root: Path
     run_dir: Path
     outcome: Outcome
-
-
-def _exit_code(argv: Sequence[str]) -> int:
-    try:
-        cli.main(list(argv))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
-    raise AssertionError("main() returned without sys.exit")
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Outcome:
-    capsys.readouterr()
-    code = _exit_code(argv)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
-
-
-def run_cli_redirected(*argv: str) -> Outcome:
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("COLUMNS", "100")
-        patch.setitem(cli._state, "debug", False)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = _exit_code(argv)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def saved_run(root: Path, *argv: str) -> Saved:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from clirun import exit_code
 
 TINY = ["--set", "data.n_samples=160", "--seeds", "2", "--set", "activations=[relu,tanh]"]
 
@@ -141,34 +142,26 @@ def test_memory_estimate_grows_with_members_and_samples() -> None:
     assert small < more_samples
 
 
-def _run_main(args: list[str]) -> int:
-    from actbench.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    return int(exit_info.value.code or 0)
-
-
 def test_rerun_of_a_saved_run_reproduces_it_exactly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = tmp_path / "runs"
-    assert _run_main(["compare", *TINY, "--epochs", "2", "--quiet", "--out", str(runs)]) == 0
+    assert exit_code(["compare", *TINY, "--epochs", "2", "--quiet", "--out", str(runs)]) == 0
     (run_dir,) = list(runs.iterdir())
     capsys.readouterr()
-    assert _run_main(["rerun", run_dir.name, "--out", str(runs), "--no-save"]) == 0
+    assert exit_code(["rerun", run_dir.name, "--out", str(runs), "--no-save"]) == 0
     assert "reproduced: all 4 runs" in capsys.readouterr().out
 
 
 def test_rerun_says_which_runs_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    assert _run_main(["compare", *TINY, "--epochs", "2", "--quiet", "--out", str(runs)]) == 0
+    assert exit_code(["compare", *TINY, "--epochs", "2", "--quiet", "--out", str(runs)]) == 0
     (run_dir,) = list(runs.iterdir())
     saved = json.loads((run_dir / "results.json").read_text())
     saved["runs"][1]["test_accuracy"] = 0.123
     (run_dir / "results.json").write_text(json.dumps(saved))
     capsys.readouterr()
-    assert _run_main(["rerun", str(run_dir), "--no-save"]) == 1
+    assert exit_code(["rerun", str(run_dir), "--no-save"]) == 1
     output = capsys.readouterr()
     assert "NOT reproduced: 1 of 4 runs differ" in output.out
     assert "relu seed 1: test_accuracy differ" in output.out
