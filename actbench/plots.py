@@ -626,11 +626,11 @@ def _health_metrics(result: RunResult) -> list[_EpochMetric]:
 def _health_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
     """Dead, dormant, saturated units and the gradient norm per epoch, per grid point.
 
-    For nets with more than one hidden layer a last row shows the gradient norm of each
-    hidden layer (x: layer, 1 = next to the input; log y), one line per label at epoch 1
-    (dashed) and at the last epoch (solid), geometric mean over seeds. That profile is where
-    vanishing or exploding gradients show, and it stays readable with many labels, which
-    per-layer lines over epochs or one heat-map per label would not.
+    For nets with more than one hidden layer, three more rows show each hidden layer (x: layer,
+    1 = next to the input): its dead and dormant units (% of the layer) and its gradient norm
+    (log y), one line per label at the start (dashed: init for dead units, else epoch 1) and at
+    the last epoch (solid). Which layers die and where gradients vanish show there, and it stays
+    readable with many labels, which per-layer lines over epochs or heat-maps would not.
     """
     metrics = _health_metrics(result)
     deep = any(len(layers) > 1 for run in result.runs for layers in run.history.grad_norm_per_layer)
@@ -638,16 +638,18 @@ def _health_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None
         return None
     plt = _pyplot()
     points = _grid_points(result)
-    names = [metric.name for metric in metrics] + (["gradient norm by layer"] if deep else [])
+    profiles = _layer_profiles(result) if deep else []
+    names = [metric.name for metric in metrics] + [profile.name for profile in profiles]
     figure, axes = _panel_grid(plt, len(names), len(points), _figure_title("Neuron health", result))
     _share_rows(axes)
     diverged = False
     for row, metric in enumerate(metrics):
         diverged |= _draw_metric([column[row] for column in axes], points, metric, colors)
     extra = [_diverged_handle()] if diverged else []
-    if deep:
+    for offset, profile in enumerate(profiles):
         for column, point in zip(axes, points, strict=True):
-            _draw_layer_profile(column[-1], point, colors)
+            _draw_layer_profile(column[len(metrics) + offset], point, colors, profile)
+    if profiles:
         extra += _epoch_style_handles()
     _label_points(axes, points, names)
     _legend(figure, colors, extra)
@@ -658,36 +660,89 @@ def _epoch_style_handles() -> list[Line2D]:
     from matplotlib.lines import Line2D
 
     return [
-        Line2D([], [], color="0.3", linestyle="--", marker="o", markersize=3, label="epoch 1"),
+        Line2D([], [], color="0.3", linestyle="--", marker="o", markersize=3, label="start"),
         Line2D([], [], color="0.3", linestyle="-", marker="o", markersize=3, label="last epoch"),
     ]
 
 
-def _draw_layer_profile(ax: Axes, point: _GridPoint, colors: dict[str, Color]) -> None:
+@dataclass(frozen=True)
+class _LayerProfile:
+    """One per-layer view: a run's values per hidden layer at the start and at the end."""
+
+    name: str
+    start: Callable[[RunRecord], list[float]]
+    end: Callable[[RunRecord], list[float]]
+    log: bool  # log axis and geometric mean over seeds; else linear 0-100 % and the mean
+
+
+def _layer_percent(counts: Sequence[int], widths: list[int] | None) -> list[float]:
+    if not counts or widths is None or len(widths) != len(counts):
+        return []
+    return [100.0 * count / width for count, width in zip(counts, widths, strict=True)]
+
+
+def _layer_profiles(result: RunResult) -> list[_LayerProfile]:
+    def widths(run: RunRecord) -> list[int] | None:
+        return _layer_widths(result, run)
+
+    def history_percent(series: str, index: int) -> Callable[[RunRecord], list[float]]:
+        def values(run: RunRecord) -> list[float]:
+            epochs = getattr(run.history, series)
+            return _layer_percent(epochs[index], widths(run)) if epochs else []
+
+        return values
+
+    return [
+        _LayerProfile(
+            "dead by layer (%)",
+            lambda run: _layer_percent(run.dead_per_layer_init, widths(run)),
+            history_percent("dead_per_layer", -1),
+            log=False,
+        ),
+        _LayerProfile(
+            "dormant by layer (%)",
+            history_percent("dormant_per_layer", 0),
+            history_percent("dormant_per_layer", -1),
+            log=False,
+        ),
+        _LayerProfile(
+            "gradient norm by layer",
+            lambda run: _epoch_norms(run, "first"),
+            lambda run: _epoch_norms(run, "last"),
+            log=True,
+        ),
+    ]
+
+
+def _draw_layer_profile(
+    ax: Axes, point: _GridPoint, colors: dict[str, Color], profile: _LayerProfile
+) -> None:
     from matplotlib.ticker import MaxNLocator
 
     for label, color in colors.items():
         members = point.members(label)
-        for which, style in (("first", "--"), ("last", "-")):
-            rows = [_epoch_norms(run, which) for run in members]
-            rows = [row for row in rows if row]
+        for values, style in ((profile.start, "--"), (profile.end, "-")):
+            rows = [row for row in (values(run) for run in members) if row]
             if not rows:
                 continue
             depth = max(len(row) for row in rows)
-            profile = [
-                _geometric_mean([row[layer] for row in rows if layer < len(row)])
-                for layer in range(depth)
+            average = _geometric_mean if profile.log else statistics.fmean
+            line = [
+                average([row[layer] for row in rows if layer < len(row)]) for layer in range(depth)
             ]
             ax.plot(
                 range(1, depth + 1),
-                profile,
+                line,
                 color=color,
                 linestyle=style,
                 marker="o",
                 markersize=3,
                 label=label,
             )
-    _log_axis(ax)
+    if profile.log:
+        _log_axis(ax)
+    else:
+        ax.set_ylim(-2, 102)
     ax.set_xlabel("hidden layer (1 = next to the input)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
