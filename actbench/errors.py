@@ -37,12 +37,6 @@ class ResourceError(ActbenchError):
     """The requested population would not fit in memory."""
 
 
-class GateError(ActbenchError):
-    """A CI gate (--fail-under, --max-regression) was not met."""
-
-    exit_code = EXIT_FAILED
-
-
 def did_you_mean(word: str, *candidate_lists: Iterable[str]) -> str:
     """' did you mean 'x'?' for the closest candidate (earlier lists win), else ''."""
     for candidates in candidate_lists:

@@ -117,13 +117,6 @@ def plan(config: Config) -> tuple[list[GridPoint], list[PopulationPlan]]:
     return points, list(by_key.values())
 
 
-def members_of(config: Config) -> list[MemberSpec]:
-    """Every member of an experiment, in report order (grid point, activation, seed)."""
-    _, populations = plan(config)
-    planned = [m for p in populations for m in p.members]
-    return [m.spec for m in sorted(planned, key=lambda m: (m.point, m.entry))]
-
-
 # --- resource guard -----------------------------------------------------------------------------
 
 GIB = 2**30

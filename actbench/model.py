@@ -45,14 +45,6 @@ class SimpleNN(nn.Module):
             x = act(linear(x))
         return self.out(x)
 
-    def hidden_outputs(self, x: Tensor) -> list[Tensor]:
-        """The output of every hidden layer (after its activation)."""
-        outputs = []
-        for linear, act in zip(self.hidden, self.acts, strict=True):
-            x = act(linear(x))
-            outputs.append(x)
-        return outputs
-
 
 def init_model(
     seed: int,

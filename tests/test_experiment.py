@@ -9,7 +9,6 @@ from scipy import stats
 
 from actbench.config import load_config
 from actbench.experiment import (
-    members_of,
     paired_test,
     plan,
     run_experiment,
@@ -58,9 +57,10 @@ def test_different_hidden_shapes_are_separate_populations() -> None:
     assert {p.config.model.hidden for p in populations} == {(50,), (3, 3)}
 
 
-def test_members_of_lists_report_order() -> None:
+def test_records_come_in_report_order() -> None:
     config = load_config(None, [*TINY, "activations=[relu, tanh]", "sweep={train.lr: [0.1, 0.2]}"])
-    order = [(m.lr, m.label, m.seed) for m in members_of(config)]
+    runs = run_experiment(config, "t").result.runs
+    order = [(r.grid["train.lr"], r.label, r.seed) for r in runs]
     assert order == [
         (0.1, "relu", 0),
         (0.1, "relu", 1),

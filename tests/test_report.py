@@ -286,6 +286,12 @@ def test_sort_rows_covers_every_sort_key() -> None:
     }
 
 
+def test_cli_sort_choices_are_the_table_columns() -> None:
+    from actbench.cli import SortKey
+
+    assert [key.value for key in SortKey] == list(SORT_KEYS)
+
+
 def test_sort_rows_none_keeps_order_and_copies() -> None:
     rows = list(SORT_ROWS)
     sorted_rows = sort_rows(rows, None)
