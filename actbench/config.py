@@ -27,6 +27,7 @@ from pydantic import (
 
 from actbench import activations
 from actbench.errors import ActbenchError, ConfigError, unknown
+from actbench.render.format import grid_point
 
 
 def _reject_bool(value: Any) -> Any:
@@ -254,21 +255,7 @@ class GridPoint:
     config: Config
 
     def describe(self) -> str:
-        return ", ".join(f"{short_key(k)}={format_value(v)}" for k, v in self.values.items())
-
-
-def short_key(key: str) -> str:
-    """'train.lr' -> 'lr': the last part names a sweep column well enough."""
-    return key.rsplit(".", 1)[-1]
-
-
-def format_value(value: Any) -> str:
-    """Compact text for a sweep value: [3,3,3,3] -> 3x4, [50] -> 50."""
-    if isinstance(value, list | tuple):
-        if value and all(v == value[0] for v in value) and len(value) > 2:
-            return f"{value[0]}x{len(value)}"
-        return ",".join(str(v) for v in value)
-    return f"{value:g}" if isinstance(value, float) else str(value)
+        return grid_point(self.values)
 
 
 def grid_points(config: Config) -> list[GridPoint]:
@@ -293,7 +280,7 @@ def grid_points(config: Config) -> list[GridPoint]:
         try:
             resolved = validate(document)
         except ConfigError as exc:
-            where = ", ".join(f"{k}={format_value(v)}" for k, v in values.items())
+            where = grid_point(values, {key: key for key in values})
             raise ConfigError(f"sweep point {where}: {exc}") from None
         # the validated values ('1e-2' -> 0.01, [50] -> [50])
         resolved_document = resolved.model_dump(mode="json")

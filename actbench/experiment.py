@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import math
 import os
 import platform
 import sys
@@ -33,17 +32,18 @@ from actbench.engine import (
     train_population,
 )
 from actbench.errors import ConfigError, DeviceError, ResourceError
-from actbench.metrics import mean_std
 from actbench.model import n_logits
+from actbench.render.format import plural
 from actbench.runs import (
     History,
     RunRecord,
     RunResult,
-    SummaryRow,
     new_run_id,
     reserve_run_dir,
     save_run,
+    write_atomic,
 )
+from actbench.stats import summarize
 
 
 def resolve_device(name: str) -> torch.device:
@@ -288,7 +288,7 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
         def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
             if context.on_progress is not None:
                 best = float(epoch.test_accuracy.nan_to_num(0.0).max())
-                description = f"{what}, best acc {best:.3f}"
+                description = f"{what}, best test acc {100 * best:.1f}%"
                 context.on_progress(
                     ProgressEvent(done_before + epoch.epoch, total_epochs, description)
                 )
@@ -311,6 +311,7 @@ def run_experiment(
     config: Config,
     config_name: str,
     *,
+    run_id: str | None = None,
     baseline: str | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -320,6 +321,8 @@ def run_experiment(
     """Train every member of `config` and aggregate.
 
     The executor resolves the device where it trains (a DeviceError comes before any work).
+    run_id: the name of the run folder reserved for it ('' when it will not be saved; None: a
+    new id from the config name).
     """
     started = time.perf_counter()
     points, populations = plan(config)
@@ -352,7 +355,7 @@ def run_experiment(
     devices = ", ".join(dict.fromkeys(o.device for o in outcomes if o.device)) or "none"
     result = RunResult(
         actbench_version=__version__,
-        run_id=new_run_id(config_name, config.to_dict()),
+        run_id=new_run_id(config_name, config.to_dict()) if run_id is None else run_id,
         device=devices,
         seconds=round(time.perf_counter() - started, 3),
         status="interrupted" if interrupted else "ok",
@@ -426,108 +429,13 @@ def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> R
     )
 
 
-# --- statistics ---------------------------------------------------------------------------------
-
-
-def t_interval(values: Sequence[float]) -> list[float] | None:
-    """95% confidence interval of the mean (Student t, n-1 degrees of freedom)."""
-    from scipy import stats
-
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < 2:
-        return None
-    mean, std = mean_std(finite)
-    half = float(stats.t.ppf(0.975, len(finite) - 1)) * std / math.sqrt(len(finite))
-    return [mean - half, mean + half]
-
-
-def paired_test(values: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
-    """Two-sided paired t-test p-value and the mean difference (values - baseline)."""
-    from scipy import stats
-
-    diffs = [a - b for a, b in zip(values, baseline, strict=True)]
-    mean, std = mean_std(diffs)
-    if len(diffs) < 2:
-        return math.nan, mean
-    if std == 0:  # identical differences on every seed: no noise to test against
-        return (1.0 if mean == 0 else 0.0), mean
-    return float(stats.ttest_1samp(diffs, 0.0).pvalue), mean
-
-
-def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list[SummaryRow]:
-    """One row per (grid point, label), in record order: mean, std, 95% CI over seeds, and
-    the paired difference in test accuracy from `baseline` on the same seeds."""
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
-    for record in records:
-        groups.setdefault((repr(record.grid), record.label), []).append(record)
-    rows = []
-    for (grid_key, label), group in groups.items():
-
-        def stat(key: str, group: list[RunRecord] = group) -> tuple[float | None, float | None]:
-            mean, std = mean_std([_float(getattr(r, key)) for r in group])
-            return _finite_or_none(mean), _finite_or_none(std)
-
-        accuracies = [_float(r.test_accuracy) for r in group]
-        acc_mean, acc_std = stat("test_accuracy")
-        loss_mean, loss_std = stat("test_loss")
-        saturated = [v for r in group for v in r.saturated_per_layer if v is not None]
-        comparison: dict[str, Any] = {}
-        if baseline is not None and label != baseline and (grid_key, baseline) in groups:
-            reference = {r.seed: _float(r.test_accuracy) for r in groups[(grid_key, baseline)]}
-            paired = [
-                (a, reference[r.seed])
-                for a, r in zip(accuracies, group, strict=True)
-                if r.seed in reference
-            ]
-            p_value, diff = paired_test([a for a, _ in paired], [b for _, b in paired])
-            interval = t_interval([a - b for a, b in paired])
-            comparison = {
-                "baseline": baseline,
-                "diff_mean": _finite_or_none(diff),
-                "diff_ci95": interval,
-                "p_value": _finite_or_none(p_value),
-                "significant": None if math.isnan(p_value) else bool(p_value < 0.05),
-            }
-        rows.append(
-            SummaryRow(
-                label=label,
-                activation=group[0].activation,
-                grid=group[0].grid,
-                n_seeds=len(group),
-                test_accuracy_mean=acc_mean,
-                test_accuracy_std=acc_std,
-                test_accuracy_ci95=t_interval(accuracies),
-                test_loss_mean=loss_mean,
-                test_loss_std=loss_std,
-                train_loss_mean=stat("train_loss")[0],
-                dead_neurons_mean=stat("dead_neurons")[0],
-                dead_neurons_init_mean=stat("dead_neurons_init")[0],
-                dormant_neurons_mean=stat("dormant_neurons")[0],
-                saturated_mean=_finite_or_none(mean_std(saturated)[0]) if saturated else None,
-                revived_neurons_mean=stat("revived_neurons")[0],
-                hidden_units=group[0].hidden_units,
-                n_diverged=sum(r.status == "diverged" for r in group),
-                **comparison,
-            )
-        )
-    return rows
-
-
-def _float(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 # --- saving -------------------------------------------------------------------------------------
 
 
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    return f"cpu ({plural(torch.get_num_threads(), 'thread')})"
 
 
 def model_filename(member: MemberSpec, point: GridPoint) -> str:
@@ -556,9 +464,46 @@ def environment(device: str, argv: Sequence[str] | None = None) -> dict[str, Any
     }
 
 
-def save_experiment(experiment: Experiment, root: Path) -> Path:
-    """Reserve a fresh run folder under root and write the run into it."""
-    run_dir = reserve_run_dir(root, experiment.result.run_id)
+def prepare_run_dir(root: Path, run_id: str, config: Config) -> Path:
+    """Reserve a fresh run folder for a run about to train and write its config.yaml, so an
+    unusable --out (a file, read-only, a name too long) is found before any training."""
+    run_dir = reserve_run_dir(root, run_id)
+    try:
+        write_atomic(run_dir / "config.yaml", config.to_yaml())
+    except OSError as exc:
+        from actbench.errors import RunFolderError
+
+        raise RunFolderError(
+            f"cannot write into the run folder '{run_dir}': {exc.strerror or exc}"
+        ) from None
+    return run_dir
+
+
+def discard_run_dir(run_dir: Path, root: Path | None = None) -> None:
+    """Remove a run folder that holds nothing but its config (the run never started), and
+    `root` too (a runs folder made for it) if that is left empty."""
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {"config.yaml"}:
+            (run_dir / "config.yaml").unlink(missing_ok=True)
+            run_dir.rmdir()
+            if root is not None and not any(root.iterdir()):
+                root.rmdir()
+    except OSError:
+        pass
+
+
+def preflight(config: Config) -> None:
+    """Checks a local run can pass before anything is written: the device exists and every
+    population fits in its memory."""
+    device = resolve_device(config.train.device)
+    for population_plan in plan(config)[1]:
+        check_memory(population_plan.config, len(population_plan.members), device)
+
+
+def save_experiment(experiment: Experiment, root: Path, run_dir: Path | None = None) -> Path:
+    """Write the run into `run_dir` (from prepare_run_dir), or into a fresh folder under root."""
+    if run_dir is None:
+        run_dir = reserve_run_dir(root, experiment.result.run_id)
     result = experiment.result.model_copy(update={"run_id": run_dir.name})
     experiment.result = result
     return save_run(

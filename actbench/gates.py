@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from actbench.config import format_value, short_key
 from actbench.errors import ConfigError, RunFolderError, unknown
+from actbench.render.format import grid_point
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
 
 NUMERIC_FIELDS = tuple(
@@ -51,7 +51,7 @@ def parse_threshold(text: str) -> Threshold:
 
 
 def _where(row: SummaryRow) -> str:
-    grid = ", ".join(f"{short_key(k)}={format_value(v)}" for k, v in row.grid.items())
+    grid = grid_point(row.grid)
     return f"{row.label}" + (f" [{grid}]" if grid else "")
 
 

@@ -94,6 +94,7 @@ class SummaryRow(_Record):
     activation: str
     grid: dict[str, Any] = Field(default_factory=dict)
     n_seeds: int
+    n_used: int | None = None  # members with a finite test accuracy (the statistics use these)
     test_accuracy_mean: float | None
     test_accuracy_std: float | None
     test_accuracy_ci95: list[float] | None = None
@@ -108,6 +109,7 @@ class SummaryRow(_Record):
     hidden_units: int = 0
     n_diverged: int = 0
     baseline: str | None = None
+    n_paired: int | None = None  # seeds where both have a finite test accuracy
     diff_mean: float | None = None  # test accuracy minus the baseline's, same seeds
     diff_ci95: list[float] | None = None
     p_value: float | None = None  # paired t-test

@@ -103,8 +103,15 @@ def assert_one_error_line(outcome: Outcome) -> str:
     return lines[0]
 
 
-def md_rows(text: str) -> list[list[str]]:
+def md_table_lines(text: str) -> list[str]:
+    """The lines of the first Markdown table (captions and notes follow it)."""
     lines = text.strip().splitlines()
+    end = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
+    return lines[:end]
+
+
+def md_rows(text: str) -> list[list[str]]:
+    lines = md_table_lines(text)
     return [[cell.strip().strip("*") for cell in line.strip("|").split("|")] for line in lines[2:]]
 
 
@@ -237,7 +244,7 @@ def test_activations_csv_has_record_per_activation(capsys: pytest.CaptureFixture
     assert [r["name"] for r in records] == registry.names()
     by_name = {r["name"]: r for r in records}
     assert json.loads(by_name["leaky_relu"]["params"]) == {"negative_slope": 0.01}
-    assert by_name["sigmoid"]["aliases"] == "logistic"
+    assert json.loads(by_name["sigmoid"]["aliases"]) == ["logistic"]
 
 
 def test_activations_csv_one_line_per_activation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -249,7 +256,8 @@ def test_activations_md_one_line_per_activation(capsys: pytest.CaptureFixture[st
     outcome = run_cli(capsys, "activations", "--format", "md")
     assert outcome.code == 0
     rows = md_rows(outcome.out)
-    assert [row[0] for row in rows] == registry.names()
+    assert [row[0].split(" (")[0] for row in rows] == registry.names()
+    assert rows[registry.names().index("sigmoid")][0] == "sigmoid (logistic)"
 
 
 def test_activations_table_lists_every_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,7 +422,7 @@ def test_compare_tabular_formats_one_line_per_activation(
 ) -> None:
     outcome = run_cli(capsys, "compare", *TINY_COMPARE, "--format", fmt, "--no-save")
     assert outcome.code == 0
-    lines = outcome.out.strip().splitlines()
+    lines = md_table_lines(outcome.out) if fmt == "md" else outcome.out.strip().splitlines()
     assert len(lines) == header_lines + 2
     assert lines[0].lstrip("| ").startswith(("label", "activation"))
     assert [line.lstrip("| ").split(",")[0].split(" ")[0] for line in lines[-2:]] == [

@@ -57,7 +57,7 @@ def assert_one_error_line(outcome: Outcome) -> str:
 
 
 def md_rows(text: str) -> list[list[str]]:
-    lines = text.strip().splitlines()
+    lines = [line for line in text.strip().splitlines() if line.startswith("|")]
     return [[cell.strip().strip("*") for cell in line.strip("|").split("|")] for line in lines]
 
 

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
-from scipy import stats
 
 from actbench.config import load_config
-from actbench.experiment import (
-    paired_test,
-    plan,
-    run_experiment,
-    summarize,
-    t_interval,
-)
-from actbench.runs import History, RunRecord
+from actbench.experiment import plan, run_experiment
 
 TINY = ["data.n_samples=200", "train.epochs=2", "train.seeds=2"]
 
@@ -124,70 +114,3 @@ def test_unknown_baseline_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="baseline 'gelu'"):
         run_experiment(load_config(None, [*TINY, "activations=[relu]"]), "t", baseline="gelu")
-
-
-# --- statistics ---------------------------------------------------------------------------------
-
-
-def test_t_interval_matches_scipy() -> None:
-    values = [0.81, 0.84, 0.86, 0.83, 0.85]
-    low, high = stats.t.interval(
-        0.95, len(values) - 1, loc=sum(values) / 5, scale=stats.sem(values)
-    )
-    assert t_interval(values) == pytest.approx([low, high])
-
-
-def test_t_interval_needs_two_values() -> None:
-    assert t_interval([0.8]) is None
-
-
-def test_paired_test_matches_scipy_ttest_rel() -> None:
-    a, b = [0.85, 0.86, 0.84, 0.88, 0.83], [0.84, 0.84, 0.84, 0.85, 0.83]
-    p_value, diff = paired_test(a, b)
-    assert p_value == pytest.approx(stats.ttest_rel(a, b).pvalue)
-    assert diff == pytest.approx(0.012)
-
-
-def test_paired_test_with_identical_differences() -> None:
-    assert paired_test([0.8, 0.9], [0.8, 0.9]) == (1.0, 0.0)
-    p_value, _ = paired_test([0.9, 0.9], [0.8, 0.8])
-    assert p_value == 0.0
-
-
-def _record(label: str, seed: int, accuracy: float) -> RunRecord:
-    return RunRecord(
-        label=label,
-        activation=label,
-        seed=seed,
-        epochs=1,
-        train_loss=0.3,
-        test_loss=0.4,
-        train_accuracy=0.9,
-        test_accuracy=accuracy,
-        dead_neurons=0,
-        dead_per_layer=[0],
-        dead_neurons_init=0,
-        dormant_neurons=0,
-        hidden_units=50,
-        history=History(),
-    )
-
-
-def test_summary_pairs_seeds_against_the_baseline() -> None:
-    relu = [0.80, 0.82, 0.81]
-    tanh = [0.85, 0.86, 0.84]
-    records = [_record("relu", s, a) for s, a in enumerate(relu)]
-    records += [_record("tanh", s, a) for s, a in reversed(list(enumerate(tanh)))]
-    rows = {row.label: row for row in summarize(records, baseline="relu")}
-    assert rows["relu"].diff_mean is None
-    assert rows["tanh"].baseline == "relu"
-    assert rows["tanh"].diff_mean == pytest.approx(0.04)
-    assert rows["tanh"].p_value == pytest.approx(stats.ttest_rel(tanh, relu).pvalue)
-    assert rows["tanh"].significant is True
-
-
-def test_summary_of_one_seed_has_no_std_or_interval() -> None:
-    (row,) = summarize([_record("relu", 0, 0.8)])
-    assert row.test_accuracy_std is None
-    assert row.test_accuracy_ci95 is None
-    assert not math.isnan(row.test_accuracy_mean or math.nan)

@@ -137,7 +137,7 @@ def test_thresholds_sweep_row_message_names_the_grid_point() -> None:
 def test_thresholds_list_grid_value_is_shown_compactly() -> None:
     run = result(row("relu", 0.5, {"model.hidden": [3, 3]}))
     failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.8)])
-    assert failures[0].startswith("relu [hidden=3,3]: ")
+    assert failures[0].startswith("relu [hidden=[3, 3]]: ")
 
 
 def test_thresholds_missing_value_fails() -> None:

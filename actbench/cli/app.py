@@ -1,0 +1,136 @@
+"""The Typer app, its global options, and `run`: the one place where every ActbenchError and
+usage error becomes one line on stderr and an exit code. torch is imported only by the
+commands that need it."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from actbench import __version__
+from actbench.cli import _state
+from actbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ActbenchError
+
+app = typer.Typer(
+    name="actbench",
+    help="Compare activation functions: train the same small network with each one, side by "
+    "side, and see loss, accuracy and dead neurons.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    # plain help: wraps at any width (never cuts a word with '...') and shows flags as flags
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"actbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
+) -> None:
+    _state["debug"] = _state["debug"] or debug
+
+
+def stderr_console() -> Console:
+    """Messages for people: one line each (no wrapping), no automatic highlighting."""
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False)
+
+
+def say(console: Console, tag: str, message: str, style: str = "") -> None:
+    """'<tag> <message>' on stderr; the message is text, never markup ('[lr=0.1]' stays)."""
+    from actbench.render.format import printable
+
+    message = printable(message)
+    if not tag:
+        console.print(Text(message, style="dim"))
+        return
+    line = Text(tag, style=style)
+    if message:
+        line.append(" " + message)
+    console.print(line)
+
+
+def _click_exceptions() -> Any:
+    """The click exception classes typer raises: its bundled copy (typer >= 0.20) or click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer depends on click itself
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def _register_commands() -> None:
+    # Each module adds its commands to `app` when imported.
+    from actbench.cli import bench, catalog, saved, training  # noqa: F401
+
+
+def _quiet_stdout() -> None:
+    """After stdout failed, send what is left to /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(args: list[str]) -> int:
+    """Run one command line; return its exit code."""
+    _state["debug"] = "--debug" in args
+    if _state["debug"]:
+        args = [arg for arg in args if arg != "--debug"]
+    _register_commands()
+    errors = _click_exceptions()
+    stderr = stderr_console()
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="actbench", standalone_mode=False)
+    except ActbenchError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        say(stderr, "error:", str(exc), "red")
+        code = exc.exit_code
+    except errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
+        code = EXIT_OK
+    except errors.UsageError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        say(stderr, "error:", f"{exc.format_message()}{hint}", "red")
+        code = EXIT_USAGE
+    except (KeyboardInterrupt, typer.Abort, errors.Abort):
+        say(stderr, "interrupted", "", "red")
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `actbench ... | head`: the reader left; that is not an error of ours.
+        _quiet_stdout()
+        code = EXIT_OK
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            raise  # not an output failure: a bug, shown with its traceback
+        _quiet_stdout()
+        say(stderr, "error:", f"cannot write the output: {exc.strerror or exc}", "red")
+        code = EXIT_FAILED
+    return code if isinstance(code, int) else EXIT_OK

@@ -1,0 +1,82 @@
+"""The benchmark command: bench."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from actbench.cli.app import app, say, stderr_console, stdout_console
+from actbench.cli.options import FormatOpt, OutputFormat
+from actbench.cli.training import EXAMPLES
+from actbench.errors import ConfigError, unknown
+from actbench.render import emit
+
+REFERENCE_ACTIVATIONS = "identity,sigmoid,tanh,relu,leaky_relu,elu,gelu"
+
+
+@app.command(
+    epilog=EXAMPLES + "  actbench bench\n"
+    "  actbench bench --device cuda --format json\n"
+    "  actbench bench --n-samples 1000000 --ways population --epochs 2"
+)
+def bench(
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
+    n_samples: Annotated[int, typer.Option("--n-samples", help="Samples before the split.")] = 1000,
+    hidden: Annotated[
+        str, typer.Option("--hidden", help="Hidden widths, comma-separated: 50 or 16,16.")
+    ] = "50",
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs per model.")] = 200,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per activation.")] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 64,
+    activations: Annotated[
+        str, typer.Option("--activations", help="Comma-separated activation names.")
+    ] = REFERENCE_ACTIVATIONS,
+    ways: Annotated[
+        str,
+        typer.Option(
+            "--ways",
+            help="Comma-separated ways to time (default: all but the slow "
+            "optional ones); see the README's Performance section.",
+        ),
+    ] = "population,per_run,sklearn",
+    health: Annotated[
+        bool, typer.Option("--health", help="Also time the population with neuron health on.")
+    ] = False,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            "--repeat", min=1, help="Time the short ways (population, sklearn) this often; median."
+        ),
+    ] = 3,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Time the population engine against a plain per-run loop and sklearn, same members."""
+    from actbench.bench import WAYS, BenchSettings, run_bench
+    from actbench.render.bench import bench_view
+
+    chosen = tuple(w.strip() for w in ways.split(",") if w.strip())
+    for way in chosen:
+        if way not in WAYS:
+            raise ConfigError(unknown("--ways value", way, WAYS))
+    try:
+        widths = tuple(int(w) for w in hidden.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--hidden expects comma-separated integers, like 50 or 16,16 (got '{hidden}')"
+        ) from None
+    settings = BenchSettings(
+        n_samples=n_samples,
+        hidden=widths,
+        epochs=epochs,
+        seeds=seeds,
+        batch_size=batch_size,
+        activations=tuple(a.strip() for a in activations.split(",") if a.strip()),
+        device=device,
+        ways=chosen,
+        health=health,
+        repeat=repeat,
+    )
+    stderr = stderr_console()
+    result = run_bench(settings, on_way=lambda way: say(stderr, "", f"timing: {way}")).to_dict()
+    emit(bench_view(result), fmt.value, stdout_console())

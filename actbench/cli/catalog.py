@@ -1,0 +1,86 @@
+"""The commands that describe activations: activations, show."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+
+from actbench import activations as registry
+from actbench.cli.app import app, stdout_console
+from actbench.cli.options import FormatOpt, OutputFormat, ParamOpt
+from actbench.cli.training import EXAMPLES, parse_params
+from actbench.errors import ConfigError
+from actbench.render import emit
+
+DEFAULT_INPUTS = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+MAX_INPUTS = 10_000  # show prints one row per input: more is not a table anyone reads
+
+
+@app.command(
+    "activations",
+    epilog=EXAMPLES + "  actbench activations\n  actbench activations --format md > acts.md",
+)
+def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
+    """List every activation: formula, output range, derivative, parameters, typical use."""
+    from actbench.render.catalog import activations_view
+
+    specs = [registry.get(name) for name in registry.names()]
+    emit(activations_view(specs), fmt.value, stdout_console())
+
+
+@app.command(
+    context_settings={"ignore_unknown_options": True},
+    epilog=EXAMPLES + "  actbench show tanh --x 1 2 3\n"
+    "  actbench show leaky_relu --param negative_slope=0.2 --x 1 -2 3 -5\n"
+    "  actbench show softmax --x 1 2 3 --format json",
+)
+def show(
+    name: Annotated[str, typer.Argument(help="Activation name or alias.")],
+    values: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[X]...", show_default=False, help="Inputs (after --x); default -3..3."
+        ),
+    ] = None,
+    x: Annotated[bool, typer.Option("--x", help="The inputs follow: --x 1 -2 3.")] = False,
+    param: ParamOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+) -> None:
+    """Print f(x) and f'(x) (by autograd) of one activation, like the tutorials do."""
+    spec = registry.get(name)
+    params = spec.resolve_params(parse_params(param))
+    xs = _inputs(values)
+    import torch
+
+    from actbench.render.catalog import show_view
+
+    module = spec.build(params)
+    inputs = torch.tensor(xs, dtype=torch.float32)
+    with torch.no_grad():
+        ys = module(inputs)
+    # f'(x_i) for elementwise f; df_i/dx_i (the Jacobian's diagonal) for softmax, computed as
+    # f_i (1 - f_i) without building the n x n Jacobian.
+    slopes = registry.derivative(module, spec, inputs)
+    view = show_view(spec.name, params, xs, ys.tolist(), slopes.tolist())
+    emit(view, fmt.value, stdout_console())
+
+
+def _inputs(values: list[str] | None) -> list[float]:
+    if not values:
+        return list(DEFAULT_INPUTS)
+    if len(values) > MAX_INPUTS:
+        raise ConfigError(f"show takes at most {MAX_INPUTS} inputs (got {len(values)})")
+    xs = []
+    for text in values:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ConfigError(
+                f"input '{text}' is not a number (give numbers after --x, e.g. --x 1 -2 3)"
+            ) from None
+        if not math.isfinite(number) or abs(number) > 3.4e38:
+            raise ConfigError(f"input '{text}' is not a finite float32 number")
+        xs.append(number)
+    return xs

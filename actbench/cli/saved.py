@@ -1,0 +1,101 @@
+"""The commands that read saved runs: runs, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from actbench.cli.app import app, say, stderr_console, stdout_console
+from actbench.cli.options import FormatOpt, OutOpt, OutputFormat, SortKey
+from actbench.cli.training import EXAMPLES
+from actbench.errors import RunFolderError
+from actbench.render import columns, emit
+
+RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")]
+
+
+@app.command(
+    "runs", epilog=EXAMPLES + "  actbench runs\n  actbench runs --out ci-runs --format json"
+)
+def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.table) -> None:
+    """List saved runs, newest first (broken folders are reported and skipped)."""
+    from actbench.render.listing import runs_view
+    from actbench.runs import list_runs
+
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out '{out}' is a file, not a folder of runs")
+    listing = list_runs(out)
+    stderr = stderr_console()
+    for path, reason in listing.broken:
+        say(stderr, "skipped", f"{path}: {reason}", "yellow")
+    if fmt is OutputFormat.table and not listing.complete:
+        say(stderr, "", f"no runs in '{out}' yet; start one with: actbench compare")
+        return
+    emit(runs_view(listing.complete), fmt.value, stdout_console())
+
+
+@app.command(
+    epilog=EXAMPLES + "  actbench report 20261123-101500-dying_relu-1a2b3c4\n"
+    "  actbench report runs/20261123-101500-dying_relu-1a2b3c4 --markdown\n"
+    "  actbench report 2026 --format json --no-plots   (a unique prefix of the id)"
+)
+def report(
+    run: RunArg,
+    out: OutOpt = Path("runs"),
+    fmt: FormatOpt = OutputFormat.table,
+    sort: Annotated[
+        SortKey | None,
+        typer.Option(
+            "--sort",
+            metavar="COL",
+            help="Sort rows by this column, best first: " + ", ".join(columns.SORT_KEYS) + ".",
+            show_default=False,
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns", metavar="COLS", help="Table columns, as for compare.", show_default=False
+        ),
+    ] = None,
+    plots: Annotated[
+        bool, typer.Option("--plots/--no-plots", help="Write PNG figures into the run folder.")
+    ] = True,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="Also write report.md (table and figures) into the run folder."
+        ),
+    ] = False,
+) -> None:
+    """Show a saved run again without retraining; write its figures into its folder."""
+    from actbench.render.results import result_view
+    from actbench.render.view import to_markdown
+    from actbench.runs import load_result, resolve_run, write_atomic
+
+    run_dir = resolve_run(run, out)
+    result = load_result(run_dir)
+    per_member = len({r.label for r in result.runs}) == 1
+    view = result_view(
+        result, per_member=per_member, sort=sort.value if sort else None, columns=columns
+    )
+    emit(view, fmt.value, stdout_console())
+    stderr = stderr_console()
+    written: list[Path] = []
+    try:
+        if plots or markdown:
+            from actbench.plots import write_figures
+
+            written = write_figures(result, run_dir)
+        if markdown:
+            from actbench.plots import report_markdown
+
+            tables = "\n".join(to_markdown(table) for table in view.tables)
+            write_atomic(run_dir / "report.md", report_markdown(result, written, tables))
+            written.append(run_dir / "report.md")
+    except OSError as exc:
+        raise RunFolderError(f"cannot write into '{run_dir}': {exc.strerror or exc}") from None
+    for path in written:
+        say(stderr, "", f"wrote {path}")

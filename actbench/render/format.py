@@ -1,0 +1,131 @@
+"""The one formatter of values: numbers, percents, counts, sweep points, hidden shapes, labels.
+
+Tables, Markdown, figures, gate messages and error messages all write values through these
+functions, so a value reads the same everywhere. Plain functions, no imports from the rest of
+actbench: the config layer uses them for its error messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+MISSING = "-"  # a value that does not exist (the std of one seed, a failed member's loss)
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """A loss or other real number: fixed decimals; very large or small values in 3 digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 10 ** -(digits + 1)):
+        return f"{value:.3g}"
+    return f"{value:.{digits}f}"
+
+
+def percent(fraction: float | None, std: float | None = None) -> str:
+    """A fraction as a percentage with one decimal, with ± std (also a fraction) if given."""
+    if fraction is None or math.isnan(fraction):
+        return MISSING
+    text = f"{100 * fraction:.1f}"
+    if std is not None and math.isfinite(std):
+        text += f" ± {100 * std:.1f}"
+    return text
+
+
+def points(fraction: float | None) -> str:
+    """A difference of two fractions in signed percentage points: +1.2."""
+    if fraction is None or math.isnan(fraction):
+        return MISSING
+    return f"{100 * fraction:+.1f}"
+
+
+def interval(bounds: Sequence[float] | None) -> str:
+    """A confidence interval of a difference, in percentage points: [-0.4, +2.1]."""
+    if not bounds:
+        return MISSING
+    return f"[{points(bounds[0])}, {points(bounds[1])}]"
+
+
+def p_value(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return MISSING
+    return "<0.001" if 0 < value < 0.001 else f"{value:.3f}"
+
+
+def count(mean: float | None) -> str:
+    """A count, or a mean count over seeds: 3, 2.4."""
+    if mean is None or math.isnan(mean):
+        return MISSING
+    return f"{mean:.0f}" if float(mean).is_integer() else f"{mean:.1f}"
+
+
+def seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 epoch', '2 epochs', '1 thread'."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def hidden(widths: Sequence[int]) -> str:
+    """Hidden layer widths in Python's list notation: [50], [8, 8], and [2]*10 for ten
+    layers of 2 units (the expression that builds that list)."""
+    widths = list(widths)
+    if len(widths) > 3 and all(w == widths[0] for w in widths):
+        return f"[{widths[0]}]*{len(widths)}"
+    return "[" + ", ".join(str(w) for w in widths) + "]"
+
+
+def value(item: Any) -> str:
+    """A config or sweep value: 0.001, 1e-05, true, relu, [8, 8], [2]*10, {k: v}."""
+    if isinstance(item, bool):
+        return "true" if item else "false"
+    if isinstance(item, float):
+        return f"{item:g}"
+    if isinstance(item, list | tuple):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in item) and item:
+            return hidden(item)
+        return "[" + ", ".join(value(v) for v in item) + "]"
+    if isinstance(item, Mapping):
+        return "{" + ", ".join(f"{k}: {value(v)}" for k, v in item.items()) + "}"
+    if item is None:
+        return MISSING
+    return str(item)
+
+
+def key_names(keys: Iterable[str]) -> dict[str, str]:
+    """Dotted config keys -> short column names: 'train.lr' -> 'lr', unless two keys share
+    their last part (then the full key)."""
+    unique = list(dict.fromkeys(keys))
+    last = [key.rsplit(".", 1)[-1] for key in unique]
+    return {
+        key: (short if last.count(short) == 1 else key)
+        for key, short in zip(unique, last, strict=True)
+    }
+
+
+def grid_point(grid: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A sweep grid point: 'lr=0.001, hidden=[8, 8]' ('' without a sweep)."""
+    names = names if names is not None else key_names(grid)
+    return ", ".join(f"{names.get(k, k)}={value(v)}" for k, v in grid.items())
+
+
+def member(label: str, seed: int, grid: Mapping[str, Any] | None = None) -> str:
+    """Which member: 'relu seed 3 [lr=0.1]'."""
+    where = grid_point(grid) if grid else ""
+    return f"{label} seed {seed}" + (f" [{where}]" if where else "")
+
+
+def params(values: Mapping[str, Any]) -> str:
+    """Activation parameters: 'negative_slope=0.2, ste=true'."""
+    return ", ".join(f"{k}={value(v)}" for k, v in values.items())
+
+
+def printable(text: str) -> str:
+    """Text with control characters (escape sequences, newlines) shown as escapes, so a label
+    can never retitle or clear the terminal, or break a table row."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

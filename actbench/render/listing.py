@@ -1,0 +1,57 @@
+"""The view of saved runs: `actbench runs`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from actbench.render import format as fmt
+from actbench.render.view import Cell, Column, TableView, View, text_column
+from actbench.runs import SavedRun
+
+
+def runs_view(saved: Sequence[SavedRun]) -> View:
+    """Saved runs, newest first: id, status, models, best activation, seconds."""
+    table = TableView(
+        title="saved runs (newest first)",
+        columns=[
+            Column("run id", numeric=False),
+            text_column("status"),
+            Column("models"),
+            text_column("best test acc %"),
+            Column("seconds"),
+        ],
+    )
+    records = []
+    rows = []
+    for run in saved:
+        result = run.result
+        best = max(
+            (r for r in result.summary if r.test_accuracy_mean is not None),
+            key=lambda r: r.test_accuracy_mean or 0.0,
+            default=None,
+        )
+        best_text = f"{best.label} {fmt.percent(best.test_accuracy_mean)}" if best else fmt.MISSING
+        rows.append(
+            [
+                Cell(run.path.name),
+                Cell(result.status, style="red" if result.status != "ok" else ""),
+                Cell(str(len(result.runs))),
+                Cell(best_text),
+                Cell(f"{result.seconds:.1f}"),
+            ]
+        )
+        records.append(
+            {
+                "run_id": run.path.name,
+                "path": str(run.path),
+                "status": result.status,
+                "models": len(result.runs),
+                "activations": len({row.label for row in result.summary}),
+                "best_label": best.label if best else None,
+                "best_test_accuracy": best.test_accuracy_mean if best else None,
+                "device": result.device,
+                "seconds": result.seconds,
+            }
+        )
+    table.add_section(rows)
+    return View(tables=[table], records=records, document=records)

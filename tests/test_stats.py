@@ -1,0 +1,167 @@
+"""Statistics over seeds: one NaN policy, intervals and paired tests against scipy, the summary
+rows, and the per-member aggregates the table and the figures share."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from scipy import stats as scipy_stats
+
+from actbench.runs import History, RunRecord
+from actbench.stats import (
+    epoch_band,
+    finite,
+    geometric_mean,
+    mean_std,
+    paired_test,
+    saturated_fraction,
+    summarize,
+    t_interval,
+    total_norm,
+)
+
+
+def test_finite_drops_none_nan_and_inf() -> None:
+    assert finite([0.5, None, math.nan, math.inf, -1.0]) == [0.5, -1.0]
+
+
+def test_mean_std_uses_the_sample_std_of_finite_values() -> None:
+    mean, std = mean_std([0.8, None, 0.85, math.nan, 0.9])
+    assert mean == pytest.approx(0.85)
+    assert std == pytest.approx(0.05)
+
+
+def test_mean_std_of_one_value_has_no_std() -> None:
+    mean, std = mean_std([0.8])
+    assert mean == 0.8
+    assert math.isnan(std)
+
+
+def test_mean_std_of_nothing_is_nan() -> None:
+    assert all(math.isnan(v) for v in mean_std([None, math.nan]))
+
+
+def test_t_interval_matches_scipy() -> None:
+    values = [0.81, 0.84, 0.86, 0.83, 0.85]
+    low, high = scipy_stats.t.interval(
+        0.95, len(values) - 1, loc=sum(values) / 5, scale=scipy_stats.sem(values)
+    )
+    assert t_interval(values) == pytest.approx([low, high])
+
+
+def test_t_interval_ignores_missing_values_and_needs_two() -> None:
+    assert t_interval([0.8, None]) is None
+    assert t_interval([0.8, math.nan, 0.9]) == pytest.approx(t_interval([0.8, 0.9]))
+
+
+def test_paired_test_matches_scipy_ttest_rel() -> None:
+    a, b = [0.85, 0.86, 0.84, 0.88, 0.83], [0.84, 0.84, 0.84, 0.85, 0.83]
+    test = paired_test(a, b)
+    assert test.p_value == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue)
+    assert test.mean == pytest.approx(0.012)
+    assert test.n == 5
+
+
+def test_paired_test_uses_only_pairs_where_both_are_finite() -> None:
+    a = [0.85, 0.86, None, 0.88, 0.83]
+    b = [0.84, 0.84, 0.84, math.nan, 0.83]
+    test = paired_test(a, b)
+    kept_a, kept_b = [0.85, 0.86, 0.83], [0.84, 0.84, 0.83]
+    assert test.n == 3
+    assert test.mean == pytest.approx(sum(kept_a) / 3 - sum(kept_b) / 3)
+    assert test.p_value == pytest.approx(scipy_stats.ttest_rel(kept_a, kept_b).pvalue)
+
+
+def test_paired_test_with_identical_differences() -> None:
+    same = paired_test([0.8, 0.9], [0.8, 0.9])
+    assert (same.p_value, same.mean) == (1.0, 0.0)
+    assert paired_test([0.9, 0.9], [0.8, 0.8]).p_value == 0.0
+
+
+def test_paired_test_of_one_pair_has_no_p_value() -> None:
+    assert math.isnan(paired_test([0.9], [0.8]).p_value)
+
+
+def test_saturated_fraction_weights_layers_by_width() -> None:
+    assert saturated_fraction([0.5, 0.0], [30, 10]) == pytest.approx(0.375)
+    assert saturated_fraction([0.5, 0.0], None) == pytest.approx(0.25)
+    assert saturated_fraction([0.25], [50]) == 0.25
+    assert saturated_fraction([0.5, None], [1, 1]) is None
+
+
+def test_total_norm_is_the_l2_norm_of_the_layer_norms() -> None:
+    assert total_norm([3.0, 4.0]) == pytest.approx(5.0)
+    assert total_norm([]) is None
+
+
+def test_geometric_mean_of_positive_values() -> None:
+    assert geometric_mean([1.0, 100.0, 0.0]) == pytest.approx(10.0)
+    assert math.isnan(geometric_mean([0.0]))
+
+
+def test_epoch_band_mean_std_and_min_max() -> None:
+    band = epoch_band([[1.0, 2.0], [3.0, 4.0], [5.0]])
+    assert band is not None
+    assert band.mean == pytest.approx([3.0, 3.0])
+    assert band.low[0] == pytest.approx(1.0)  # 3 values: mean - std
+    assert (band.low[1], band.high[1]) == (2.0, 4.0)  # 2 values: min-max
+    assert epoch_band([[None], []]) is None
+
+
+def _record(label: str, seed: int, accuracy: float | None, **extra: Any) -> RunRecord:
+    fields: dict[str, Any] = {
+        "label": label,
+        "activation": label,
+        "seed": seed,
+        "epochs": 1,
+        "train_loss": 0.3,
+        "test_loss": 0.4,
+        "train_accuracy": 0.9,
+        "test_accuracy": accuracy,
+        "dead_neurons": 0,
+        "dead_per_layer": [0],
+        "dead_neurons_init": 0,
+        "dormant_neurons": 0,
+        "hidden_units": 50,
+        "history": History(),
+    }
+    return RunRecord(**{**fields, **extra})
+
+
+def test_summary_pairs_seeds_against_the_baseline() -> None:
+    relu = [0.80, 0.82, 0.81]
+    tanh = [0.85, 0.86, 0.84]
+    records = [_record("relu", s, a) for s, a in enumerate(relu)]
+    records += [_record("tanh", s, a) for s, a in reversed(list(enumerate(tanh)))]
+    rows = {row.label: row for row in summarize(records, baseline="relu")}
+    assert rows["relu"].diff_mean is None
+    assert rows["tanh"].baseline == "relu"
+    assert rows["tanh"].n_paired == 3
+    assert rows["tanh"].diff_mean == pytest.approx(0.04)
+    assert rows["tanh"].p_value == pytest.approx(scipy_stats.ttest_rel(tanh, relu).pvalue)
+    assert rows["tanh"].significant is True
+
+
+def test_summary_of_one_seed_has_no_std_or_interval() -> None:
+    (row,) = summarize([_record("relu", 0, 0.8)])
+    assert row.test_accuracy_std is None
+    assert row.test_accuracy_ci95 is None
+    assert row.test_accuracy_mean == 0.8
+
+
+def test_summary_counts_the_values_its_statistics_used() -> None:
+    records = [_record("relu", 0, 0.8), _record("relu", 1, None, status="failed")]
+    (row,) = summarize(records)
+    assert (row.n_seeds, row.n_used) == (2, 1)
+    assert row.test_accuracy_mean == 0.8
+
+
+def test_summary_saturated_is_the_width_weighted_fraction() -> None:
+    records = [
+        _record("relu", s, 0.8, saturated_per_layer=[0.5, 0.0], hidden_widths=[30, 10])
+        for s in range(2)
+    ]
+    (row,) = summarize(records)
+    assert row.saturated_mean == pytest.approx(0.375)
