@@ -24,6 +24,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from actbench import plots
+from actbench.plots.activations import activations_figure
+from actbench.plots.common import MAX_COLUMNS, label_colors
+from actbench.plots.curves import curves_figure
+from actbench.plots.health import health_figure
+from actbench.plots.sweep import sweep_figure
 from actbench.runs import History, RunRecord, RunResult, SummaryRow
 
 # label, activation, params, learning speed
@@ -230,7 +235,7 @@ def lr_sweep_figures(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @contextmanager
 def drawn(builder: Builder, result: RunResult) -> Iterator[Figure]:
     """The figure one of the plots builders draws for result, closed afterwards."""
-    figure = builder(result, plots._label_colors(result))
+    figure = builder(result, label_colors(result))
     assert figure is not None
     try:
         yield figure
@@ -280,22 +285,22 @@ def test_two_key_sweep_adds_sweep_png(tmp_path: Path) -> None:
 
 def test_non_numeric_sweep_has_no_sweep_figure() -> None:
     result = make_result(grid=[{"model.hidden": [50]}, {"model.hidden": [3] * 10}])
-    assert plots._sweep_figure(result, plots._label_colors(result)) is None
+    assert sweep_figure(result, label_colors(result)) is None
 
 
 def test_sweep_figure_draws_the_numeric_key_on_x() -> None:
-    with drawn(plots._sweep_figure, make_result(grid=TWO_KEY_SWEEP)) as figure:
+    with drawn(sweep_figure, make_result(grid=TWO_KEY_SWEEP)) as figure:
         assert {ax.get_xlabel() for ax in panels(figure)} == {"train.lr (log scale)"}
 
 
-def test_sweep_titles_format_list_values_compactly() -> None:
-    with drawn(plots._curves_figure, make_result(grid=TWO_KEY_SWEEP)) as figure:
+def test_sweep_titles_write_values_as_the_tables_do() -> None:
+    with drawn(curves_figure, make_result(grid=TWO_KEY_SWEEP)) as figure:
         titles = {ax.get_title() for ax in panels(figure)}
-    assert "lr=0.001, hidden=3x10" in titles
-    assert "lr=0.3, hidden=50" in titles
+    assert "lr=0.001, hidden=[3]*10" in titles
+    assert "lr=0.3, hidden=[50]" in titles
 
 
-@pytest.mark.parametrize("builder", [plots._curves_figure, plots._health_figure])
+@pytest.mark.parametrize("builder", [curves_figure, health_figure])
 def test_diverged_member_leaves_no_nan_only_panel(builder: Builder) -> None:
     with drawn(builder, make_result(diverge=("tanh", 2, 4))) as figure:
         for ax in panels(figure):
@@ -304,7 +309,7 @@ def test_diverged_member_leaves_no_nan_only_panel(builder: Builder) -> None:
 
 
 def test_diverged_member_is_averaged_out_after_it_stops() -> None:
-    with drawn(plots._curves_figure, make_result(diverge=("tanh", 2, 4))) as figure:
+    with drawn(curves_figure, make_result(diverge=("tanh", 2, 4))) as figure:
         loss_panel = panels(figure)[0]
         tanh = next(line for line in loss_panel.get_lines() if line.get_label() == "tanh")
         epochs, losses = points_of(tanh)
@@ -320,7 +325,7 @@ def test_runs_without_saturated_and_grad_norm_history_still_get_health_png(
 
 
 def test_health_skips_panels_without_values() -> None:
-    with drawn(plots._health_figure, make_result(health=False)) as figure:
+    with drawn(health_figure, make_result(health=False)) as figure:
         assert [ax.get_title() for ax in panels(figure)] == ["dead units (%)", "dormant units (%)"]
 
 
@@ -334,27 +339,27 @@ def test_runs_without_neuron_history_get_no_health_figure() -> None:
             ]
         }
     )
-    assert plots._health_figure(bare, plots._label_colors(bare)) is None
+    assert health_figure(bare, label_colors(bare)) is None
 
 
 def test_deep_net_health_shows_gradient_norm_by_layer() -> None:
-    with drawn(plots._health_figure, make_result(hidden=(20, 20))) as figure:
+    with drawn(health_figure, make_result(hidden=(20, 20))) as figure:
         assert "gradient norm by layer (log scale)" in [ax.get_title() for ax in panels(figure)]
 
 
 def test_many_grid_points_wrap_into_rows() -> None:
     grid = [{"train.lr": lr} for lr in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3)]
-    with drawn(plots._curves_figure, make_result(grid=grid)) as figure:
+    with drawn(curves_figure, make_result(grid=grid)) as figure:
         shown = panels(figure)
         (layout,) = {ax.get_gridspec() for ax in shown}
     assert len(shown) == 2 * len(grid)
-    assert layout is not None and layout.ncols <= plots.MAX_COLUMNS
+    assert layout is not None and layout.ncols <= MAX_COLUMNS
 
 
 def test_a_label_has_the_same_colour_in_every_figure() -> None:
     result = make_result(grid=LR_SWEEP)
     colours = set()
-    for builder in (plots._curves_figure, plots._sweep_figure, plots._activations_figure):
+    for builder in (curves_figure, sweep_figure, activations_figure):
         with drawn(builder, result) as figure:
             colours |= {
                 matplotlib.colors.to_hex(line.get_color())
@@ -375,7 +380,7 @@ def test_softmax_is_drawn_as_the_first_output_of_softmax_x_0() -> None:
             ]
         }
     )
-    with drawn(plots._activations_figure, softmax) as figure:
+    with drawn(activations_figure, softmax) as figure:
         (ax,) = panels(figure)
         line = next(line for line in ax.get_lines() if line.get_label() == "softmax")
         x, y = points_of(line)
