@@ -120,6 +120,27 @@ def grid_points(result: RunResult) -> list[Point]:
     ]
 
 
+MAX_PANEL_POINTS = 12  # grid points drawn in the per-epoch figures; sweep.png shows them all
+
+
+def drawn_points(result: RunResult) -> tuple[list[Point], str]:
+    """The grid points a per-epoch figure draws, and a note when that is not all of them.
+
+    A big sweep would make hundreds of panels nobody can read (and minutes of drawing): the
+    figures show MAX_PANEL_POINTS points spread evenly over the grid, first and last included.
+    """
+    points = grid_points(result)
+    if len(points) <= MAX_PANEL_POINTS:
+        return points, ""
+    step = (len(points) - 1) / (MAX_PANEL_POINTS - 1)
+    picked = sorted({round(i * step) for i in range(MAX_PANEL_POINTS)})
+    note = (
+        f"{len(picked)} of {len(points)} grid points, evenly spread "
+        "(sweep.png and the table show all)"
+    )
+    return [points[i] for i in picked], note
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -339,14 +360,15 @@ def log_axis(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
-def figure_title(what: str, result: RunResult) -> str:
+def figure_title(what: str, result: RunResult, note: str = "") -> str:
     seeds = len({run.seed for run in result.runs})
+    title = f"{what} - run {result.run_id}" + (f"\n{note}" if note else "")
     if seeds == 1:
-        return f"{what} - run {result.run_id}\n1 seed"
+        return f"{title}\n1 seed"
     spread = "± 1 std" if seeds > 2 else "min-max"
     if seeds > 2 and any(run.status != "ok" for run in result.runs):
         spread += " (min-max for 2 seeds)"
-    return f"{what} - run {result.run_id}\nline: mean over {seeds} seeds, band: {spread}"
+    return f"{title}\nline: mean over {seeds} seeds, band: {spread}"
 
 
 def scaled(value: float | None, factor: float) -> float | None:

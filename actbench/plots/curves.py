@@ -16,8 +16,8 @@ from actbench.plots.common import (
     EpochMetric,
     diverged_handle,
     draw_metric,
+    drawn_points,
     figure_title,
-    grid_points,
     label_points,
     legend,
     panel_grid,
@@ -44,8 +44,10 @@ def curves_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
     if not any(metric.present(result.runs) for metric in metrics):
         return None
     plt = pyplot()
-    points = grid_points(result)
-    figure, axes = panel_grid(plt, len(metrics), len(points), figure_title("Training", result))
+    points, note = drawn_points(result)
+    figure, axes = panel_grid(
+        plt, len(metrics), len(points), figure_title("Training", result, note)
+    )
     share_rows(axes)
     diverged = False
     for row, metric in enumerate(metrics):

@@ -23,8 +23,8 @@ from actbench.plots.common import (
     Point,
     diverged_handle,
     draw_metric,
+    drawn_points,
     figure_title,
-    grid_points,
     label_points,
     layer_widths,
     legend,
@@ -97,10 +97,12 @@ def health_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
     if not metrics:
         return None
     plt = pyplot()
-    points = grid_points(result)
+    points, note = drawn_points(result)
     profiles = _layer_profiles(result) if deep else []
     names = [metric.name for metric in metrics] + [profile.name for profile in profiles]
-    figure, axes = panel_grid(plt, len(names), len(points), figure_title("Neuron health", result))
+    figure, axes = panel_grid(
+        plt, len(names), len(points), figure_title("Neuron health", result, note)
+    )
     share_rows(axes)
     diverged = False
     for row, metric in enumerate(metrics):

@@ -81,6 +81,10 @@ def footer(result: RunResult) -> str:
     return text + (" - INTERRUPTED, partial results" if result.status == "interrupted" else "")
 
 
+def run_title(result: RunResult) -> str:
+    return f"actbench {result.run_id}" if result.run_id else "actbench (not saved)"
+
+
 def _units_text(result: RunResult) -> str:
     shapes = sorted({tuple(run.hidden_widths) or (run.hidden_units,) for run in result.runs})
     units = sorted({sum(shape) for shape in shapes})
@@ -106,7 +110,7 @@ def comparison_table(
         footer(result),
     ]
     table = TableView(
-        title=f"actbench {result.run_id}",
+        title=run_title(result),
         columns=[
             *_grid_columns(keys),
             *(text_column(c.header) if c.key == "activation" else Column(c.header) for c in shown),
@@ -189,7 +193,7 @@ def members_table(result: RunResult) -> TableView:
     labels = list(dict.fromkeys(run.label for run in result.runs))
     notes = [status_note(run) for run in result.runs if run.status != "ok"]
     table = TableView(
-        title=f"actbench {result.run_id}: {', '.join(labels)}",
+        title=f"{run_title(result)}: {', '.join(labels)}",
         columns=[
             *_grid_columns(keys),
             Column("seed"),

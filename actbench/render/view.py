@@ -237,13 +237,13 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
             rich_table.add_section()
         previous: list[Cell] | None = None
         for row in section:
-            texts = [
+            shown_cells = [
                 Cell("")
                 if table.columns[i].merge and previous is not None and previous[i] == row[i]
                 else row[i]
                 for i in shown
             ]
-            rich_table.add_row(*(_rich_cell(cell, ascii_only) for cell in texts))
+            rich_table.add_row(*(_rich_cell(cell, ascii_only) for cell in shown_cells))
             previous = row
     return rich_table
 
