@@ -33,6 +33,7 @@ from actbench.engine import (
 )
 from actbench.errors import ConfigError, DeviceError, ResourceError
 from actbench.model import n_logits
+from actbench.notes import run_notes
 from actbench.render.format import plural
 from actbench.runs import (
     History,
@@ -365,6 +366,7 @@ def run_experiment(
         notices=list(dict.fromkeys(notices)),
         environment=environment(devices),
     )
+    result = result.model_copy(update={"notes": run_notes(result)})
     return Experiment(config, config_name, result, models)
 
 

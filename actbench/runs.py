@@ -128,6 +128,7 @@ class RunResult(_Record):
     runs: list[RunRecord]
     summary: list[SummaryRow]
     notices: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)  # plain-language notes on the numbers
     # versions (torch, numpy, scikit-learn, python), device and thread count: enough to repeat it
     environment: dict[str, Any] = Field(default_factory=dict)
 

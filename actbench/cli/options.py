@@ -45,7 +45,18 @@ FormatOpt = Annotated[
     OutputFormat,
     typer.Option("--format", "-f", help="table for people; json, csv or md for pipes."),
 ]
-OutOpt = Annotated[Path, typer.Option("--out", help="Folder that holds the run folders.")]
+
+
+def _folder(text: str) -> Path:
+    if not str(text).strip():
+        raise typer.BadParameter("needs a folder (got an empty string)")
+    return Path(text)
+
+
+OutOpt = Annotated[
+    Path,
+    typer.Option("--out", parser=_folder, metavar="DIR", help="Folder that holds the run folders."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, notes or notices.")]
 NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not write a run folder.")]
 ParamOpt = Annotated[

@@ -188,7 +188,11 @@ def _train_in(
         save_error = _save(experiment, flags.out, run_dir)
         result = experiment.result
         view = result_view(
-            result, per_member=report.per_member, sort=report.sort, columns=report.columns
+            result,
+            per_member=report.per_member,
+            sort=report.sort,
+            columns=report.columns,
+            notes=not flags.quiet,
         )
         emit(view, flags.fmt.value, stdout)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actbench.notes import run_notes
 from actbench.render import columns as cols
 from actbench.render import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
@@ -18,9 +19,10 @@ def result_view(
     per_member: bool = False,
     sort: str | None = None,
     columns: str | None = None,
+    notes: bool = True,
 ) -> View:
     """compare/report: one row per activation (per grid point); train (`per_member`): one row
-    per seed. A baseline comparison follows when the run has one."""
+    per seed. A baseline comparison follows when the run has one, then the notes."""
     if per_member:
         tables = [members_table(result)]
         records = run_records(result)
@@ -30,7 +32,8 @@ def result_view(
     versus = baseline_table(result)
     if versus is not None:
         tables.append(versus)
-    return View(tables=tables, records=records, document=result)
+    shown_notes = (result.notes or run_notes(result)) if notes else []
+    return View(tables=tables, records=records, document=result, notes=shown_notes)
 
 
 # --- shared pieces ------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def emit(view: View, fmt: Format, console: Console) -> None:
         for table in view.tables:
             console.print(to_rich(table, console.width, ascii_only))
         for note in view.notes:
-            console.print(Text(_safe(note, ascii_only)))
+            console.print(Text("- " + _safe(printable_lines(note), ascii_only)))
         return
     if fmt == "json":
         text = json_text(view.document)

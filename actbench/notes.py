@@ -1,0 +1,117 @@
+"""Plain-language notes under the table, computed from the numbers of a run.
+
+Each note states something the numbers show and a student might miss: the leaders are within
+seed noise, a network lost units or was born with dead ones, a model sits at chance level, runs
+diverged. No note is written unless the numbers support it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from actbench.render import format as fmt
+from actbench.runs import RunRecord, RunResult, SummaryRow
+from actbench.stats import grid_key, paired_test
+
+MAX_NOTES = 8
+SIGNIFICANCE = 0.05
+CHANCE_MARGIN = 0.03  # within 3 points of chance counts as at chance
+LOST_UNITS = 0.5  # mean units lost over seeds worth a note
+
+
+def run_notes(result: RunResult) -> list[str]:
+    """The notes of a run, most important first, at most MAX_NOTES (then a count)."""
+    notes: list[str] = []
+    diverged = [run for run in result.runs if run.status == "diverged"]
+    if diverged:
+        which = ", ".join(dict.fromkeys(run.label for run in diverged))
+        notes.append(
+            f"{fmt.plural(len(diverged), 'run')} diverged ({which}): their rows use the last "
+            "finite epoch; a smaller train.lr avoids it"
+        )
+    points: dict[str, list[SummaryRow]] = {}
+    for row in result.summary:
+        points.setdefault(grid_key(row.grid), []).append(row)
+    chance = _chance(result)
+    for rows in points.values():
+        where = fmt.grid_point(rows[0].grid)
+        prefix = f"[{where}] " if where else ""
+        runs = [run for run in result.runs if grid_key(run.grid) == grid_key(rows[0].grid)]
+        notes += [prefix + note for note in _point_notes(rows, runs, chance)]
+    if len(notes) > MAX_NOTES:
+        more = len(notes) - (MAX_NOTES - 1)
+        notes = [*notes[: MAX_NOTES - 1], f"... and {more} more notes (see results.json)"]
+    return notes
+
+
+def _chance(result: RunResult) -> float | None:
+    """Accuracy of guessing, for balanced classes (every shipped data kind is balanced)."""
+    data = result.config.get("data", {})
+    classes = data.get("n_classes") or 2
+    return 1.0 / classes if isinstance(classes, int) and classes >= 2 else None
+
+
+def _point_notes(
+    rows: Sequence[SummaryRow], runs: Sequence[RunRecord], chance: float | None
+) -> list[str]:
+    notes = []
+    ranked = sorted(
+        (row for row in rows if row.test_accuracy_mean is not None),
+        key=lambda row: -(row.test_accuracy_mean or 0.0),
+    )
+    if len(ranked) >= 2:
+        notes += _leaders(ranked[0], ranked[1], runs)
+    for row in rows:
+        units = row.hidden_units or 0
+        if chance is not None and row.test_accuracy_mean is not None:
+            if abs(row.test_accuracy_mean - chance) <= CHANCE_MARGIN:
+                why = (
+                    ": a linear model, and the classes are not linearly separable"
+                    if row.activation == "identity"
+                    else ""
+                )
+                notes.append(
+                    f"{row.label} is at chance ({fmt.percent(row.test_accuracy_mean)}% vs "
+                    f"{fmt.percent(chance)}% by guessing){why}"
+                )
+        born = row.dead_neurons_init_mean or 0.0
+        after = row.dead_neurons_mean or 0.0
+        if units and born >= LOST_UNITS:
+            notes.append(
+                f"{row.label} starts with {fmt.count(born)} of {units} units dead "
+                "(constant output before any training)"
+            )
+        if units and after - born >= LOST_UNITS:
+            notes.append(
+                f"{row.label} lost {fmt.count(after - born)} of {units} units in training "
+                "(dead: constant output on every training sample)"
+            )
+    return notes
+
+
+def _leaders(first: SummaryRow, second: SummaryRow, runs: Sequence[RunRecord]) -> list[str]:
+    """Are the top two apart by more than seed noise? A paired test over their seeds."""
+    by_seed = {
+        label: {run.seed: run.test_accuracy for run in runs if run.label == label}
+        for label in (first.label, second.label)
+    }
+    seeds = sorted(by_seed[first.label].keys() & by_seed[second.label].keys())
+    test = paired_test(
+        [by_seed[first.label][s] for s in seeds], [by_seed[second.label][s] for s in seeds]
+    )
+    if test.n < 2 or math.isnan(test.p_value):
+        return [
+            f"{first.label} and {second.label} lead, but one seed cannot tell them apart: "
+            "add seeds (--seeds 5) or use --baseline"
+        ]
+    p = f"< {SIGNIFICANCE / 50:g}" if test.p_value < 0.001 else f"= {test.p_value:.2f}"
+    if test.p_value >= SIGNIFICANCE:
+        return [
+            f"the top two, {first.label} and {second.label}, are within seed noise "
+            f"(paired p {p}): add seeds or use --baseline"
+        ]
+    return [
+        f"{first.label} leads {second.label} by {fmt.points(test.mean)} points over "
+        f"{test.n} seeds (paired p {p})"
+    ]

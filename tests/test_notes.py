@@ -1,0 +1,103 @@
+"""Plain-language notes: written only when the numbers support them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actbench.notes import MAX_NOTES, run_notes
+from actbench.runs import History, RunRecord, RunResult
+from actbench.stats import summarize
+
+
+def record(label: str, seed: int, accuracy: float, **extra: Any) -> RunRecord:
+    fields: dict[str, Any] = {
+        "label": label,
+        "activation": extra.pop("activation", label),
+        "seed": seed,
+        "epochs": 10,
+        "train_loss": 0.3,
+        "test_loss": 0.4,
+        "train_accuracy": 0.9,
+        "test_accuracy": accuracy,
+        "dead_neurons": 0,
+        "dead_per_layer": [0],
+        "dead_neurons_init": 0,
+        "dormant_neurons": 0,
+        "hidden_units": 50,
+        "history": History(),
+    }
+    return RunRecord(**{**fields, **extra})
+
+
+def result(*runs: RunRecord, classes: int = 2) -> RunResult:
+    return RunResult(
+        actbench_version="0",
+        run_id="r",
+        device="cpu",
+        seconds=1.0,
+        config={"data": {"n_classes": classes}},
+        runs=list(runs),
+        summary=summarize(runs),
+    )
+
+
+def test_leaders_within_seed_noise_say_so_with_the_paired_p() -> None:
+    notes = run_notes(
+        result(
+            *(record("tanh", s, a) for s, a in enumerate([0.85, 0.80, 0.86])),
+            *(record("relu", s, a) for s, a in enumerate([0.84, 0.82, 0.83])),
+        )
+    )
+    assert notes[0].startswith("the top two, tanh and relu, are within seed noise (paired p = ")
+
+
+def test_a_clear_leader_is_named_with_its_margin() -> None:
+    notes = run_notes(
+        result(
+            *(record("tanh", s, a) for s, a in enumerate([0.90, 0.91, 0.92])),
+            *(record("relu", s, a) for s, a in enumerate([0.80, 0.82, 0.81])),
+        )
+    )
+    assert notes[0].startswith("tanh leads relu by +10.0 points over 3 seeds (paired p")
+
+
+def test_identity_at_chance_is_explained_as_not_linearly_separable() -> None:
+    runs = [record("identity", s, 0.5 + 0.01 * s) for s in range(3)]
+    runs += [record("relu", s, 0.97) for s in range(3)]
+    notes = run_notes(result(*runs))
+    assert any(
+        note.startswith("identity is at chance (51.0% vs 50.0% by guessing): a linear model")
+        for note in notes
+    )
+    assert not any(note.startswith("relu is at chance") for note in notes)
+
+
+def test_lost_and_born_dead_units_are_counted() -> None:
+    runs = [
+        record("relu", s, 0.8, dead_neurons=3, dead_neurons_init=1, dead_per_layer=[3])
+        for s in range(2)
+    ]
+    notes = run_notes(result(*runs, record("tanh", 0, 0.7), record("tanh", 1, 0.71)))
+    assert "relu starts with 1 of 50 units dead (constant output before any training)" in notes
+    assert any(note.startswith("relu lost 2 of 50 units in training") for note in notes)
+
+
+def test_no_unit_note_when_nothing_died() -> None:
+    notes = run_notes(result(record("relu", 0, 0.8), record("relu", 1, 0.81)))
+    assert not any("units" in note for note in notes)
+
+
+def test_diverged_runs_come_first() -> None:
+    notes = run_notes(result(record("relu", 0, 0.8, status="diverged"), record("relu", 1, 0.81)))
+    assert notes[0].startswith("1 run diverged (relu)")
+
+
+def test_notes_are_capped_with_a_count() -> None:
+    runs = [
+        record(f"a{i}", s, 0.5, dead_neurons=5, dead_neurons_init=4, dead_per_layer=[5])
+        for i in range(6)
+        for s in range(2)
+    ]
+    notes = run_notes(result(*runs))
+    assert len(notes) == MAX_NOTES
+    assert notes[-1].startswith("... and ")
