@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from actbench.render import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 
 # way -> (display name, key of its seconds in the benchmark's JSON)
@@ -21,7 +22,7 @@ def bench_view(result: dict[str, Any]) -> View:
     settings = result["settings"]
     population = result.get("population_seconds")
     timing = TableView(
-        title=f"actbench bench: {result['members']} models, {result['device']}",
+        title=f"actbench bench: {fmt.plural(result['members'], 'model')}, {result['device']}",
         columns=[
             text_column("way"),
             Column("seconds"),
@@ -30,9 +31,15 @@ def bench_view(result: dict[str, Any]) -> View:
             Column("peak\nMB"),
         ],
         caption=[
-            f"{settings['n_samples']} samples, hidden {settings['hidden']}, batch "
-            f"{settings['batch_size']}, {settings['epochs']} epochs",
-            f"population and sklearn: median of {settings.get('repeat', 1)} timings",
+            f"{fmt.plural(settings['n_samples'], 'sample')}, hidden "
+            f"{fmt.hidden(settings['hidden'])}, batch {settings['batch_size']}, "
+            f"{fmt.plural(settings['epochs'], 'epoch')}",
+            "population and sklearn: "
+            + (
+                "one timing"
+                if settings.get("repeat", 1) == 1
+                else f"median of {settings['repeat']} timings"
+            ),
             "sklearn has fewer activations: its time is scaled to all members",
         ],
     )

@@ -20,7 +20,7 @@ def activations_view(specs: Sequence[ActivationSpec]) -> View:
             text_column("range"),
             text_column("derivative"),
             text_column("params"),
-            text_column("typical use"),
+            text_column("typical use", optional=True),
         ],
         caption=["(aliases); params: the defaults, set with --param NAME=VALUE"],
     )
@@ -35,7 +35,10 @@ def activations_view(specs: Sequence[ActivationSpec]) -> View:
                     Cell(spec.formula),
                     Cell(spec.output_range),
                     Cell(spec.derivative),
-                    Cell(fmt.params(defaults) or fmt.MISSING),
+                    Cell(
+                        ", ".join(f"{k}: {fmt.value(v)}" for k, v in defaults.items())
+                        or fmt.MISSING
+                    ),
                     Cell(spec.typical_use),
                 ]
             ]

@@ -22,6 +22,8 @@ class SummaryColumn:
     higher_is_better: bool | None  # None: not ranked (text)
     default: bool = True  # shown without --columns
     help: str = ""
+    # may be left out of the terminal table when it does not fit (with a note saying so)
+    optional: bool = False
 
 
 def _label(row: SummaryRow) -> str:
@@ -66,8 +68,9 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         "95% CI\n%",
         lambda r: r.test_accuracy_ci95[0] if r.test_accuracy_ci95 else None,
         _ci,
-        None,
+        True,
         default=False,
+        optional=True,
         help="95% confidence interval of the mean test accuracy",
     ),
     SummaryColumn(
@@ -84,6 +87,7 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         lambda r: r.dead_neurons_init_mean,
         lambda r: fmt.count(r.dead_neurons_init_mean),
         False,
+        optional=True,
         help="the same before training",
     ),
     SummaryColumn(
@@ -92,6 +96,7 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         lambda r: r.dormant_neurons_mean,
         lambda r: fmt.count(r.dormant_neurons_mean),
         False,
+        optional=True,
         help="units with mean |output| <= tau of the layer's average",
     ),
     SummaryColumn(
@@ -101,6 +106,7 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         lambda r: fmt.percent(r.saturated_mean),
         False,
         default=False,
+        optional=True,
         help="(sample, unit) pairs with |f'(z)| < 1% of its maximum",
     ),
     SummaryColumn(
@@ -110,6 +116,7 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         lambda r: fmt.count(r.revived_neurons_mean),
         None,
         default=False,
+        optional=True,
         help="units dead at one check and alive at a later one",
     ),
 )
@@ -154,9 +161,11 @@ def sort_rows(rows: Sequence[SummaryRow], key: str | None) -> list[SummaryRow]:
     if key is None:
         return list(rows)
     column = get(key)
-    if column.higher_is_better is None:
+    values = [column.value(r) for r in rows]
+    if not all(isinstance(v, int | float) or v is None for v in values):
         return sorted(rows, key=lambda r: (column.value(r) is None, str(column.value(r))))
-    sign = -1.0 if column.higher_is_better else 1.0
+    # lower is better only where it says so; counts without a direction go largest first
+    sign = 1.0 if column.higher_is_better is False else -1.0
 
     def rank(row: SummaryRow) -> tuple[bool, float]:
         value = column.value(row)

@@ -17,7 +17,8 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
             Column("run id", numeric=False),
             text_column("status"),
             Column("models"),
-            text_column("best test acc %"),
+            text_column("best"),
+            Column("test\nacc %"),
             Column("seconds"),
         ],
     )
@@ -30,13 +31,13 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
             key=lambda r: r.test_accuracy_mean or 0.0,
             default=None,
         )
-        best_text = f"{best.label} {fmt.percent(best.test_accuracy_mean)}" if best else fmt.MISSING
         rows.append(
             [
                 Cell(run.path.name),
                 Cell(result.status, style="red" if result.status != "ok" else ""),
                 Cell(str(len(result.runs))),
-                Cell(best_text),
+                Cell(best.label if best else fmt.MISSING),
+                Cell(fmt.percent(best.test_accuracy_mean) if best else fmt.MISSING),
                 Cell(f"{result.seconds:.1f}"),
             ]
         )

@@ -116,7 +116,12 @@ def comparison_table(
         title=run_title(result),
         columns=[
             *_grid_columns(keys),
-            *(text_column(c.header) if c.key == "activation" else Column(c.header) for c in shown),
+            *(
+                text_column(c.header)
+                if c.key == "activation"
+                else Column(c.header, optional=c.optional)
+                for c in shown
+            ),
         ],
         caption=caption,
     )

@@ -31,7 +31,7 @@ from actbench.render.format import printable
 Format = Literal["table", "json", "csv", "md"]
 FORMATS: tuple[Format, ...] = ("table", "json", "csv", "md")
 BEST_STYLE = "bold green"
-MIN_TEXT_WIDTH = 10  # a text column is never squeezed below this (or its longest word)
+MIN_TEXT_WIDTH = 10  # a text column is never squeezed below this
 # Characters a stream that cannot encode them gets in plain ASCII instead.
 ASCII_FALLBACK = {"±": "+/-", "Δ": "d", "×": "x", "…": "...", "≤": "<=", "≥": ">=", "τ": "tau"}
 
@@ -164,9 +164,9 @@ def _longest_word(text: str) -> int:
 def fit_columns(table: TableView, width: int) -> tuple[list[int], list[int]]:
     """(indices of the columns shown, their widths) so the table fits `width` characters.
 
-    Numeric columns keep their natural width. Text columns shrink (their text wraps) down to
-    MIN_TEXT_WIDTH or their longest word. If that is still too wide, optional columns are left
-    out, last first.
+    Numbers and identifiers keep their natural width. Text columns shrink (their text wraps)
+    down to their longest word; optional columns are left out, rightmost first, if that is not
+    enough; and only then do long words fold, down to MIN_TEXT_WIDTH.
     """
     rows = table.rows
     natural = [
@@ -175,29 +175,35 @@ def fit_columns(table: TableView, width: int) -> tuple[list[int], list[int]]:
     ]
     shown = list(range(len(table.columns)))
 
-    def minimum(i: int) -> int:
+    def minimum(i: int, fold: bool) -> int:
         col = table.columns[i]
         if not col.wrap:
             return natural[i]
+        if fold:  # long words break across lines
+            return min(natural[i], MIN_TEXT_WIDTH)
         words = [_longest_word(col.header), *(_longest_word(row[i].text) for row in rows)]
         return min(natural[i], max(MIN_TEXT_WIDTH, *words))
 
     def total(indices: list[int], sizes: dict[int, int]) -> int:
-        return sum(sizes[i] + 1 for i in indices)  # each column is padded by one space
+        # every column is padded by one space on its right, and columns are one space apart
+        return sum(sizes[i] + 1 for i in indices) + len(indices) - 1
 
+    # whole words if the table can fit that way, else folded words; optional columns go first
     optional = [i for i in shown if table.columns[i].optional]
-    while optional and total(shown, {i: minimum(i) for i in shown}) > width:
+    while optional and total(shown, {i: minimum(i, False) for i in shown}) > width:
         shown.remove(optional.pop())
     sizes = {i: natural[i] for i in shown}
     excess = total(shown, sizes) - width
-    # shrink the widest text column first, one character at a time
-    while excess > 0:
-        candidates = [i for i in shown if sizes[i] > minimum(i)]
-        if not candidates:
-            break
-        widest = max(candidates, key=lambda i: sizes[i])
-        sizes[widest] -= 1
-        excess -= 1
+    # shrink the widest text column first, one character at a time: down to whole words, and
+    # only where that is not enough, folding words
+    for fold in (False, True):
+        while excess > 0:
+            candidates = [i for i in shown if sizes[i] > minimum(i, fold)]
+            if not candidates:
+                break
+            widest = max(candidates, key=lambda i: sizes[i])
+            sizes[widest] -= 1
+            excess -= 1
     return shown, [sizes[i] for i in shown]
 
 
@@ -209,7 +215,7 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
     caption = list(table.caption)
     if hidden:
         caption.append(f"not shown at this width: {', '.join(hidden)} (--format md shows all)")
-    table_width = sum(widths) + len(widths)
+    table_width = sum(widths) + 2 * len(widths) - 1
     texts = [table.title, *caption]
     rich_table = Table(
         title=Text(_safe(table.title, ascii_only), style="italic") if table.title else None,
