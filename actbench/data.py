@@ -120,10 +120,12 @@ def _unit_circle(count: int) -> np.ndarray:
 
 
 def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform on [-1, 1]^2, class 1 where the two coordinates differ in sign; the label is
-    drawn from the clean point, then Gaussian noise moves it."""
+    """Uniform on [-1, 1]^2, class 1 where the two coordinates differ in sign, half the points
+    in each class; the label is that of the clean point, then Gaussian noise moves it."""
+    y = np.repeat(np.arange(2, dtype=np.int64), [n - n // 2, n // 2])
     x = rng.uniform(-1.0, 1.0, size=(n, 2))
-    y = (x[:, 0] * x[:, 1] < 0).astype(np.int64)
+    # Mirroring a point's y coordinate flips its class and keeps the distribution uniform.
+    x[:, 1] = np.where((x[:, 0] * x[:, 1] < 0) == y.astype(bool), x[:, 1], -x[:, 1])
     return x + noise * rng.standard_normal((n, 2)), y
 
 
