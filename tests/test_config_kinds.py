@@ -236,3 +236,51 @@ def test_init_scheme_changes_the_numbers_and_default_keeps_them() -> None:
 
     assert losses(["model.init=default"]) == losses([])
     assert losses(["model.init=lecun"]) != losses([])
+
+
+# --- shipped configs ----------------------------------------------------------------------------
+
+
+def test_playground_sweeps_the_2d_kinds() -> None:
+    config = load_config(CONFIGS / "playground.yaml")
+    assert [p.config.data.kind for p in grid_points(config)] == [
+        "moons",
+        "circles",
+        "xor",
+        "spiral",
+    ]
+    assert {"identity", "tanh", "relu"} <= {a.name for a in config.activations}
+
+
+def test_vanishing_is_a_deep_net_trained_with_sgd() -> None:
+    config = load_config(CONFIGS / "vanishing.yaml")
+    assert len(config.model.hidden) >= 6
+    assert config.train.optimizer == "sgd"
+    assert {a.name for a in config.activations} >= {"sigmoid", "relu"}
+
+
+def test_init_yaml_compares_schemes_at_depth_20() -> None:
+    config = load_config(CONFIGS / "init.yaml")
+    assert config.model.hidden == (100,) * 20
+    assert [p.config.model.init for p in grid_points(config)] == ["default", "lecun", "kaiming"]
+    assert [a.name for a in config.activations] == ["selu", "relu", "tanh"]
+
+
+def test_identity_is_at_chance_on_circles_where_relu_fits() -> None:
+    config = load_config(
+        None,
+        [
+            "data.kind=circles",
+            "data.n_samples=400",
+            "model.hidden=[16]",
+            "train.epochs=30",
+            "train.lr=0.01",
+            "train.seeds=2",
+            "activations=[identity,relu]",
+        ],
+    )
+    summary = {
+        row.label: row.test_accuracy_mean for row in run_experiment(config, "c").result.summary
+    }
+    assert summary["identity"] is not None and summary["identity"] < 0.65
+    assert summary["relu"] is not None and summary["relu"] > 0.9
