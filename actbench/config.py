@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -20,8 +20,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -62,43 +64,143 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DataConfig(_Section):
-    """sklearn.datasets.make_classification arguments plus the train/test split."""
+DataKind = Literal["classification", "moons", "circles", "xor", "spiral", "blobs"]
+DATA_KINDS: tuple[str, ...] = get_args(DataKind)
+# Keys every kind takes.
+COMMON_DATA_KEYS = ("kind", "n_samples", "test_size", "random_state")
+# The keys each kind takes besides the common ones, with their defaults. One default per key
+# across kinds: a sweep over data.kind carries the base point's resolved values to every point,
+# so a default that differed between kinds would make `--sweep data.kind=...` disagree with
+# `--set data.kind=...`.
+KIND_KEYS: dict[str, dict[str, Any]] = {
+    "classification": {
+        "n_features": 20,
+        "n_informative": 2,
+        "n_redundant": 2,
+        "n_repeated": 0,
+        "n_classes": 2,
+        "n_clusters_per_class": 2,
+        "class_sep": 1.0,
+        "flip_y": 0.01,
+    },
+    "moons": {"noise": 0.1},
+    "circles": {"noise": 0.1, "factor": 0.5},
+    "xor": {"noise": 0.1},
+    "spiral": {"noise": 0.1, "n_classes": 2},
+    "blobs": {"noise": 0.1, "n_classes": 2},
+}
+KEY_DEFAULTS: dict[str, Any] = {k: v for keys in KIND_KEYS.values() for k, v in keys.items()}
 
+
+def _is_default(key: str, value: Any) -> bool:
+    default = KEY_DEFAULTS.get(key)
+    return not isinstance(value, bool) and isinstance(value, int | float) and value == default
+
+
+class DataConfig(_Section):
+    """The data set: its kind, the kind's own keys, and the train/test split.
+
+    A kind-specific key left out (None) takes the kind's default (KIND_KEYS) at validation;
+    keys the kind does not take stay None and are left out of the resolved config.
+    """
+
+    kind: DataKind = Field(
+        "classification",
+        description="classification (sklearn make_classification) | moons | circles | xor | "
+        "spiral | blobs (2-D)",
+    )
     n_samples: Int = Field(1000, ge=4, le=10**9, description="samples before the split")
-    n_features: Int = Field(20, ge=1, le=100_000)
-    n_informative: Int = Field(2, ge=1, le=100_000)
-    n_redundant: Int = Field(2, ge=0, le=100_000)
-    n_repeated: Int = Field(0, ge=0, le=100_000)
-    n_classes: Int = Field(2, ge=2, le=10_000)
-    n_clusters_per_class: Int = Field(2, ge=1, le=10_000)
-    class_sep: Float = Field(1.0, ge=0)
-    flip_y: Float = Field(0.01, ge=0, le=1, description="fraction of labels flipped at random")
+    n_features: Int | None = Field(None, ge=1, le=100_000, description="classification")
+    n_informative: Int | None = Field(None, ge=1, le=100_000, description="classification")
+    n_redundant: Int | None = Field(None, ge=0, le=100_000, description="classification")
+    n_repeated: Int | None = Field(None, ge=0, le=100_000, description="classification")
+    n_classes: Int = Field(
+        2, ge=2, le=10_000, description="classification, spiral (arms), blobs; others have 2"
+    )
+    n_clusters_per_class: Int | None = Field(None, ge=1, le=10_000, description="classification")
+    class_sep: Float | None = Field(None, ge=0, description="classification")
+    flip_y: Float | None = Field(
+        None, ge=0, le=1, description="classification: fraction of labels flipped at random"
+    )
+    noise: Float | None = Field(
+        None, ge=0, le=1000, description="2-D kinds: std of the Gaussian noise on each point"
+    )
+    factor: Float | None = Field(
+        None, gt=0, lt=1, description="circles: inner circle radius / outer circle radius"
+    )
     test_size: Float = Field(0.2, gt=0, lt=1)
     random_state: Int = Field(42, ge=0, lt=2**32)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("kind", "classification")
+        if not isinstance(kind, str) or kind not in KIND_KEYS:
+            return value  # the kind field reports it
+        own = KIND_KEYS[kind]
+        resolved = dict(value)
+        for key, given in value.items():
+            if key in COMMON_DATA_KEYS or key in own or key not in cls.model_fields:
+                continue
+            if given is None or _is_default(key, given):
+                # A key at its default is what a config written out in full (all.yaml) or a
+                # sweep from another kind carries; it says nothing about this kind.
+                del resolved[key]
+                continue
+            takes = ", ".join([*own, *COMMON_DATA_KEYS[1:]])
+            note = " (it has 2 classes)" if key == "n_classes" else ""
+            raise ValueError(
+                f"{key} does not apply to kind {kind}{note}; kind {kind} takes {takes}"
+            )
+        for key, default in own.items():
+            if resolved.get(key) is None:
+                resolved[key] = default
+        return resolved
+
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
-        used = self.n_informative + self.n_redundant + self.n_repeated
-        if used > self.n_features:
-            raise ValueError(
-                f"n_informative + n_redundant + n_repeated = {used} exceeds "
-                f"n_features = {self.n_features}"
-            )
-        # log2 rather than 2**n_informative: no huge integers for huge n_informative
-        if math.log2(self.n_classes * self.n_clusters_per_class) > self.n_informative:
-            raise ValueError(
-                f"n_classes * n_clusters_per_class = "
-                f"{self.n_classes * self.n_clusters_per_class} needs n_informative >= "
-                f"{math.ceil(math.log2(self.n_classes * self.n_clusters_per_class))} "
-                f"(got {self.n_informative})"
-            )
+        if self.kind == "classification":
+            params = self.kind_params()
+            used = params["n_informative"] + params["n_redundant"] + params["n_repeated"]
+            if used > params["n_features"]:
+                raise ValueError(
+                    f"n_informative + n_redundant + n_repeated = {used} exceeds "
+                    f"n_features = {params['n_features']}"
+                )
+            clusters = self.n_classes * params["n_clusters_per_class"]
+            # log2 rather than 2**n_informative: no huge integers for huge n_informative
+            if math.log2(clusters) > params["n_informative"]:
+                raise ValueError(
+                    f"n_classes * n_clusters_per_class = {clusters} needs n_informative >= "
+                    f"{math.ceil(math.log2(clusters))} (got {params['n_informative']})"
+                )
         if self.n_test < 1 or self.n_train < 1:
             raise ValueError(
                 f"test_size {self.test_size} of n_samples {self.n_samples} leaves "
                 f"{self.n_train} training and {self.n_test} test samples; both need at least 1"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_kinds_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        keys = {*COMMON_DATA_KEYS, *KIND_KEYS[self.kind]}
+        return {key: value for key, value in handler(self).items() if key in keys}
+
+    def kind_params(self) -> dict[str, Any]:
+        """The kind's own keys (KIND_KEYS[kind]) with their resolved values."""
+        return {key: getattr(self, key) for key in KIND_KEYS[self.kind]}
+
+    @property
+    def is_2d(self) -> bool:
+        """Points in the plane (every kind but classification)."""
+        return self.kind != "classification"
+
+    @property
+    def n_inputs(self) -> int:
+        """Input features of the model: n_features, or 2 for the 2-D kinds."""
+        return 2 if self.is_2d else int(self.kind_params()["n_features"])
 
     @property
     def n_test(self) -> int:
@@ -110,11 +212,19 @@ class DataConfig(_Section):
         return self.n_samples - self.n_test
 
 
+InitScheme = Literal["default", "kaiming", "xavier", "lecun"]
+
+
 class ModelConfig(_Section):
     hidden: tuple[Annotated[Int, Field(ge=1, le=1_000_000)], ...] = Field(
         (50,), min_length=1, description="hidden layer widths"
     )
     head: Literal["softmax", "sigmoid"] = "softmax"
+    init: InitScheme = Field(
+        "default",
+        description="default (PyTorch's nn.Linear) | kaiming (He normal, the activation's gain) | "
+        "xavier (Glorot normal) | lecun (normal, variance 1/fan_in); zero biases but default",
+    )
 
     @field_validator("hidden", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from actbench import activations
-from actbench.config import TrainConfig
+from actbench.config import InitScheme, TrainConfig
 from actbench.data import Dataset
 from actbench.metrics import LayerAccumulator, LayerHealth, saturated_mask
 from actbench.model import Head, init_model, member_loss, predictions
@@ -126,6 +126,7 @@ class Population(nn.Module):
         in_features: int,
         hidden: Sequence[int],
         n_out: int,
+        init: InitScheme = "default",
     ) -> None:
         super().__init__()
         if not members:
@@ -134,7 +135,8 @@ class Population(nn.Module):
         self.hidden_widths = list(hidden)
         self.groups = _groups(members)
         models = [
-            init_model(m.seed, in_features, hidden, n_out, m.activation, m.params) for m in members
+            init_model(m.seed, in_features, hidden, n_out, m.activation, m.params, init)
+            for m in members
         ]
         linears = [[*model.hidden, model.out] for model in models]
         self.weights = nn.ParameterList(

@@ -126,12 +126,12 @@ GIB = 2**30
 def estimate_memory(config: Config, members: int) -> dict[str, int]:
     """Bytes a population of `members` will need at its peak, by part (a generous estimate)."""
     data = config.data
-    widths = [data.n_features, *config.model.hidden, data.n_classes]
+    widths = [data.n_inputs, *config.model.hidden, data.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
     batch = min(config.train.batch_size, data.n_train)
     return {
         # sklearn makes float64 data, splits and scales it (~4 copies), then float32 tensors
-        "data": data.n_samples * data.n_features * (4 * 8 + 4),
+        "data": data.n_samples * data.n_inputs * (4 * 8 + 4),
         # one epoch's minibatch order, int64, built on the CPU and copied to the device
         "permutations": 2 * members * data.n_train * 8,
         # parameters, gradients, optimizer state and the epoch snapshot, float32
@@ -230,6 +230,7 @@ def train_plan(
         data.n_features,
         cfg.model.hidden,
         n_logits(cfg.model.head, data.n_classes),
+        init=cfg.model.init,
     ).to(device)
     outcome = train_population(
         population,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from actbench import activations
+from actbench.config import InitScheme
 
 Head = Literal["softmax", "sigmoid"]
 
@@ -46,6 +48,44 @@ class SimpleNN(nn.Module):
         return self.out(x)
 
 
+# Kaiming gains (He et al. 2015: Var(w) = gain^2 / fan_in keeps the signal's scale) for
+# activations torch.nn.init.calculate_gain does not know. ReLU-like units (linear for x > 0,
+# near 0 for x << 0) pass about half of the signal's second moment, like ReLU; the rest are
+# bounded or normalising and get 1.
+RELU_LIKE_GAIN = ("elu", "gelu", "silu", "mish", "softplus", "relu6")
+
+
+def kaiming_gain(activation: str, params: Mapping[str, Any] | None = None) -> float:
+    """The gain `kaiming` init uses for the hidden layers that feed this activation.
+
+    torch.nn.init.calculate_gain where it knows the activation (identity 1, sigmoid 1,
+    tanh 5/3, relu sqrt 2, leaky_relu sqrt(2 / (1 + slope^2)) with the configured slope,
+    selu 3/4 as PyTorch recommends); prelu as leaky_relu with its initial slope; sqrt 2 for
+    the ReLU-like elu, gelu, silu, mish, softplus, relu6; 1 for the rest (step, softmax,
+    hardtanh).
+    """
+    spec = activations.get(activation)
+    resolved = spec.resolve_params(params)
+    if spec.name == "identity":
+        return nn.init.calculate_gain("linear")
+    if spec.name in ("sigmoid", "tanh", "relu", "selu"):
+        return nn.init.calculate_gain(spec.name)  # type: ignore[arg-type]
+    if spec.name in ("leaky_relu", "prelu"):
+        slope = resolved["negative_slope" if spec.name == "leaky_relu" else "init"]
+        return nn.init.calculate_gain("leaky_relu", float(slope))
+    if spec.name in RELU_LIKE_GAIN:
+        return nn.init.calculate_gain("relu")
+    return 1.0
+
+
+def _init_std(scheme: InitScheme, fan_in: int, fan_out: int, gain: float) -> float:
+    if scheme == "kaiming":
+        return gain / math.sqrt(fan_in)
+    if scheme == "xavier":
+        return math.sqrt(2.0 / (fan_in + fan_out))
+    return 1.0 / math.sqrt(fan_in)  # lecun
+
+
 def init_model(
     seed: int,
     in_features: int,
@@ -53,8 +93,17 @@ def init_model(
     n_out: int,
     activation: str,
     params: Mapping[str, Any] | None = None,
+    init: InitScheme = "default",
 ) -> SimpleNN:
-    """The member with this seed before training: PyTorch's default init drawn from `seed`.
+    """The member with this seed before training, its weights drawn from `seed`.
+
+    init: `default` is PyTorch's nn.Linear init (uniform, bound 1/sqrt(fan_in), biases too).
+    The others draw every weight from a zero-mean normal and set every bias to 0:
+    `kaiming` std = gain / sqrt(fan_in) with the activation's gain (`kaiming_gain`; the
+    output layer, which feeds no activation, gain 1), `xavier` std = sqrt(2 / (fan_in +
+    fan_out)) (Glorot normal, gain 1), `lecun` std = 1 / sqrt(fan_in) (LeCun normal, what
+    SELU's self-normalisation assumes). They are drawn after the default init, layer by layer,
+    from the same seeded generator.
 
     Built on the CPU (so every device starts from the same weights) without touching the
     caller's global RNG state.
@@ -62,7 +111,17 @@ def init_model(
     spec = activations.get(activation)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return SimpleNN(in_features, hidden, n_out, lambda: spec.build(params))
+        model = SimpleNN(in_features, hidden, n_out, lambda: spec.build(params))
+        if init != "default":
+            gain = kaiming_gain(activation, params)
+            layers = [*model.hidden, model.out]
+            with torch.no_grad():
+                for index, linear in enumerate(layers):
+                    fan_out, fan_in = linear.weight.shape
+                    layer_gain = gain if index < len(model.hidden) else 1.0
+                    linear.weight.normal_(0.0, _init_std(init, fan_in, fan_out, layer_gain))
+                    linear.bias.zero_()
+        return model
 
 
 def member_loss(logits: Tensor, target: Tensor, head: Head) -> Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from actbench.config import TrainConfig
+from actbench.config import InitScheme, TrainConfig
 from actbench.data import Dataset
 from actbench.engine import batch_slices, member_generator
 from actbench.model import Head, SimpleNN, init_model, member_loss, n_logits
@@ -39,10 +39,11 @@ def train_single(
     activation: str,
     params: Mapping[str, Any],
     seed: int,
+    init: InitScheme = "default",
 ) -> SimpleNN:
     """Train one member alone, the textbook way, and return it."""
     model = init_model(
-        seed, data.n_features, hidden, n_logits(head, data.n_classes), activation, params
+        seed, data.n_features, hidden, n_logits(head, data.n_classes), activation, params, init
     ).to(data.x_train.device)
     optimizer = make_optimizer(model.parameters(), cfg)
     generator = member_generator(seed)
