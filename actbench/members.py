@@ -18,6 +18,7 @@ get a `-2`, `-3` suffix. The index, not the name, is what maps a file back to it
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
 
 from actbench import activations
-from actbench.config import DataConfig, GridPoint, format_value, short_key
+from actbench.config import DataConfig, GridPoint, short_key
 from actbench.engine import MemberSpec
 from actbench.errors import ActbenchError, RunFolderError, unknown
 from actbench.model import SimpleNN, n_logits
@@ -220,7 +221,8 @@ def _grid_matches(wanted: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
 
 
 def _describe_grid(grid: Mapping[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in grid.items()) + "}"
+    """{"train.lr": 0.3}: ready to paste as grid=..."""
+    return json.dumps(dict(grid))
 
 
 def find_entry(
