@@ -50,6 +50,7 @@ th, td { padding: 4px 10px; text-align: right; white-space: nowrap;
 th { background: var(--head); font-weight: 600; }
 th.text, td.text { text-align: left; }
 td.grid { color: var(--muted); }
+tr.next-point > td { border-top: 2px solid var(--muted); }
 td.best { color: var(--best); font-weight: 700; }
 td.bad { color: var(--bad); }
 .notices { background: var(--warn-bg); color: var(--warn); border-radius: 6px;
@@ -180,7 +181,7 @@ def summary_html(result: RunResult) -> str:
         f"mean over {seeds} seeds (± std)" if seeds > 1 else "1 seed"
     ) + f"; dead/dormant: of {'/'.join(map(str, units))} hidden units; best values in bold"
     body = []
-    for section in grid_sections(rows, None):
+    for number, section in enumerate(grid_sections(rows, None)):
         best = {column.key: _best(section, column) for column in SUMMARY_COLUMNS}
         for i, row in enumerate(section):
             cells = [_cell(format_value(row.grid[k]), ["grid"]) for k in grid_keys]
@@ -193,7 +194,9 @@ def summary_html(result: RunResult) -> str:
                 if column.key == "activation" and row.n_diverged:
                     classes.append("bad")
                 cells.append(_cell(column.text(row), classes))
-            body.append(f"<tr>{''.join(cells)}</tr>")
+            # a rule between grid points, as the terminal table's sections
+            row_class = ' class="next-point"' if number and i == 0 else ""
+            body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     header = _header(
         [(short_key(k), False) for k in grid_keys]
         + [(c.header, c.higher_is_better is None) for c in SUMMARY_COLUMNS]
