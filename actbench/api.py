@@ -9,10 +9,13 @@ for bit.
 from __future__ import annotations
 
 import html
+import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from actbench.config import Config, config_from_mapping, read_yaml_mapping
@@ -125,12 +128,14 @@ class Result:
         return summary_markdown(self.run_result)
 
     def _repr_html_(self) -> str:
-        from actbench.html import summary_html
+        from actbench.html import baseline_html, members_html, summary_html
 
-        return (
-            f"<div><strong>actbench {html.escape(self.run_id)}</strong>"
-            f"{summary_html(self.run_result)}</div>"
+        tables = (
+            members_html(self.run_result)
+            if self._per_member
+            else summary_html(self.run_result) + baseline_html(self.run_result)
         )
+        return f"<div><strong>actbench {html.escape(self.run_id)}</strong>{tables}</div>"
 
     def to_pandas(
         self, what: Literal["summary", "runs", "history"] = "summary"
@@ -323,6 +328,27 @@ def _progress(show: bool) -> Iterator[Any]:
         yield on_progress
 
 
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Ctrl-C (a notebook's interrupt) stops training at the next step and keeps the finished
+    epochs (status 'interrupted'), as on the command line; a second Ctrl-C aborts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(
     config: Config,
     name: str,
@@ -338,9 +364,14 @@ def _run(
 
     if save_models and not save:
         raise ConfigError("save_models=True needs save=True (models are saved in the run folder)")
-    with _progress(progress) as on_progress:
+    with _progress(progress) as on_progress, _stop_on_interrupt() as stop:
         experiment = run_experiment(
-            config, name, baseline=baseline, on_progress=on_progress, keep_models=True
+            config,
+            name,
+            baseline=baseline,
+            on_progress=on_progress,
+            should_stop=stop.is_set,
+            keep_models=True,
         )
     run_dir = None
     if save:

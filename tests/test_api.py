@@ -241,6 +241,9 @@ def test_table_and_notebook_reprs(small: actbench.Result) -> None:
     assert markdown.startswith("| activation |") and "| relu |" in markdown
     page = small._repr_html_()
     assert page.count("<tr>") == 1 + 3 and small.run_id in page
+    seeds = actbench.train("tanh", SMOKE, overrides=SMALL, epochs=1)
+    assert seeds._repr_markdown_().count("| tanh |") == 2
+    assert seeds._repr_html_().count("<tr>") == 1 + 2
 
 
 def test_train_table_has_one_row_per_seed() -> None:
@@ -280,6 +283,21 @@ def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None
     capsys.readouterr()
     actbench.train("relu", overrides={**SMALL, "train.seeds": 1}, epochs=2, progress=True)
     assert capsys.readouterr().out == ""
+
+
+def test_ctrl_c_stops_training_and_keeps_the_finished_epochs() -> None:
+    import signal
+    import threading
+
+    timer = threading.Timer(1.0, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        result = actbench.train("relu", overrides={**SMALL, "train.seeds": 1}, epochs=10**6)
+    finally:
+        timer.cancel()
+    assert result.run_result.status == "interrupted"
+    assert 0 < result.runs[0].epochs < 10**6
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # --- saved runs and trained members -------------------------------------------------------------
