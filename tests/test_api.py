@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import run_cli
+from clirun import run_cli, run_cli_redirected
 
 import actbench
 from actbench.config import Config, load_config
@@ -368,8 +368,24 @@ def test_model_unknown_label_or_seed_lists_the_choices(small: actbench.Result) -
         small.model("relu", 7)
 
 
-def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(saved: actbench.Result) -> None:
-    assert saved.run_dir is not None
+def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(tmp_path: Path) -> None:
+    """A run saved by the CLI with --save-models, used from another process."""
+    out = tmp_path / "runs"
+    outcome = run_cli_redirected(
+        "compare",
+        str(SMOKE),
+        *SMALL_CLI,
+        "--sweep",
+        "train.lr=0.001,0.01",
+        "--save-models",
+        "--quiet",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    )
+    assert outcome.code == 0
+    (run_dir,) = out.iterdir()
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -378,7 +394,7 @@ def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(saved: actbenc
         from sklearn.model_selection import train_test_split
         import actbench
 
-        run = actbench.load({str(saved.run_dir)!r})
+        run = actbench.load({str(run_dir)!r})
         data = run.config.data
         x, y = make_classification(
             n_samples=data.n_samples, n_features=data.n_features,
