@@ -190,6 +190,12 @@ class Result:
         from actbench.members import build_model, find_entry
 
         if self._models is None:
+            folder = self.run_dir / "models" if self.run_dir is not None else None
+            if folder is not None and any(folder.glob("*.pt")):
+                raise ActbenchError(
+                    f"run '{self.run_id}' has model files but no models/index.json (saved by "
+                    "an older actbench): load them with torch.load into a SimpleNN"
+                )
             raise ActbenchError(
                 f"run '{self.run_id}' has no saved models; train it with "
                 "`actbench compare ... --save-models` (or compare(..., save=True, "

@@ -321,6 +321,14 @@ def test_save_without_models_keeps_them_in_memory_only(tmp_path: Path) -> None:
         actbench.load(result.run_dir).model("relu", 0)
 
 
+def test_model_files_without_an_index_are_explained(saved: actbench.Result, tmp_path: Path) -> None:
+    assert saved.run_dir is not None
+    old = shutil.copytree(saved.run_dir, tmp_path / saved.run_id)
+    (old / "models" / "index.json").unlink()
+    with pytest.raises(ActbenchError, match="has model files but no models/index.json"):
+        actbench.load(old).model("relu", 0, {"lr": 0.01})
+
+
 def test_models_index_maps_every_file_to_its_member(saved: actbench.Result) -> None:
     assert saved.run_dir is not None
     index = json.loads((saved.run_dir / "models" / "index.json").read_text())
