@@ -216,3 +216,51 @@ def test_chromium_dark_mode_is_dark(report: Report, tmp_path: Path) -> None:
     light = image.imread(screenshot(report.path, tmp_path / "light.png", 800, 500))
     dark = image.imread(screenshot(report.path, tmp_path / "dark.png", 800, 500, dark=True))
     assert dark[..., :3].mean() < 0.4 < light[..., :3].mean()
+
+
+MEASURE = """<script>
+let right = 0;
+for (const element of document.querySelectorAll("body *")) {
+  if (!element.parentElement.closest(".scroll, pre")) {
+    right = Math.max(right, element.getBoundingClientRect().right);
+  }
+}
+document.title = "right=" + Math.ceil(right);
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
+def test_chromium_phone_width_nothing_overflows_but_scroll_boxes(
+    report: Report, tmp_path: Path
+) -> None:
+    """Laid out 390 px wide, every element ends within 390 px; wide tables and the config
+    scroll inside their own boxes. (A copy of the page with a measuring script: the report
+    itself has none.)"""
+    assert CHROMIUM is not None
+    phone = report.text.replace("</head>", "<style>html { width: 390px; }</style></head>")
+    measured = tmp_path / "measured.html"
+    measured.write_text(phone.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=500,800",
+            "--dump-dom",
+            measured.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (title,) = parse(done.stdout).text["title"]
+    assert title.startswith("right=")
+    assert 300 < int(title.removeprefix("right=")) <= 390
