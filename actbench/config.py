@@ -565,23 +565,43 @@ def load_config(
     flags: dotted key -> value (None: not given), e.g. {"train.seeds": 3} from --seeds 3.
     """
     document = read_yaml_mapping(path) if path is not None else {}
-    check_keys(document)
-    for text in overrides:
-        key_path, value = parse_override(text)
-        apply_override(document, key_path, value)
+    # generators: each text is parsed in its turn, so the first problem is the one reported
+    return config_from_mapping(
+        document,
+        (parse_override(text) for text in overrides),
+        flags=flags,
+        sweeps=(parse_sweep(text) for text in sweeps),
+    )
+
+
+def config_from_mapping(
+    document: Mapping[str, Any],
+    overrides: Iterable[tuple[Sequence[str], Any]] = (),
+    *,
+    flags: Mapping[str, Any] | None = None,
+    sweeps: Iterable[tuple[str, list[Any]]] = (),
+) -> Config:
+    """load_config for a mapping already in memory, with overrides and sweeps already parsed.
+
+    overrides: (key path, value) pairs; sweeps: (dotted key, values) pairs. The caller's
+    mapping is not changed.
+    """
+    working: dict[str, Any] = copy.deepcopy(dict(document))
+    check_keys(working)
+    for key_path, value in overrides:
+        apply_override(working, key_path, value)
     for dotted, value in (flags or {}).items():
         if value is not None:
-            apply_override(document, dotted.split("."), value)
-    for text in sweeps:
-        key, values = parse_sweep(text)
-        sweep = document.setdefault("sweep", {})
+            apply_override(working, dotted.split("."), value)
+    for key, values in sweeps:
+        sweep = working.setdefault("sweep", {})
         if not isinstance(sweep, dict):
             raise ConfigError(
                 f"config key 'sweep' must be a mapping of KEY: [values], not {sweep!r}"
             )
         sweep[key] = values
     try:
-        return validate(document)
+        return validate(working)
     except ActbenchError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:  # a value that defeats comparison

@@ -32,6 +32,7 @@ from actbench.engine import (
     train_population,
 )
 from actbench.errors import ConfigError, DeviceError, ResourceError
+from actbench.members import ModelIndex, index_models
 from actbench.model import n_logits
 from actbench.notes import run_notes
 from actbench.render.format import plural
@@ -186,7 +187,8 @@ class Experiment:
     config: Config
     config_name: str
     result: RunResult
-    models: dict[str, bytes] = field(default_factory=dict)
+    models: dict[str, bytes] = field(default_factory=dict)  # file name -> state_dict
+    model_index: ModelIndex | None = None  # which member each file is; None without models
 
     @property
     def interrupted(self) -> bool:
@@ -337,7 +339,7 @@ def run_experiment(
     outcomes = executor(populations, context)
 
     records: dict[tuple[int, int, int], RunRecord] = {}
-    models: dict[str, bytes] = {}
+    kept: dict[tuple[int, int, int], tuple[MemberSpec, GridPoint, bytes]] = {}
     notices: list[str] = []
     for plan_outcome in outcomes:
         notices += plan_outcome.notices
@@ -349,7 +351,7 @@ def run_experiment(
                 continue
             records[key] = record_of(planned.spec, point, plan_outcome.outcomes[position])
             if position in plan_outcome.models:
-                models[model_filename(planned.spec, point)] = plan_outcome.models[position]
+                kept[key] = (planned.spec, point, plan_outcome.models[position])
     interrupted = any(o.interrupted for o in outcomes) or len(records) < sum(
         len(p.members) for p in populations
     )
@@ -368,7 +370,9 @@ def run_experiment(
         environment=environment(devices),
     )
     result = result.model_copy(update={"notes": run_notes(result)})
-    return Experiment(config, config_name, result, models)
+    # named in record order, so the names do not depend on which executor finished first
+    models, model_index = index_models([kept[key] for key in sorted(kept)])
+    return Experiment(config, config_name, result, models, model_index if kept else None)
 
 
 def _identity(member: MemberSpec, point: GridPoint) -> dict[str, Any]:
@@ -441,12 +445,6 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({plural(torch.get_num_threads(), 'thread')})"
 
 
-def model_filename(member: MemberSpec, point: GridPoint) -> str:
-    name = member.label + (f"-{point.describe()}" if point.values else "")
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
-    return f"{safe}-seed{member.seed}.pt"
-
-
 def environment(device: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """What is needed to repeat a run: versions, device, threads, the command line."""
     import numpy
@@ -509,6 +507,12 @@ def save_experiment(experiment: Experiment, root: Path, run_dir: Path | None = N
         run_dir = reserve_run_dir(root, experiment.result.run_id)
     result = experiment.result.model_copy(update={"run_id": run_dir.name})
     experiment.result = result
+    index = experiment.model_index
     return save_run(
-        run_dir, result, experiment.config.to_yaml(), result.environment, experiment.models
+        run_dir,
+        result,
+        experiment.config.to_yaml(),
+        result.environment,
+        experiment.models,
+        model_index=index.to_json() if index is not None and experiment.models else None,
     )

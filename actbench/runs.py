@@ -5,7 +5,8 @@ runs/<YYYYmmdd-HHMMSS>-<config-name>-<hash>/
     results.json   the JSON contract (written last: its presence means the run is complete)
     history.csv    one row per member and epoch
     env.json       versions, device, threads, command line
-    models/        SimpleNN state_dicts, with --save-models
+    models/        SimpleNN state_dicts and index.json (which member each file is, its
+                   shape and data scaler: see actbench.members), with --save-models
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ def save_run(
     config_yaml: str,
     env: dict[str, Any],
     models: dict[str, bytes] | None = None,
+    *,
+    model_index: str | None = None,
 ) -> Path:
     """Fill a reserved run folder. results.json is written last."""
     write_atomic(run_dir / "config.yaml", config_yaml)
@@ -269,6 +272,8 @@ def save_run(
         (run_dir / "models").mkdir(exist_ok=True)
         for name, blob in models.items():
             write_atomic(run_dir / "models" / name, blob)
+        if model_index is not None:
+            write_atomic(run_dir / "models" / "index.json", model_index)
     write_atomic(run_dir / RESULTS_FILE, result.to_json() + "\n")
     return run_dir
 

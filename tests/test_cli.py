@@ -106,8 +106,9 @@ def assert_one_error_line(outcome: Outcome) -> str:
 def md_table_lines(text: str) -> list[str]:
     """The lines of the first Markdown table (captions and notes follow it)."""
     lines = text.strip().splitlines()
-    end = next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))
-    return lines[:end]
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i, line in enumerate(lines[start:]) if not line.startswith("|")), None)
+    return lines[start:] if end is None else lines[start : start + end]
 
 
 def md_rows(text: str) -> list[list[str]]:

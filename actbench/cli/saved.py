@@ -38,7 +38,7 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
 
 @app.command(
     epilog=EXAMPLES + "  actbench report 20261123-101500-dying_relu-1a2b3c4\n"
-    "  actbench report runs/20261123-101500-dying_relu-1a2b3c4 --markdown\n"
+    "  actbench report runs/20261123-101500-dying_relu-1a2b3c4 --markdown --html\n"
     "  actbench report 2026 --format json --no-plots   (a unique prefix of the id)"
 )
 def report(
@@ -69,6 +69,14 @@ def report(
             "--markdown", help="Also write report.md (table and figures) into the run folder."
         ),
     ] = False,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html",
+            help="Also write report.html into the run folder: one self-contained page (tables, "
+            "figures, notes, config) to open in a browser or attach.",
+        ),
+    ] = False,
 ) -> None:
     """Show a saved run again without retraining; write its figures into its folder."""
     from actbench.render.results import result_view
@@ -85,7 +93,7 @@ def report(
     stderr = stderr_console()
     written: list[Path] = []
     try:
-        if plots or markdown:
+        if plots or markdown or html:
             from actbench.plots import write_figures
 
             written = write_figures(result, run_dir)
@@ -95,6 +103,10 @@ def report(
             tables = "\n".join(to_markdown(table) for table in view.tables)
             write_atomic(run_dir / "report.md", report_markdown(result, written, tables))
             written.append(run_dir / "report.md")
+        if html:
+            from actbench.html import write_html_report
+
+            written.append(write_html_report(result, run_dir, written))
     except OSError as exc:
         raise RunFolderError(f"cannot write into '{run_dir}': {exc.strerror or exc}") from None
     for path in written:

@@ -124,6 +124,7 @@ def comparison_table(
             ),
         ],
         caption=caption,
+        name="summary",
     )
     for section in sections_by_grid(rows, sort):
         best = {c.key: cols.best_rows(section, c) for c in shown}
@@ -166,6 +167,7 @@ def baseline_table(result: RunResult) -> TableView | None:
             "paired over the same seeds (same init, same batches)",
             "p: paired t-test; ns: p >= 0.05 (more seeds help)",
         ],
+        name="baseline",
     )
     table.add_section(
         [
@@ -196,14 +198,17 @@ def verdict(row: SummaryRow) -> Cell:
 
 def members_table(result: RunResult) -> TableView:
     """One row per seed (per grid point), then the mean over seeds. A run that did not finish
-    normally is marked * and explained in the caption."""
+    normally is marked * and explained in the caption. With several activations, each row
+    names its activation."""
     keys = grid_keys(result.runs)
     labels = list(dict.fromkeys(run.label for run in result.runs))
+    several = len(labels) > 1
     notes = [status_note(run) for run in result.runs if run.status != "ok"]
     table = TableView(
-        title=f"{run_title(result)}: {', '.join(labels)}",
+        title=run_title(result) + ("" if several else f": {', '.join(labels)}"),
         columns=[
             *_grid_columns(keys),
+            *([text_column("activation")] if several else []),
             Column("seed"),
             Column("train\nloss"),
             Column("test\nloss"),
@@ -214,15 +219,18 @@ def members_table(result: RunResult) -> TableView:
             Column("dormant"),
         ],
         caption=[*notes, f"dead/dormant: of {_units_text(result)}", footer(result)],
+        name="members",
     )
     summary = {(repr(sorted(row.grid.items())), row.label): row for row in result.summary}
-    points: dict[str, list[RunRecord]] = {}
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
     for run in result.runs:
-        points.setdefault(repr(sorted(run.grid.items())), []).append(run)
-    for point, runs in points.items():
+        groups.setdefault((repr(sorted(run.grid.items())), run.label), []).append(run)
+    for (point, label), runs in groups.items():
+        name = [Cell(label)] if several else []
         rows = [
             [
                 *_grid_cells(run.grid, keys),
+                *name,
                 Cell(str(run.seed)) if run.status == "ok" else Cell(f"*{run.seed}", style="red"),
                 Cell(fmt.number(run.train_loss)),
                 Cell(fmt.number(run.test_loss)),
@@ -232,24 +240,24 @@ def members_table(result: RunResult) -> TableView:
                 Cell(fmt.count(run.dead_neurons_init)),
                 Cell(fmt.count(run.dormant_neurons)),
             ]
-            for i, run in enumerate(runs)
+            for run in runs
         ]
-        for label in dict.fromkeys(run.label for run in runs):
-            row = summary.get((point, label))
-            if row is not None and row.n_seeds > 1:
-                rows.append(
-                    [
-                        *_grid_cells(runs[0].grid, keys),
-                        Cell("mean", style="bold"),
-                        Cell(fmt.number(row.train_loss_mean)),
-                        Cell(fmt.number(row.test_loss_mean)),
-                        Cell(""),
-                        Cell(fmt.percent(row.test_accuracy_mean, row.test_accuracy_std)),
-                        Cell(fmt.count(row.dead_neurons_mean)),
-                        Cell(fmt.count(row.dead_neurons_init_mean)),
-                        Cell(fmt.count(row.dormant_neurons_mean)),
-                    ]
-                )
+        row = summary.get((point, label))
+        if row is not None and row.n_seeds > 1:
+            rows.append(
+                [
+                    *_grid_cells(runs[0].grid, keys),
+                    *name,
+                    Cell("mean", style="bold"),
+                    Cell(fmt.number(row.train_loss_mean)),
+                    Cell(fmt.number(row.test_loss_mean)),
+                    Cell(""),
+                    Cell(fmt.percent(row.test_accuracy_mean, row.test_accuracy_std)),
+                    Cell(fmt.count(row.dead_neurons_mean)),
+                    Cell(fmt.count(row.dead_neurons_init_mean)),
+                    Cell(fmt.count(row.dormant_neurons_mean)),
+                ]
+            )
         table.add_section(rows)
     return table
 

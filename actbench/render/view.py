@@ -71,6 +71,7 @@ class TableView:
     columns: list[Column]
     sections: list[list[list[Cell]]] = field(default_factory=list)  # rows, in sections
     caption: list[str] = field(default_factory=list)
+    name: str = ""  # what kind of table (summary, baseline, members): a class in HTML
 
     def add_section(self, rows: list[list[Cell]]) -> None:
         if rows:
@@ -273,8 +274,8 @@ def to_markdown_text(text: str) -> str:
 
 
 def to_markdown(table: TableView) -> str:
-    """A GitHub table; text columns left-aligned, numbers right; best values in bold; the
-    caption follows in italics."""
+    """A GitHub table under its title in bold; text columns left-aligned, numbers right; best
+    values in bold; the caption follows in italics."""
     headers = [to_markdown_text(col.header) for col in table.columns]
     lines = [
         "| " + " | ".join(headers) + " |",
@@ -285,9 +286,47 @@ def to_markdown(table: TableView) -> str:
         texts = [f"**{t}**" if cell.best and t else t for t, cell in zip(texts, row, strict=True)]
         lines.append("| " + " | ".join(texts) + " |")
     text = "\n".join(lines) + "\n"
+    if table.title:
+        text = f"**{to_markdown_text(table.title)}**\n\n" + text
     if table.caption:
         text += "\n" + "".join(f"_{to_markdown_text(line)}_  \n" for line in table.caption)
     return text
+
+
+def to_html(table: TableView) -> str:
+    """An HTML table (every text escaped) in a sideways-scrolling box, the caption below it.
+
+    Classes: text columns `text`, sweep columns `grid`, best values `best`, warnings `bad`,
+    and `next-point` on the first row of every section after the first.
+    """
+    from html import escape
+
+    def attribute(classes: list[str]) -> str:
+        return f' class="{" ".join(classes)}"' if classes else ""
+
+    header = "".join(
+        f'<th scope="col"{attribute([] if col.numeric else ["text"])}>'
+        f"{escape(col.header.replace(chr(10), ' '))}</th>"
+        for col in table.columns
+    )
+    body = []
+    for number, section in enumerate(table.sections):
+        for i, row in enumerate(section):
+            cells = []
+            for col, cell in zip(table.columns, row, strict=True):
+                classes = [] if col.numeric else ["text"]
+                classes += ["grid"] if col.merge else []
+                classes += ["best"] if cell.best else []
+                classes += ["bad"] if "red" in cell.style else []
+                cells.append(f"<td{attribute(classes)}>{escape(printable_lines(cell.text))}</td>")
+            row_class = attribute(["next-point"]) if number and i == 0 else ""
+            body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
+    html = (
+        f"<table{attribute([table.name] if table.name else [])}><thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+    notes = "".join(f'<p class="note">{escape(line)}</p>' for line in table.caption)
+    return f'<div class="scroll">{html}</div>{notes}'
 
 
 def to_csv(records: Sequence[dict[str, Any]]) -> str:

@@ -1,0 +1,509 @@
+"""The Python entry points: compare, train and load return a Result; nothing is printed.
+
+Configs resolve as on the command line: defaults <- config (file, mapping or Config) <-
+overrides <- seeds/epochs/lr/device <- sweep, with the same validation and the same one-line
+error messages, raised as ActbenchError subclasses. On the CPU the numbers are the CLI's, bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import html
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal
+
+from actbench.config import Config, config_from_mapping, read_yaml_mapping
+from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
+from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve_run
+
+if TYPE_CHECKING:
+    import pandas
+    from rich.console import RenderableType
+    from torch import nn
+
+    from actbench.experiment import Experiment, ProgressEvent
+    from actbench.members import ModelIndex
+    from actbench.render.view import View
+
+ConfigLike = str | Path | Mapping[str, Any] | Config | None
+PANDAS_HINT = "pip install 'actbench[pandas]'"
+
+
+@dataclass(frozen=True)
+class _Models:
+    """Trained members: the index, and where their state_dicts are (in memory or a folder)."""
+
+    index: ModelIndex
+    blobs: Mapping[str, bytes] | None = None  # file name -> state_dict bytes
+    folder: Path | None = None
+
+    def blob(self, name: str) -> bytes:
+        if self.blobs is not None:
+            return self.blobs[name]
+        assert self.folder is not None
+        try:
+            return (self.folder / name).read_bytes()
+        except OSError as exc:
+            raise RunFolderError(f"cannot read model file '{self.folder / name}': {exc}") from None
+
+
+class Result:
+    """A finished comparison: its resolved config, per-member records and summary rows.
+
+    `runs` and `summary` hold the records of results.json (actbench.runs.RunRecord and
+    SummaryRow); `run_result` is the whole of it. `model(label, seed)` is a trained member
+    that maps raw features to logits.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        run_result: RunResult,
+        run_dir: Path | None = None,
+        *,
+        per_member: bool = False,
+        models: _Models | None = None,
+    ) -> None:
+        self.config = config
+        self.run_result = run_result
+        self.run_dir = run_dir
+        self._per_member = per_member
+        self._models = models
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """One record per member (activation label x seed x grid point)."""
+        return self.run_result.runs
+
+    @property
+    def summary(self) -> list[SummaryRow]:
+        """One row per activation label (per grid point): mean, std and CI over seeds."""
+        return self.run_result.summary
+
+    @property
+    def run_id(self) -> str:
+        return self.run_result.run_id
+
+    @property
+    def notices(self) -> list[str]:
+        return self.run_result.notices
+
+    def __repr__(self) -> str:
+        labels = list(dict.fromkeys(run.label for run in self.runs))
+        where = f", run_dir='{self.run_dir}'" if self.run_dir is not None else ""
+        return (
+            f"<actbench.Result {self.run_id}: {len(self.runs)} models, "
+            f"{len(labels)} activations ({', '.join(labels[:6])}"
+            f"{', ...' if len(labels) > 6 else ''}){where}>"
+        )
+
+    # --- tables ---------------------------------------------------------------------------------
+
+    def view(self, sort: str | None = None, columns: str | None = None) -> View:
+        """What the CLI prints for this run: its tables and notes (see actbench.render)."""
+        from actbench.render.columns import SORT_KEYS
+        from actbench.render.results import result_view
+
+        if sort is not None and sort not in SORT_KEYS:
+            raise ConfigError(unknown("sort column", sort, SORT_KEYS))
+        return result_view(self.run_result, per_member=self._per_member, sort=sort, columns=columns)
+
+    def table(self, sort: str | None = None, columns: str | None = None) -> RenderableType:
+        """The rich tables the CLI prints (with a baseline, its table too)."""
+        from rich.console import Console, Group
+
+        from actbench.render.view import to_rich
+
+        width = Console().width
+        return Group(*(to_rich(table, width) for table in self.view(sort, columns).tables))
+
+    def _repr_markdown_(self) -> str:
+        from actbench.render.view import to_markdown
+
+        return "\n".join(to_markdown(table) for table in self.view().tables)
+
+    def _repr_html_(self) -> str:
+        from actbench.render.view import to_html
+
+        tables = "".join(to_html(table) for table in self.view().tables)
+        return f"<div><strong>actbench {html.escape(self.run_id)}</strong>{tables}</div>"
+
+    def to_pandas(
+        self, what: Literal["summary", "runs", "history"] = "summary"
+    ) -> pandas.DataFrame:
+        """A DataFrame: one row per summary row, per member, or per member and epoch.
+
+        Sweep values come first, one column per swept key (lists as tuples, so they group).
+        Needs pandas: pip install 'actbench[pandas]'.
+        """
+        if what not in ("summary", "runs", "history"):
+            raise ActbenchError(unknown("table", str(what), ["summary", "runs", "history"]))
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ActbenchError(f"to_pandas() needs pandas: {PANDAS_HINT}") from None
+        if what == "summary":
+            rows = [_flat(row.model_dump(mode="json")) for row in self.summary]
+        elif what == "runs":
+            rows = [_flat(run.model_dump(mode="json", exclude={"history"})) for run in self.runs]
+        else:
+            rows = [row for run in self.runs for row in _history_rows(run)]
+        return pd.DataFrame(rows)
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def figures(self, directory: str | Path) -> list[Path]:
+        """Write the run's PNG figures (as `actbench report` does) into directory."""
+        from actbench.plots import write_figures
+
+        return _writing(directory, lambda: write_figures(self.run_result, Path(directory)))
+
+    def html_report(self, directory: str | Path) -> Path:
+        """Write the figures and one self-contained report.html into directory."""
+        from actbench.html import write_html_report
+
+        figures = self.figures(directory)
+        return _writing(
+            directory, lambda: write_html_report(self.run_result, Path(directory), figures)
+        )
+
+    # --- trained members ------------------------------------------------------------------------
+
+    def model(
+        self, label: str, seed: int = 0, grid: Mapping[str, Any] | None = None
+    ) -> nn.Sequential:
+        """Member (label, seed[, grid point]) as a module from raw features to logits.
+
+        The run's data scaler comes first (Standardize, float64 like sklearn, then float32),
+        then the trained SimpleNN. With a sweep, `grid` picks the point: {"train.lr": 0.3}
+        (or {"lr": 0.3}). Pass float64 features to get exactly the run's inputs.
+        """
+        from actbench.members import build_model, find_entry
+
+        if self._models is None:
+            folder = self.run_dir / "models" if self.run_dir is not None else None
+            if folder is not None and any(folder.glob("*.pt")):
+                raise ActbenchError(
+                    f"run '{self.run_id}' has model files but no models/index.json (saved by "
+                    "an older actbench): load them with torch.load into a SimpleNN"
+                )
+            raise ActbenchError(
+                f"run '{self.run_id}' has no saved models; train it with "
+                "`actbench compare ... --save-models` (or compare(..., save=True, "
+                "save_models=True))"
+            )
+        index = self._models.index
+        entry = find_entry(index, label, seed, grid)
+        return build_model(entry, index.scalers[entry.scaler], self._models.blob(entry.file))
+
+
+def _writing(directory: str | Path, write: Any) -> Any:
+    try:
+        return write()
+    except OSError as exc:
+        raise RunFolderError(f"cannot write into '{directory}': {exc.strerror or exc}") from None
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    """Grid values as leading columns named by their key; the grid dict itself dropped."""
+    grid = record.pop("grid", {})
+    return {**{key: _tuples(value) for key, value in grid.items()}, **record}
+
+
+def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:
+    from actbench.runs import HEALTH_SERIES
+
+    history = run.history
+    series = [getattr(history, f"{name}_per_layer") for name in HEALTH_SERIES]
+    identity = {
+        **{key: _tuples(value) for key, value in run.grid.items()},
+        "label": run.label,
+        "activation": run.activation,
+        "seed": run.seed,
+        "status": run.status,
+    }
+    for epoch, (loss, accuracy) in enumerate(
+        zip(history.train_loss, history.test_accuracy, strict=True)
+    ):
+        row = {**identity, "epoch": epoch + 1, "train_loss": loss, "test_accuracy": accuracy}
+        for name, per_layer in zip(HEALTH_SERIES, series, strict=True):
+            values = per_layer[epoch] if epoch < len(per_layer) else []
+            for layer, value in enumerate(values):
+                row[f"{name}_l{layer + 1}"] = value
+        yield row
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def _document(config: ConfigLike) -> tuple[dict[str, Any], str | None]:
+    """The config as a raw mapping, and its name (a file's stem) for the run id."""
+    if config is None:
+        return {}, None
+    if isinstance(config, Config):
+        return config.to_dict(), "python"
+    if isinstance(config, str | Path):
+        path = Path(config)
+        return read_yaml_mapping(path), path.stem
+    if isinstance(config, Mapping):
+        return dict(config), "python"
+    raise ConfigError(
+        f"config must be a path, a mapping of sections or a Config, not {type(config).__name__}"
+    )
+
+
+def _overrides(overrides: Mapping[str, Any] | None) -> Iterator[tuple[list[str], Any]]:
+    """{"train.lr": 0.3} -> (["train", "lr"], 0.3), checked like --set."""
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"overrides must be a mapping of KEY: VALUE, not {overrides!r}")
+    for key, value in (overrides or {}).items():
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"override key {key!r} must be a dotted config key, like train.lr")
+        if value is None:
+            raise ConfigError(f"--set {key}= needs a value")
+        path = key.strip().split(".")
+        if any(not part for part in path):
+            raise ConfigError(f"--set key '{key}' has an empty part")
+        yield path, value
+
+
+def _sweeps(sweep: Mapping[str, Any] | None) -> Iterator[tuple[str, list[Any]]]:
+    """{"train.lr": [0.001, 0.1]} -> ("train.lr", [...]), checked like --sweep."""
+    if sweep is not None and not isinstance(sweep, Mapping):
+        raise ConfigError(f"sweep must be a mapping of KEY: [values], not {sweep!r}")
+    for key, values in (sweep or {}).items():
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise ConfigError(
+                f"sweep key '{key}' needs a list of values, like [0.001, 0.01] (got {values!r})"
+            )
+        if any(v is None for v in values):
+            raise ConfigError(f"--sweep {key}: empty value in {list(values)!r}")
+        yield str(key).strip(), list(values)
+
+
+def resolve(
+    config: ConfigLike = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> tuple[Config, str | None]:
+    """The resolved Config (defaults <- config <- overrides <- flags <- sweep) and its name."""
+    document, name = _document(config)
+    resolved = config_from_mapping(
+        document, _overrides(overrides), flags=flags, sweeps=_sweeps(sweep)
+    )
+    return resolved, name
+
+
+@contextmanager
+def _progress(show: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr (an on_progress callback), or None."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+
+    from actbench.render.progress import progress_bar
+
+    with progress_bar(Console(stderr=True)) as bar:
+        task = bar.add_task("training", total=None, status="preparing", unit="")
+
+        def on_progress(event: ProgressEvent) -> None:
+            bar.update(
+                task,
+                completed=event.done,
+                total=event.total,
+                status=event.description,
+                unit=event.unit,
+            )
+
+        yield on_progress
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Ctrl-C (a notebook's interrupt) stops training at the next step and keeps the finished
+    epochs (status 'interrupted'), as on the command line; a second Ctrl-C aborts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(
+    config: Config,
+    name: str,
+    *,
+    baseline: str | None,
+    save: bool,
+    save_models: bool,
+    out: str | Path,
+    progress: bool,
+    per_member: bool,
+) -> Result:
+    from actbench.experiment import Experiment, run_experiment, save_experiment
+
+    if save_models and not save:
+        raise ConfigError("save_models=True needs save=True (models are saved in the run folder)")
+    with _progress(progress) as on_progress, _stop_on_interrupt() as stop:
+        experiment = run_experiment(
+            config,
+            name,
+            baseline=baseline,
+            on_progress=on_progress,
+            should_stop=stop.is_set,
+            keep_models=True,
+        )
+    run_dir = None
+    if save:
+        saved: Experiment = experiment
+        if not save_models:
+            saved = Experiment(experiment.config, experiment.config_name, experiment.result)
+        run_dir = save_experiment(saved, Path(out))
+        experiment.result = saved.result  # the run id of the folder
+    models = None
+    if experiment.model_index is not None:
+        models = _Models(experiment.model_index, blobs=experiment.models)
+    return Result(config, experiment.result, run_dir, per_member=per_member, models=models)
+
+
+def compare(
+    config: ConfigLike = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    device: str | None = None,
+    baseline: str | None = None,
+    save: bool = False,
+    save_models: bool = False,
+    out: str | Path = "runs",
+    progress: bool = False,
+) -> Result:
+    """Train every activation x every seed (x every sweep point) side by side.
+
+    config: a YAML path, a mapping of sections ({"train": {"epochs": 5}}) or a Config;
+    overrides: dotted keys, {"train.lr": 0.3, "model.hidden": [8, 8]}; sweep: dotted key ->
+    values, {"train.lr": [0.001, 0.1]}; seeds/epochs/lr/device: shortcuts for train.*.
+    baseline: compare every label with this one, paired over seeds. save: write a run folder
+    under `out` (save_models: with every member's state_dict). progress: a progress bar on stderr.
+    """
+    cfg, name = resolve(
+        config,
+        overrides=overrides,
+        sweep=sweep,
+        flags={
+            "train.seeds": seeds,
+            "train.epochs": epochs,
+            "train.lr": lr,
+            "train.device": device,
+        },
+    )
+    labels = [entry.label for entry in cfg.activations]
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(unknown("--baseline label", baseline, labels))
+    return _run(
+        cfg,
+        name or "defaults",
+        baseline=baseline,
+        save=save,
+        save_models=save_models,
+        out=out,
+        progress=progress,
+        per_member=False,
+    )
+
+
+def train(
+    act: str | None = None,
+    config: ConfigLike = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    epochs: int | None = None,
+    lr: float | None = None,
+    device: str | None = None,
+    save: bool = False,
+    save_models: bool = False,
+    out: str | Path = "runs",
+    progress: bool = False,
+) -> Result:
+    """Train one activation over its seeds, like `actbench train --act NAME`.
+
+    act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
+    config must list exactly one activation. The other arguments are compare()'s.
+    """
+    if params and act is None:
+        raise ConfigError("--param needs --act NAME")
+    flags: dict[str, Any] = {
+        "train.seeds": seeds,
+        "train.epochs": epochs,
+        "train.lr": lr,
+        "train.device": device,
+    }
+    if act is not None:
+        flags["activations"] = [{"name": act, "params": dict(params or {})}]
+    cfg, name = resolve(config, overrides=overrides, sweep=sweep, flags=flags)
+    if len(cfg.activations) != 1:
+        raise ConfigError(
+            f"train runs one activation but the config lists {len(cfg.activations)}; "
+            "pass --act NAME (or use: actbench compare)"
+        )
+    label = cfg.activations[0].label
+    return _run(
+        cfg,
+        f"{name}-{label}" if name is not None else f"train-{label}",
+        baseline=None,
+        save=save,
+        save_models=save_models,
+        out=out,
+        progress=progress,
+        per_member=not cfg.sweep,
+    )
+
+
+def load(run: str | Path, *, out: str | Path = "runs") -> Result:
+    """A saved run: a run id, a unique prefix of one, or a run folder."""
+    from actbench.members import read_index
+
+    run_dir = resolve_run(str(run), Path(out))
+    result = load_result(run_dir)
+    try:
+        config = config_from_mapping(result.config)
+    except ConfigError as exc:
+        raise RunFolderError(f"'{run_dir}': its config does not load: {exc}") from None
+    index = read_index(run_dir / "models")
+    per_member = len({r.label for r in result.runs}) == 1 and not any(r.grid for r in result.runs)
+    return Result(
+        config,
+        result,
+        run_dir,
+        per_member=per_member,
+        models=_Models(index, folder=run_dir / "models") if index is not None else None,
+    )

@@ -1,0 +1,270 @@
+"""Trained members as plain modules: saved model files, their index, and raw features -> logits.
+
+A run saved with --save-models holds one SimpleNN state_dict per member in models/ and a
+models/index.json that says which member each file is and what it needs to be used on new
+data: its shape, head, activation and the data scaler it was trained behind.
+
+    models/index.json
+    {"format": 1,
+     "scalers": [{"mean": [float64...], "scale": [float64...]}],   one per distinct data config
+     "models": [{"file", "label", "activation", "params", "grid", "seed", "hidden": [int],
+                 "head", "n_features", "n_classes", "scaler": int}]}
+
+File names are readable (`relu-seed0.pt`, `relu-lr_0.3-seed1.pt`) and unique: labels that
+differ only in characters a file name cannot hold, in case, or sweep values that print alike
+get a `-2`, `-3` suffix. The index, not the name, is what maps a file back to its member.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from torch import Tensor, nn
+
+from actbench import activations
+from actbench.config import DataConfig, GridPoint
+from actbench.engine import MemberSpec
+from actbench.errors import ActbenchError, RunFolderError, unknown
+from actbench.model import SimpleNN, n_logits
+
+INDEX_FILE = "index.json"
+MAX_STEM = 120  # file names stay well under the usual 255-byte limit
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Scaler(_Entry):
+    """sklearn's StandardScaler as fitted on the training split: mean_ and scale_, float64."""
+
+    mean: list[float]
+    scale: list[float]
+
+
+class ModelEntry(_Entry):
+    """One saved member: its file, who it is, and the shape to rebuild it."""
+
+    file: str
+    label: str
+    activation: str
+    params: dict[str, float | bool | str] = Field(default_factory=dict)
+    grid: dict[str, Any] = Field(default_factory=dict)
+    seed: int
+    hidden: list[int]
+    head: Literal["softmax", "sigmoid"]
+    n_features: int
+    n_classes: int
+    scaler: int  # position in ModelIndex.scalers
+
+
+class ModelIndex(_Entry):
+    format: int = 1
+    scalers: list[Scaler] = Field(default_factory=list)
+    models: list[ModelEntry] = Field(default_factory=list)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1) + "\n"
+
+
+# --- the data scaler ----------------------------------------------------------------------------
+
+
+def fit_scaler(cfg: DataConfig) -> Scaler:
+    """The scaler data.make_dataset fits: the same data, split and StandardScaler, refit here.
+
+    The one place that knows how; a test checks it against make_dataset bit for bit.
+    """
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = make_classification(
+        n_samples=cfg.n_samples,
+        n_features=cfg.n_features,
+        n_informative=cfg.n_informative,
+        n_redundant=cfg.n_redundant,
+        n_repeated=cfg.n_repeated,
+        n_classes=cfg.n_classes,
+        n_clusters_per_class=cfg.n_clusters_per_class,
+        class_sep=cfg.class_sep,
+        flip_y=cfg.flip_y,
+        random_state=cfg.random_state,
+    )
+    x_train, _, _, _ = train_test_split(
+        x, y, test_size=cfg.test_size, random_state=cfg.random_state
+    )
+    scaler = StandardScaler().fit(x_train)
+    return Scaler(mean=[float(v) for v in scaler.mean_], scale=[float(v) for v in scaler.scale_])
+
+
+class Standardize(nn.Module):
+    """(x - mean) / scale in float64, then float32: StandardScaler.transform and the float32
+    cast of data.make_dataset, operation for operation, so raw float64 features give exactly the
+    inputs the member was trained and tested on."""
+
+    mean: Tensor
+    scale: Tensor
+
+    def __init__(self, mean: Sequence[float], scale: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float64))
+        self.register_buffer("scale", torch.tensor(list(scale), dtype=torch.float64))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ((x.to(torch.float64) - self.mean) / self.scale).to(torch.float32)
+
+
+# --- naming and indexing ------------------------------------------------------------------------
+
+
+def readable_name(member: MemberSpec, point: GridPoint) -> str:
+    """'relu-seed0', 'leaky_relu-lr_0.3-seed1': label, grid point and seed, file-name safe."""
+    name = member.label + (f"-{point.describe()}" if point.values else "")
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    suffix = f"-seed{member.seed}"
+    return safe[: MAX_STEM - len(suffix)] + suffix
+
+
+def unique_filenames(stems: Sequence[str]) -> list[str]:
+    """Each stem + '.pt', with -2, -3, ... where a name is taken (case-insensitively: macOS and
+    Windows file systems do not tell `ReLU` from `relu`)."""
+    taken: set[str] = set()
+    names = []
+    for stem in stems:
+        candidate, number = stem, 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f"{stem}-{number}"
+        taken.add(candidate.lower())
+        names.append(f"{candidate}.pt")
+    return names
+
+
+def index_models(
+    kept: Sequence[tuple[MemberSpec, GridPoint, bytes]],
+) -> tuple[dict[str, bytes], ModelIndex]:
+    """File name -> state_dict bytes, and the index that maps each file to its member."""
+    names = unique_filenames([readable_name(spec, point) for spec, point, _ in kept])
+    scalers: list[Scaler] = []
+    scaler_of: dict[str, int] = {}
+    entries = []
+    for name, (spec, point, _) in zip(names, kept, strict=True):
+        cfg = point.config
+        data_key = cfg.data.model_dump_json()
+        if data_key not in scaler_of:
+            scaler_of[data_key] = len(scalers)
+            scalers.append(fit_scaler(cfg.data))
+        scaler = scaler_of[data_key]
+        entries.append(
+            ModelEntry(
+                file=name,
+                label=spec.label,
+                activation=spec.activation,
+                params=dict(spec.params),
+                grid=point.values,
+                seed=spec.seed,
+                hidden=list(cfg.model.hidden),
+                head=cfg.model.head,
+                n_features=len(scalers[scaler].mean),
+                n_classes=cfg.data.n_classes,
+                scaler=scaler,
+            )
+        )
+    models = {name: blob for name, (_, _, blob) in zip(names, kept, strict=True)}
+    return models, ModelIndex(scalers=scalers, models=entries)
+
+
+def read_index(models_dir: Path) -> ModelIndex | None:
+    """models/index.json of a run folder; None when the run saved no models or no index."""
+    path = models_dir / INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        return ModelIndex.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValidationError) as exc:
+        raise RunFolderError(f"'{path}' is unreadable or corrupt: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# --- finding and building a member --------------------------------------------------------------
+
+
+def _same_value(wanted: Any, stored: Any) -> bool:
+    if isinstance(wanted, tuple | list) and isinstance(stored, list):
+        return len(wanted) == len(stored) and all(
+            _same_value(a, b) for a, b in zip(wanted, stored, strict=True)
+        )
+    if isinstance(wanted, float | int) and isinstance(stored, float | int):
+        return not isinstance(wanted, bool) and math.isclose(wanted, stored, rel_tol=1e-12)
+    return bool(wanted == stored)
+
+
+def _grid_matches(wanted: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """Every wanted key (dotted, or its last part) has the stored value."""
+    for key, value in wanted.items():
+        found = [k for k in stored if k == key or k.rsplit(".", 1)[-1] == key]
+        if len(found) != 1 or not _same_value(value, stored[found[0]]):
+            return False
+    return True
+
+
+def _describe_grid(grid: Mapping[str, Any]) -> str:
+    """{"train.lr": 0.3}: ready to paste as grid=..."""
+    return json.dumps(dict(grid))
+
+
+def find_entry(
+    index: ModelIndex, label: str, seed: int, grid: Mapping[str, Any] | None
+) -> ModelEntry:
+    """The one member with this label, seed and (with a sweep) grid point, or a clear error."""
+    labels = list(dict.fromkeys(e.label for e in index.models))
+    if label not in labels:
+        raise ActbenchError(unknown("label", label, labels))
+    of_label = [e for e in index.models if e.label == label]
+    seeds = sorted({e.seed for e in of_label})
+    if seed not in seeds:
+        raise ActbenchError(
+            f"label '{label}' has no seed {seed}; seeds: {', '.join(map(str, seeds))}"
+        )
+    candidates = [e for e in of_label if e.seed == seed]
+    if grid is not None:
+        candidates = [e for e in candidates if _grid_matches(grid, e.grid)]
+    if len(candidates) == 1:
+        return candidates[0]
+    points = ", ".join(_describe_grid(e.grid) for e in of_label if e.seed == seed)
+    if not candidates:
+        raise ActbenchError(
+            f"no grid point {dict(grid or {})} for '{label}'; grid points: {points}"
+        )
+    raise ActbenchError(
+        f"'{label}' seed {seed} was trained at {len(candidates)} grid points; pick one with "
+        f"grid=..., one of: {points}"
+    )
+
+
+def build_model(entry: ModelEntry, scaler: Scaler, state: bytes) -> nn.Sequential:
+    """Raw features -> logits: Standardize with the run's scaler, then the trained SimpleNN."""
+    spec = activations.get(entry.activation)
+    network = SimpleNN(
+        entry.n_features,
+        entry.hidden,
+        n_logits(entry.head, entry.n_classes),
+        lambda: spec.build(entry.params),
+    )
+    network.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    model = nn.Sequential(
+        OrderedDict(scaler=Standardize(scaler.mean, scaler.scale), network=network)
+    )
+    return model.eval()
