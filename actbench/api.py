@@ -162,7 +162,8 @@ class Result:
         """Write the run's PNG figures (as `actbench report` does) into directory."""
         from actbench.plots import write_figures
 
-        return _writing(directory, lambda: write_figures(self.run_result, Path(directory)))
+        models = self.model if self._models is not None else None
+        return _writing(directory, lambda: write_figures(self.run_result, Path(directory), models))
 
     def html_report(self, directory: str | Path) -> Path:
         """Write the figures and one self-contained report.html into directory."""
@@ -363,7 +364,12 @@ def _run(
     progress: bool,
     per_member: bool,
 ) -> Result:
-    from actbench.experiment import Experiment, run_experiment, save_experiment
+    from actbench.experiment import (
+        Experiment,
+        keeps_models,
+        run_experiment,
+        save_experiment,
+    )
 
     if save_models and not save:
         raise ConfigError("save_models=True needs save=True (models are saved in the run folder)")
@@ -379,7 +385,7 @@ def _run(
     run_dir = None
     if save:
         saved: Experiment = experiment
-        if not save_models:
+        if not (save_models or keeps_models(config)):
             saved = Experiment(experiment.config, experiment.config_name, experiment.result)
         run_dir = save_experiment(saved, Path(out))
         experiment.result = saved.result  # the run id of the folder

@@ -480,6 +480,13 @@ def prepare_run_dir(root: Path, run_id: str, config: Config) -> Path:
     return run_dir
 
 
+def keeps_models(config: Config) -> bool:
+    """Whether a saved run keeps its members' weights without --save-models: for 2-D data,
+    where they are a few hundred numbers each and `report` draws decision boundaries from
+    them."""
+    return any(point.config.data.is_2d for point in grid_points(config))
+
+
 def discard_run_dir(run_dir: Path, root: Path | None = None) -> None:
     """Remove a run folder that holds nothing but its config (the run never started), and
     `root` too (a runs folder made for it) if that is left empty."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,22 @@ from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import FormatOpt, OutOpt, OutputFormat, SortKey
 from actbench.cli.training import EXAMPLES
 from actbench.errors import RunFolderError
+
+if TYPE_CHECKING:
+    from actbench.plots import ModelSource
 from actbench.render import columns, emit
+
+
+def saved_models(run_dir: Path) -> ModelSource | None:
+    """The members saved in a run folder (models/index.json), or None."""
+    from actbench.members import INDEX_FILE
+
+    if not (run_dir / "models" / INDEX_FILE).is_file():
+        return None
+    from actbench.api import load
+
+    return load(run_dir).model
+
 
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")]
 
@@ -96,7 +111,7 @@ def report(
         if plots or markdown or html:
             from actbench.plots import write_figures
 
-            written = write_figures(result, run_dir)
+            written = write_figures(result, run_dir, saved_models(run_dir))
         if markdown:
             from actbench.plots import report_markdown
 

@@ -143,7 +143,7 @@ def _train_in(
     thresholds: list[Threshold],
     reference: RunResult | None,
 ) -> int:
-    from actbench.experiment import ProgressEvent, run_experiment
+    from actbench.experiment import ProgressEvent, keeps_models, run_experiment
     from actbench.gates import check_all
     from actbench.render import emit
     from actbench.render.progress import progress_bar
@@ -159,7 +159,7 @@ def _train_in(
             name,
             run_id=run_dir.name if run_dir else "",
             baseline=report.baseline,
-            keep_models=flags.save_models,
+            keep_models=flags.save_models or keeps_models(config),
             executor=executor,
             **callbacks,
         )

@@ -8,10 +8,10 @@ matplotlib (and torch, for activations.png) are imported inside the functions th
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actbench.plots.activations import activations_figure
 from actbench.plots.common import (
@@ -31,14 +31,22 @@ from actbench.runs import RunResult, write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from torch import nn
+
+# (label, seed, grid point) -> the trained member, raw features -> logits
+ModelSource = Callable[[str, int, Mapping[str, Any]], "nn.Module"]
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: its file name, how to build it (None: nothing to show), its caption."""
+    """One figure: its file name, how to build it (None: nothing to show), its caption.
+
+    `build(result, colors, models)`: `models(label, seed, grid)` gives a trained member as a
+    module from raw features to logits, or is None when the members were not kept.
+    """
 
     filename: str
-    build: Callable[[RunResult, dict[str, Color]], Figure | None]
+    build: Callable[[RunResult, dict[str, Color], ModelSource | None], Figure | None]
     caption: str
 
     @property
@@ -46,38 +54,49 @@ class FigureSpec:
         return Path(self.filename).stem
 
 
+def _from_results(
+    build: Callable[[RunResult, dict[str, Color]], Figure | None],
+) -> Callable[[RunResult, dict[str, Color], ModelSource | None], Figure | None]:
+    """A figure drawn from the results alone."""
+    return lambda result, colors, models: build(result, colors)
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "curves.png",
-        curves_figure,
+        _from_results(curves_figure),
         "Training curves: train loss and test accuracy after every epoch "
         "(line: mean over seeds; band: ± 1 std, min-max with 2 seeds; x: a seed diverged there).",
     ),
     FigureSpec(
         "health.png",
-        health_figure,
+        _from_results(health_figure),
         "Neuron health: dead, dormant and saturated hidden units (% of all hidden units) "
         "and the gradient norm after every epoch; epoch 0 is the network at initialisation.",
     ),
     FigureSpec(
         "sweep.png",
-        sweep_figure,
+        _from_results(sweep_figure),
         "Sweep: final test accuracy (error bars: 95% confidence interval of the mean "
         "over seeds) and dead hidden units at each grid point.",
     ),
     FigureSpec(
         "activations.png",
-        activations_figure,
+        _from_results(activations_figure),
         "The activation functions of this run: f(x) solid, its derivative f'(x) dashed.",
     ),
 )
 CAPTIONS: dict[str, str] = {figure.stem: figure.caption for figure in FIGURES}
 
 
-def write_figures(result: RunResult, out_dir: Path) -> list[Path]:
+def write_figures(
+    result: RunResult, out_dir: Path, models: ModelSource | None = None
+) -> list[Path]:
     """Write the PNG figures of a run into out_dir; return their paths, in FIGURES order.
 
-    A figure with nothing to show (no per-epoch history, no numeric sweep) is not written.
+    models: the trained members, for the figures that draw what they compute (decision
+    boundaries). A figure with nothing to show (no per-epoch history, no numeric sweep, no
+    members) is not written.
     """
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +104,7 @@ def write_figures(result: RunResult, out_dir: Path) -> list[Path]:
     written = []
     with plt.rc_context(RC_PARAMS):
         for spec in FIGURES:
-            figure = spec.build(result, colors)
+            figure = spec.build(result, colors, models)
             if figure is None:
                 continue
             try:
