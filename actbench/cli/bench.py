@@ -16,9 +16,10 @@ REFERENCE_ACTIVATIONS = "identity,sigmoid,tanh,relu,leaky_relu,elu,gelu"
 
 
 @app.command(
+    short_help="Time the population engine against other ways.",
     epilog=EXAMPLES + "  actbench bench\n"
     "  actbench bench --device cuda --format json\n"
-    "  actbench bench --n-samples 1000000 --ways population --epochs 2"
+    "  actbench bench --n-samples 1000000 --ways population --epochs 2",
 )
 def bench(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",

@@ -20,6 +20,7 @@ MAX_INPUTS = 10_000  # show prints one row per input: more is not a table anyone
 
 @app.command(
     "activations",
+    short_help="The activations: formula, range, derivative, use.",
     epilog=EXAMPLES + "  actbench activations\n  actbench activations --format md > acts.md",
 )
 def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
@@ -31,6 +32,7 @@ def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
 
 
 @app.command(
+    short_help="f(x) and f'(x) of one activation at given inputs.",
     context_settings={"ignore_unknown_options": True},
     epilog=EXAMPLES + "  actbench show tanh --x 1 2 3\n"
     "  actbench show leaky_relu --param negative_slope=0.2 --x 1 -2 3 -5\n"

@@ -32,7 +32,9 @@ RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a r
 
 
 @app.command(
-    "runs", epilog=EXAMPLES + "  actbench runs\n  actbench runs --out ci-runs --format json"
+    "runs",
+    short_help="Saved runs, newest first.",
+    epilog=EXAMPLES + "  actbench runs\n  actbench runs --out ci-runs --format json",
 )
 def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.table) -> None:
     """List saved runs, newest first (broken folders are reported and skipped)."""
@@ -52,9 +54,10 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
 
 
 @app.command(
+    short_help="Show a saved run again; write its figures.",
     epilog=EXAMPLES + "  actbench report 20261123-101500-dying_relu-1a2b3c4\n"
     "  actbench report runs/20261123-101500-dying_relu-1a2b3c4 --markdown --html\n"
-    "  actbench report 2026 --format json --no-plots   (a unique prefix of the id)"
+    "  actbench report 2026 --format json --no-plots   (a unique prefix of the id)",
 )
 def report(
     run: RunArg,

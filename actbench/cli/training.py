@@ -282,11 +282,12 @@ EXAMPLES = "\b\nExamples:\n"
 
 
 @app.command(
+    short_help="Train every activation side by side: one row each.",
     epilog=EXAMPLES + "  actbench compare configs/all.yaml\n"
     "  actbench compare configs/all.yaml --set train.lr=0.3 --sort dead\n"
     "  actbench compare --set activations=[relu,gelu] --seeds 10 --baseline relu\n"
     "  actbench compare configs/dying_relu.yaml --columns +saturated,+ci95\n"
-    "  actbench compare configs/smoke.yaml --format json > out.json"
+    "  actbench compare configs/smoke.yaml --format json > out.json",
 )
 @with_options(RunFlags)
 def compare(
@@ -348,10 +349,11 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
 
 
 @app.command(
+    short_help="Train one activation over its seeds: one row per seed.",
     epilog=EXAMPLES + "  actbench train --act leaky_relu\n"
     "  actbench train --act leaky_relu --param negative_slope=0.2 --seeds 3\n"
     "  actbench train --act relu --sweep train.lr=0.001,0.01,0.1,0.3\n"
-    "  actbench train configs/tutorial.yaml"
+    "  actbench train configs/tutorial.yaml",
 )
 @with_options(RunFlags)
 def train(
@@ -392,8 +394,9 @@ def train(
 
 
 @app.command(
+    short_help="Train a saved run again; say whether every number matches.",
     epilog=EXAMPLES + "  actbench rerun 20261123-101500-all-1a2b3c4\n"
-    "  actbench rerun runs/20261123-101500-all-1a2b3c4 --no-save"
+    "  actbench rerun runs/20261123-101500-all-1a2b3c4 --no-save",
 )
 def rerun(
     run: Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")],
