@@ -94,3 +94,22 @@ def test_md_has_a_separator_row(name: str, command_output: Run) -> None:
 @pytest.mark.parametrize("name", COMMANDS)
 def test_table_cuts_nothing_at_80_columns(name: str, command_output: Run) -> None:
     assert "…" not in command_output(name, "table")
+
+
+@pytest.mark.parametrize(
+    "command", ["", "compare", "train", "rerun", "bench", "activations", "show", "runs", "report"]
+)
+def test_help_fits_80_columns_without_cutting_anything(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    outcome = run_cli(capsys, *([command] if command else []), "--help")
+    assert outcome.code == 0
+    # '...' after an argument means "repeatable"; anywhere else it would be a cut
+    text = "\n".join(
+        line.replace("[X]...", "")
+        for line in outcome.out.splitlines()
+        if not line.startswith("Usage:")
+    )
+    assert "…" not in text and "..." not in text
+    assert "<bool>" not in outcome.out
+    assert max(len(line) for line in outcome.out.splitlines()) <= 80
