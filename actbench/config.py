@@ -379,7 +379,7 @@ def check_sweep_key(key: str) -> None:
         dotted = ".".join(parts[: depth + 1])
         if part not in model.model_fields:
             choices = [".".join([*parts[:depth], name]) for name in _field_names(model)]
-            raise ConfigError(unknown("sweep key", dotted, choices))
+            raise ConfigError(unknown("config key", dotted, choices))
         annotation = model.model_fields[part].annotation
         section = isinstance(annotation, type) and issubclass(annotation, _Section)
         if depth == len(parts) - 1:
