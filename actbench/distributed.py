@@ -41,6 +41,10 @@ WAIT_SECONDS = 0.2  # how often a stop request is looked at while shards run
 # Joining a cluster: Ray itself retries an unreachable address for minutes.
 PROBE_SECONDS = 3.0  # a TCP connection to the address first: refused or silent fails fast
 CONNECT_SECONDS = 8.0  # then ray.init, waited for at most this long
+# A stop request reaches running shards through a flag actor, looked at this often; they stop
+# at the next step and hand back their finished epochs, waited for at most STOP_GRACE_SECONDS.
+STOP_POLL_SECONDS = 0.5
+STOP_GRACE_SECONDS = 30.0
 
 
 # --- sharding -----------------------------------------------------------------------------------
@@ -109,15 +113,73 @@ def shard_plans(plans: Sequence[PopulationPlan], shards: int | None) -> list[Pop
 # --- the task -----------------------------------------------------------------------------------
 
 
-def train_shard(shard: PopulationPlan, device: str, keep_models: bool = False) -> PlanOutcome:
+def train_shard(
+    shard: PopulationPlan, device: str, keep_models: bool = False, stop: Any = None
+) -> PlanOutcome | None:
     """Train one shard in a Ray worker: check memory where it runs, then `train_plan`.
 
     The worker resolves `device` itself: Ray makes the GPU it assigned visible as cuda:0.
+    `stop`: a StopFlag actor; once it is set, training stops at the next step and the
+    finished epochs come back ('interrupted'); a shard that had not started returns None.
     """
     torch.set_num_threads(1)  # Ray reserves one CPU per shard
+    should_stop = None
+    if stop is not None:
+        should_stop = _stop_poller(stop)
+        if _stop_requested(stop):
+            return None
     resolved = resolve_device(device)
     check_memory(shard.config, len(shard.members), resolved)
-    return train_plan(shard, resolved, keep_models=keep_models)
+    return train_plan(shard, resolved, keep_models=keep_models, should_stop=should_stop)
+
+
+class StopFlag:
+    """Set once by the driver on a stop request; read by the shards (a Ray actor)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+
+def _stop_requested(stop: Any, timeout: float = 0.05) -> bool:
+    """Ask the flag, waiting briefly: at a shard's start the actor may still be starting."""
+    import ray
+
+    try:
+        return bool(ray.get(stop.is_set.remote(), timeout=timeout))
+    except ray.exceptions.RayError:  # GetTimeoutError included: not known to be set
+        return False
+
+
+def _stop_poller(stop: Any) -> Callable[[], bool]:
+    """should_stop for the engine, called every step: never blocks; asks the flag at most
+    every STOP_POLL_SECONDS and reads the answer when it has arrived."""
+    import ray
+
+    state: dict[str, Any] = {"stopped": False, "asked": 0.0, "answer": None}
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if state["stopped"] or now - state["asked"] < STOP_POLL_SECONDS:
+            return bool(state["stopped"])
+        answer = state["answer"]
+        if answer is not None:
+            ready, _ = ray.wait([answer], timeout=0)
+            if not ready:
+                return False
+            try:
+                state["stopped"] = bool(ray.get(answer))
+            except ray.exceptions.RayError:
+                pass
+        state["asked"], state["answer"] = now, stop.is_set.remote()
+        return bool(state["stopped"])
+
+    return should_stop
 
 
 def describe_error(exc: BaseException) -> str:
@@ -319,9 +381,11 @@ def _run_shards(
     task = ray.remote(max_retries=1, retry_exceptions=True, num_cpus=1, num_gpus=gpus)(train_shard)
     # Which GPU is Ray's choice: a worker sees only its own, as cuda:0.
     device = "cuda" if cuda else "cpu"
-    refs = [task.remote(part, device, context.keep_models) for part in parts]
+    stop = ray.remote(num_cpus=0)(StopFlag).remote() if context.should_stop else None
+    refs = [task.remote(part, device, context.keep_models, stop) for part in parts]
     index = {ref: number for number, ref in enumerate(refs)}
     outcomes: dict[int, PlanOutcome] = {}
+    not_started: list[int] = []
     total = len(parts)
 
     def progress(description: str) -> None:
@@ -333,32 +397,47 @@ def _run_shards(
             number = index[ref]
             part = parts[number]
             try:
-                outcomes[number] = ray.get(ref)
+                outcome = ray.get(ref)
             except ray.exceptions.RayError as exc:
-                outcomes[number] = PlanOutcome(part.members, None, error=describe_error(exc))
+                outcome = PlanOutcome(part.members, None, error=describe_error(exc))
+            if outcome is None:  # the stop request came before it started
+                not_started.append(number)
+                continue
+            outcomes[number] = outcome
             labels = ", ".join(dict.fromkeys(m.spec.label for m in part.members))
-            progress(f"shard {number + 1}/{total} done: {labels}, {len(part.members)} models")
+            done = "stopped" if outcome.interrupted else "done"
+            progress(f"shard {number + 1}/{total} {done}: {labels}, {len(part.members)} models")
 
     progress(f"{total} shards on Ray")
     pending = list(refs)
     try:
         while pending:
             if context.should_stop is not None and context.should_stop():
-                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
-                collect(ready)
+                # Running shards stop at their next step and hand back their finished epochs.
+                if stop is not None:
+                    stop.set.remote()
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+                while pending and time.monotonic() < deadline:
+                    ready, pending = ray.wait(
+                        pending, num_returns=len(pending), timeout=WAIT_SECONDS
+                    )
+                    collect(ready)
                 break
             ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_SECONDS)
             collect(ready)
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
+        if stop is not None:
+            ray.kill(stop)
     result = [outcomes[number] for number in sorted(outcomes)]
-    if pending:
-        members = sum(len(parts[index[ref]].members) for ref in pending)
-        # No members, not failed ones: cancelled work is missing, as after a local interrupt.
+    missing = [index[ref] for ref in pending] + not_started
+    if missing:
+        members = sum(len(parts[number].members) for number in missing)
+        # No members, not failed ones: work that never ran is missing, as after a local interrupt.
         notice = (
-            f"interrupted: {len(pending)} of {total} shards ({members} models) were cancelled "
-            "before they finished and are not in the results"
+            f"interrupted: {len(missing)} of {total} shards ({members} models) were cancelled "
+            "before they started or finished and are not in the results"
         )
         result.append(PlanOutcome([], [], [notice], interrupted=True))
     return result

@@ -253,10 +253,10 @@ def test_a_shard_that_raises_fails_alone(ray_instance: Any, sweep: Config) -> No
         assert "\n" not in record.error
 
 
-def test_a_stop_request_cancels_the_rest_and_keeps_finished_shards(
+def test_a_stop_request_keeps_finished_shards_and_the_finished_epochs_of_running_ones(
     ray_instance: Any,
 ) -> None:
-    config = load_config(None, [*SWEEP, "train.epochs=150"])
+    config = load_config(None, [*SWEEP, "train.epochs=500"])
     events: list[ProgressEvent] = []
 
     def stop() -> bool:
@@ -271,11 +271,45 @@ def test_a_stop_request_cancels_the_rest_and_keeps_finished_shards(
     )
     result = experiment.result
     assert experiment.interrupted
-    assert 4 <= len(result.runs) < 12  # whole shards of 4 members
-    assert len(result.runs) % 4 == 0
-    assert {r.status for r in result.runs} == {"ok"}
-    assert all(r.epochs == 150 for r in result.runs)
-    assert any("cancelled" in notice for notice in result.notices)
+    assert 4 <= len(result.runs) <= 12 and len(result.runs) % 4 == 0  # whole shards of 4
+    finished = [r for r in result.runs if r.status == "ok"]
+    stopped = [r for r in result.runs if r.status != "ok"]
+    assert len(finished) >= 4 and all(r.epochs == 500 for r in finished)
+    assert {r.status for r in stopped} <= {"interrupted"}
+    assert all(r.epochs < 500 and len(r.history.train_loss) == r.epochs for r in stopped)
+    # something was stopped: members with their finished epochs, or shards not yet started
+    assert stopped or any("cancelled" in notice for notice in result.notices)
+
+
+def test_a_running_shard_stops_at_the_flag_and_hands_back_its_finished_epochs(
+    ray_instance: Any, sweep: Config
+) -> None:
+    long = load_config(None, [*SWEEP, "train.epochs=100000"])
+    _, plans = plan(long)
+    shard = shard_plans(plans, None)[0]
+    flag = ray_instance.remote(num_cpus=0)(distributed.StopFlag).remote()
+    ref = ray_instance.remote(num_cpus=1)(train_shard).remote(shard, "cpu", False, flag)
+    ready, _ = ray_instance.wait([ref], timeout=5)  # training: it runs for minutes unless stopped
+    assert ready == []
+    flag.set.remote()
+    outcome = ray_instance.get(ref, timeout=60)
+    assert outcome.interrupted
+    assert outcome.outcomes is not None and len(outcome.outcomes) == len(shard.members)
+    for member in outcome.outcomes:
+        assert member.status == "interrupted"
+        assert 1 <= member.epochs < 100000
+        assert len(member.history.train_loss) == member.epochs
+
+
+def test_a_shard_that_starts_after_the_stop_request_returns_nothing(
+    ray_instance: Any, sweep: Config
+) -> None:
+    _, plans = plan(sweep)
+    shard = shard_plans(plans, None)[0]
+    flag = ray_instance.remote(num_cpus=0)(distributed.StopFlag).remote()
+    ray_instance.get(flag.set.remote())
+    ref = ray_instance.remote(num_cpus=1)(train_shard).remote(shard, "cpu", False, flag)
+    assert ray_instance.get(ref, timeout=60) is None
 
 
 # --- the command line ---------------------------------------------------------------------------
