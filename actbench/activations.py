@@ -12,12 +12,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from actbench.errors import ActivationError, unknown
+from actbench.errors import ActivationError, brief, unknown
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
 ParamValue = float | bool | str
+
+# Numbers that enter a tensor are float32 there: a finite float64 beyond these becomes inf
+# (or 0) inside training and fails far from the config that caused it.
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.401298464324817e-45  # the smallest positive (subnormal) float32
+
+
+def float32_problem(number: float) -> str | None:
+    """Why `number` cannot be stored as a float32 (overflow, or a non-zero that rounds to 0)."""
+    if abs(number) > FLOAT32_MAX:
+        return f"{number:g} is beyond the float32 range it is used in (at most 3.4e+38)"
+    if number != 0 and abs(number) < FLOAT32_TINY:
+        return f"{number:g} rounds to 0 in the float32 it is used in (at least 1.4e-45)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -34,24 +48,30 @@ class Param:
         where = f"activation '{activation}' parameter '{name}'"
         if isinstance(self.default, bool):
             if not isinstance(value, bool):
-                raise ActivationError(f"{where} must be true or false (got {value!r})")
+                raise ActivationError(f"{where} must be true or false (got {brief(value)})")
             return value
         if isinstance(self.default, str):
-            if value not in self.choices:
+            if not isinstance(value, str) or value not in self.choices:
                 raise ActivationError(
-                    f"{where} must be one of {', '.join(self.choices)} (got {value!r})"
+                    f"{where} must be one of {', '.join(self.choices)} (got {brief(value)})"
                 )
             return str(value)
         if isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
             try:
                 value = float(value)
             except ValueError:
-                raise ActivationError(f"{where} must be a number (got {value!r})") from None
+                raise ActivationError(f"{where} must be a number (got {brief(value)})") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ActivationError(f"{where} must be a number (got {value!r})")
-        number = float(value)
+            raise ActivationError(f"{where} must be a number (got {brief(value)})")
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float64
+            raise ActivationError(f"{where} is too large (got {brief(value)})") from None
         if not math.isfinite(number):
             raise ActivationError(f"{where} must be a finite number (got {value!r})")
+        problem = float32_problem(number)
+        if problem:
+            raise ActivationError(f"{where}: {problem}")
         if self.minimum is not None:
             too_small = number <= self.minimum if self.exclusive_minimum else number < self.minimum
             if too_small:

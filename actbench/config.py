@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,8 +30,14 @@ from pydantic import (
 )
 
 from actbench import activations
-from actbench.errors import ActbenchError, ConfigError, unknown
+from actbench.errors import ActbenchError, ConfigError, brief, printable, unknown
 from actbench.render.format import grid_point
+
+# Bounds on what a config may ask for, so that hostile or mistaken input fails in well under a
+# second with one line instead of running away with time or memory.
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KiB; also bounds the pure-Python YAML parser
+MAX_YAML_NODES = 100_000  # values of a document once its aliases are expanded
+MAX_GRID_POINTS = 10_000  # points of a sweep's cross product
 
 
 def _reject_bool(value: Any) -> Any:
@@ -53,10 +61,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_reject_bool)]
-Float = Annotated[float, BeforeValidator(_finite)]
+def _float32(value: float) -> float:
+    # Every float of the config ends up in a float32 tensor (lr, weight_decay, momentum) or in
+    # data made float32 (class_sep): beyond its range it becomes inf far from the cause.
+    problem = activations.float32_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+Int = Annotated[int, BeforeValidator(_reject_bool)]
+Float = Annotated[float, BeforeValidator(_finite), AfterValidator(_float32)]
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # fullmatch: 'cpu\n' is not cpu
 DEFAULT_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
 
 
@@ -254,14 +271,16 @@ class TrainConfig(_Section):
             if not value:
                 raise ValueError("the seed list is empty")
             if len(set(value)) != len(value):
-                raise ValueError(f"the seed list {list(value)} repeats a seed")
+                raise ValueError(f"the seed list {brief(list(value))} repeats a seed")
         return value
 
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
-        if not DEVICE_PATTERN.match(value):
-            raise ValueError(f"unknown device '{value}'; choices: auto, cpu, cuda, cuda:N")
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"unknown device '{printable(value)}'; choices: auto, cpu, cuda, cuda:N"
+            )
         return value
 
     @model_validator(mode="after")
@@ -297,6 +316,18 @@ class ActivationEntry(_Section):
     def _from_name(cls, value: Any) -> Any:
         if isinstance(value, str):
             return {"name": value}
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # A label is printed in tables, Markdown and file names: an escape sequence in it
+        # would retitle or clear the terminal, a newline would break the table.
+        if not value.isprintable():
+            raise ValueError(
+                f"label '{printable(value)}' contains control characters (newline, tab or "
+                "escape); a label is printable text"
+            )
         return value
 
     @model_validator(mode="after")
@@ -368,34 +399,135 @@ class GridPoint:
         return grid_point(self.values)
 
 
+def grid_size(sweep: Mapping[str, Sequence[Any]]) -> int:
+    """Points of the sweep's cross product, counted without building it."""
+    return math.prod(len(values) for values in sweep.values())
+
+
 def grid_points(config: Config) -> list[GridPoint]:
-    """The cross product of config.sweep (one point, no values, without a sweep)."""
-    base = config.model_dump(mode="json", exclude={"sweep"})
+    """The cross product of config.sweep (one point, no values, without a sweep).
+
+    Values are the validated ones ('1e-2' -> 0.01, 50 -> [50]); a key that lists one value
+    twice is an error: a repeated point is not another seed.
+    """
     if not config.sweep:
         return [GridPoint({}, config)]
     keys = list(config.sweep)
     for key in keys:
-        if key in NOT_SWEEPABLE or any(key.startswith(f"{k}.") for k in NOT_SWEEPABLE):
-            raise ConfigError(
-                f"sweep key '{key}' cannot be swept (not sweepable: {', '.join(NOT_SWEEPABLE)})"
-            )
+        check_sweep_key(key)
         if not config.sweep[key]:
             raise ConfigError(f"sweep key '{key}' needs a non-empty list of values")
+    size = grid_size(config.sweep)
+    if size > MAX_GRID_POINTS:
+        counts = " x ".join(f"{len(config.sweep[k])} {k}" for k in keys)
+        raise ConfigError(
+            f"the sweep has {size:,} grid points ({counts}); at most {MAX_GRID_POINTS:,} are "
+            "allowed: sweep fewer values"
+        )
+    base = config.model_dump(mode="json", exclude={"sweep"})
+    # Sections no key sweeps are passed validated (pydantic does not validate an instance
+    # again): a point costs the swept sections, not the whole config.
+    untouched = {
+        name: getattr(config, name)
+        for name in base
+        if not any(key.split(".")[0] == name for key in keys)
+    }
+    paths = [key.split(".") for key in keys]
+    normalised: dict[str, dict[int, Any]] = {key: {} for key in keys}
     points = []
-    for combination in itertools.product(*(config.sweep[k] for k in keys)):
-        document = copy.deepcopy(base)
-        for key, value in zip(keys, combination, strict=True):
-            apply_override(document, key.split("."), value)
-        values = dict(zip(keys, combination, strict=True))
+    for indices in itertools.product(*(range(len(config.sweep[k])) for k in keys)):
+        combination = [config.sweep[k][i] for k, i in zip(keys, indices, strict=True)]
+        document = dict(base)
+        for path, value in zip(paths, combination, strict=True):
+            _set_copied(document, path, value)
+        document.update(untouched)
         try:
-            resolved = validate(document)
+            resolved = _validate_point(document)
         except ConfigError as exc:
-            where = grid_point(values, {key: key for key in values})
+            where = grid_point(dict(zip(keys, combination, strict=True)), {k: k for k in keys})
             raise ConfigError(f"sweep point {where}: {exc}") from None
-        # the validated values ('1e-2' -> 0.01, [50] -> [50])
         resolved_document = resolved.model_dump(mode="json")
-        points.append(GridPoint({k: _lookup(resolved_document, k) for k in keys}, resolved))
+        values = {k: _lookup(resolved_document, k) for k in keys}
+        for key, index in zip(keys, indices, strict=True):
+            normalised[key].setdefault(index, values[key])
+        points.append(GridPoint(values, resolved))
+    for key in keys:
+        _check_distinct(key, config.sweep[key], normalised[key])
     return points
+
+
+def _validate_point(document: Mapping[str, Any]) -> Config:
+    try:
+        return Config.model_validate(dict(document))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def check_sweep_key(key: str) -> None:
+    """A sweep key is a sweepable leaf key of the schema ('train.lr', not 'train')."""
+    if key in NOT_SWEEPABLE or any(key.startswith(f"{k}.") for k in NOT_SWEEPABLE):
+        raise ConfigError(
+            f"sweep key '{key}' cannot be swept (not sweepable: {', '.join(NOT_SWEEPABLE)})"
+        )
+    model: type[BaseModel] = Config
+    parts = key.split(".")
+    for depth, part in enumerate(parts):
+        dotted = ".".join(parts[: depth + 1])
+        if part not in model.model_fields:
+            choices = [".".join([*parts[:depth], name]) for name in _field_names(model)]
+            raise ConfigError(unknown("config key", dotted, choices))
+        annotation = model.model_fields[part].annotation
+        section = isinstance(annotation, type) and issubclass(annotation, _Section)
+        if depth == len(parts) - 1:
+            if section:
+                assert isinstance(annotation, type)
+                leaves = ", ".join(f"{key}.{name}" for name in _field_names(annotation))
+                raise ConfigError(
+                    f"sweep key '{key}' is a whole section; sweep its keys one by one ({leaves})"
+                )
+            return
+        if not section:
+            raise ConfigError(f"config key '{dotted}' has no sub-keys (sweep key '{key}')")
+        assert isinstance(annotation, type)
+        model = annotation
+
+
+def _set_copied(document: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    """document[path] = value, copying the mappings on the path: the base stays untouched."""
+    node = document
+    for part in path[:-1]:
+        child = dict(node.get(part) or {})
+        node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _check_distinct(key: str, raw: Sequence[Any], normalised: Mapping[int, Any]) -> None:
+    groups: dict[str, list[int]] = {}
+    for index, value in normalised.items():
+        groups.setdefault(_text(value), []).append(index)
+    repeated = [indices for indices in groups.values() if len(indices) > 1]
+    if not repeated:
+        return
+    indices = sorted(repeated, key=min)[0]
+    given = [_text(raw[i]) for i in sorted(indices)]
+    listed = ", ".join(given[:-1]) + " and " + given[-1]
+    times, both = ("twice", "both") if len(given) == 2 else (f"{len(given)} times", "all")
+    raise ConfigError(
+        f"sweep key '{key}' lists one value {times}: {listed} are {both} "
+        f"{_text(normalised[indices[0]])}; give each value once (repeats are not seeds: "
+        "use train.seeds)"
+    )
+
+
+def _text(value: Any) -> str:
+    """A sweep value as the user would type it: 0.01, 1e-2, [50]."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return brief(value)
 
 
 def _lookup(document: Mapping[str, Any], dotted: str) -> Any:
@@ -410,33 +542,134 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or not raw.strip():
-        raise ConfigError(f"--sweep expects KEY=V1,V2,..., like train.lr=0.001,0.01 (got '{text}')")
-    try:
-        values = yaml.safe_load(f"[{raw}]")
-    except Exception as exc:  # see read_yaml_mapping
-        raise ConfigError(f"--sweep {key}: {describe_yaml_error(exc)}") from None
+        raise ConfigError(
+            f"--sweep expects KEY=V1,V2,..., like train.lr=0.001,0.01 (got '{brief(text)}')"
+        )
+    values = load_yaml(f"[{raw}]", f"--sweep {key}")
     if not values or any(v is None for v in values):
-        raise ConfigError(f"--sweep {key}: empty value in '{raw}'")
+        raise ConfigError(f"--sweep {key}: empty value in '{brief(raw)}'")
     return key, values
 
 
 # --- loading ------------------------------------------------------------------------------------
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys and documents whose aliases expand too far.
+
+    An alias (`*a`) repeats its anchor's node without copying it, so ~300 bytes can describe
+    billions of values that only blow up later (validation, copies, error messages). The
+    composed node graph is measured, expanded, before anything is constructed.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expanded_size(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # Before the merge keys (`<<: *base`) are flattened: overriding a merged key is fine.
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # unhashable: SafeConstructor reports it
+                    continue
+                if first is not key_node:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key '{printable(str(key))}' (first at line "
+                        f"{first.start_mark.line + 1})",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expanded_size(root: yaml.Node) -> None:
+    """Refuse a node graph that has a cycle or expands to more than MAX_YAML_NODES nodes.
+
+    Iterative depth-first search with the size of each distinct node computed once, so the
+    cost is the size of the document as written, not as expanded.
+    """
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()  # expansion begun, not finished: ancestors of the stack top
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        ident = id(node)
+        if finished:
+            open_nodes.discard(ident)
+            total = 1 + sum(size[id(child)] for child in _children(node))
+            if total > MAX_YAML_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"aliases expand this document to more than {MAX_YAML_NODES:,} values "
+                    "(a config needs far fewer)",
+                    node.start_mark,
+                )
+            size[ident] = total
+            continue
+        if ident in size:
+            continue
+        if ident in open_nodes:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias refers to a node that contains it", node.start_mark
+            )
+        open_nodes.add(ident)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in size)
+
+
+def load_yaml(text: str, what: str) -> Any:
+    """One YAML document from text, bounded in size; every failure is a ConfigError naming
+    `what` (a path, '--set train.lr')."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{what}: {len(text):,} characters is too long (at most {MAX_CONFIG_BYTES:,})"
+        )
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)
+    except RecursionError:
+        raise ConfigError(f"{what}: invalid YAML: nested too deeply") from None
+    except Exception as exc:  # constructors raise ValueError & co. (`2001-02-30`, `!!int x`)
+        raise ConfigError(f"{what}: {describe_yaml_error(exc)}") from None
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping; every way it can fail is a one-line ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # at most one byte past the limit: /dev/zero or a huge file is refused, not read
+            blob = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file '{path}' not found") from None
     except IsADirectoryError:
         raise ConfigError(f"config path '{path}' is a directory, not a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
+    if len(blob) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"config file '{path}' is larger than {MAX_CONFIG_BYTES // 2**20} MiB; "
+            "a config is a few KiB of YAML"
+        )
     try:
-        document = yaml.safe_load(text)
-    except Exception as exc:  # constructors raise ValueError & co. (`2001-02-30`, `!!int x`)
-        raise ConfigError(f"{path}: {describe_yaml_error(exc)}") from None
+        text = blob.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read config file '{path}': {exc}") from None
+    document = load_yaml(text, str(path))
     if document is None:
         raise ConfigError(
             f"config file '{path}' is empty; give at least one section "
@@ -466,11 +699,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects KEY=VALUE, like train.lr=0.3 (got '{text}')")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except Exception as exc:  # see read_yaml_mapping
-        raise ConfigError(f"--set {key}: {describe_yaml_error(exc)}") from None
+        raise ConfigError(f"--set expects KEY=VALUE, like train.lr=0.3 (got '{brief(text)}')")
+    value = load_yaml(raw, f"--set {key}") if raw.strip() else None
     if value is None:
         raise ConfigError(f"--set {key}= needs a value")
     path = key.split(".")
@@ -539,8 +769,9 @@ def format_validation_error(exc: ValidationError) -> str:
     if first["type"] in ("value_error", "assertion_error") or first["type"].startswith("model_"):
         text = f"{loc}: {message}" if loc else message
     else:
-        text = f"{loc}: {message} (got {first['input']!r})"
-    more = len(errors) - 1
+        text = f"{loc}: {message} (got {brief(first['input'])})"
+    # a problem inside an item also fails its container (`too_short`): not another problem
+    more = sum(1 for error in errors[1:] if error["loc"] != first["loc"][: len(error["loc"])])
     return text + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
 
 
@@ -593,7 +824,13 @@ def config_from_mapping(
     for dotted, value in (flags or {}).items():
         if value is not None:
             apply_override(working, dotted.split("."), value)
+    swept: set[str] = set()
     for key, values in sweeps:
+        if key in swept:
+            raise ConfigError(
+                f"--sweep {key} is given twice; list every value in one: --sweep {key}=V1,V2,..."
+            )
+        swept.add(key)
         sweep = working.setdefault("sweep", {})
         if not isinstance(sweep, dict):
             raise ConfigError(

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a run diverged, a member failed, or a CI gate was not met
 EXIT_USAGE = 2  # bad config, flag, path or device
 EXIT_INTERRUPTED = 130
 
+MAX_MESSAGE = 2000  # characters of one error line
+
 
 class ActbenchError(Exception):
     """Base class of every error actbench reports to the user (never with a traceback)."""
 
     exit_code = EXIT_USAGE
+
+    def __str__(self) -> str:
+        # Messages quote user input (labels, keys, devices): one terminal line, no escape
+        # sequences, and never megabytes long however large the input.
+        text = printable(super().__str__())
+        return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 class ConfigError(ActbenchError):
@@ -35,6 +45,27 @@ class RunFolderError(ActbenchError):
 
 class ResourceError(ActbenchError):
     """The requested population would not fit in memory."""
+
+
+def printable(text: str) -> str:
+    """`text` with control and other non-printable characters written as escapes ('\\n', '\\x1b'):
+    safe to show on a terminal, and always one line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 60
+_BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 6
+_BRIEF.maxlevel = 3
+
+
+def brief(value: Any) -> str:
+    """repr(value), shortened with '...' (a value quoted in an error may be huge)."""
+    return _BRIEF.repr(value)
 
 
 def did_you_mean(word: str, *candidate_lists: Iterable[str]) -> str:

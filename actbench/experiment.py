@@ -130,9 +130,17 @@ def estimate_memory(config: Config, members: int) -> dict[str, int]:
     widths = [data.n_inputs, *config.model.hidden, data.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
     batch = min(config.train.batch_size, data.n_train)
+    # the 2-D kinds have no informative features to draw (their keys are None)
+    informative, redundant = data.n_informative or 0, data.n_redundant or 0
+    n_clusters = data.n_classes * (data.n_clusters_per_class or 1)
     return {
         # sklearn makes float64 data, splits and scales it (~4 copies), then float32 tensors
         "data": data.n_samples * data.n_inputs * (4 * 8 + 4),
+        # make_classification also draws, per cluster, a dense n_informative x n_informative
+        # float64 covariance (peak: it and one temporary, measured), an n_informative x
+        # n_redundant one, and the centroids: 100,000 informative features are 149 GiB.
+        "data generation": 16 * informative * (informative + redundant)
+        + 16 * n_clusters * informative,
         # one epoch's minibatch order, int64, built on the CPU and copied to the device
         "permutations": 2 * members * data.n_train * 8,
         # parameters, gradients, optimizer state and the epoch snapshot, float32
@@ -156,17 +164,26 @@ def available_memory(device: torch.device) -> int:
 def check_memory(config: Config, members: int, device: torch.device) -> None:
     """Refuse a population that cannot fit, before allocating any of it."""
     parts = estimate_memory(config, members)
+    generation = parts["data generation"]
+    if device.type != "cpu" and generation > 0.9 * available_memory(torch.device("cpu")):
+        parts = {"data generation": generation}  # sklearn runs on the host, whatever the device
+        device = torch.device("cpu")
     needed = sum(parts.values())
     available = available_memory(device)
     if needed <= 0.9 * available:
         return
     biggest = sorted(parts.items(), key=lambda item: -item[1])[:3]
     detail = ", ".join(f"{name} {size / GIB:.1f}" for name, size in biggest)
+    if biggest[0][0] == "data generation":
+        remedy = f"use a smaller data.n_informative (now {config.data.n_informative})"
+    else:
+        remedy = (
+            f"use fewer members (now {members}: activations x seeds x learning rates), a "
+            f"smaller data.n_samples ({config.data.n_samples}) or fewer or narrower hidden layers"
+        )
     raise ResourceError(
         f"this run needs about {needed / GIB:.1f} GiB ({detail}) but {device} has "
-        f"{available / GIB:.1f} GiB available; use fewer members (now {members}: activations x "
-        f"seeds x learning rates), a smaller data.n_samples ({config.data.n_samples}) or fewer "
-        "or narrower hidden layers"
+        f"{available / GIB:.1f} GiB available; {remedy}"
     )
 
 

@@ -1,13 +1,16 @@
-"""CI gates on a finished run: --fail-under thresholds and --baseline-file regressions."""
+"""CI gates on a finished run: --fail-under / --fail-over bounds and --baseline-file regressions."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from actbench.errors import ConfigError, RunFolderError, unknown
+from actbench.config import Config, grid_points, validate
+from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
+from actbench.render import format as fmt
 from actbench.render.format import grid_point
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
 
@@ -16,66 +19,230 @@ NUMERIC_FIELDS = tuple(
     for name, field in SummaryRow.model_fields.items()
     if field.annotation in (float | None, int) and name not in ("n_seeds", "hidden_units")
 )
+# Fields that are fractions (accuracy, its std and difference, the saturated share, a p-value):
+# a bound above 1 on them is almost surely a percent.
+FRACTION_FIELDS = (
+    "test_accuracy_mean",
+    "test_accuracy_std",
+    "saturated_mean",
+    "diff_mean",
+    "p_value",
+)
+OPTIONS = {"min": "--fail-under", "max": "--fail-over"}
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """--fail-under [LABEL:]KEY=VALUE: every matching row must have KEY >= VALUE."""
+    """--fail-under [LABEL:]KEY=VALUE: every matching row must have KEY >= VALUE;
+    --fail-over (bound 'max'): KEY <= VALUE."""
 
     key: str
     value: float
     label: str | None = None
+    bound: Literal["min", "max"] = "min"
+
+    @property
+    def option(self) -> str:
+        return OPTIONS[self.bound]
 
     def describe(self) -> str:
         return f"{self.label + ':' if self.label else ''}{self.key}={self.value:g}"
 
 
 def parse_threshold(text: str) -> Threshold:
-    """'test_accuracy_mean=0.8' or 'relu:test_accuracy_mean=0.85'."""
+    """--fail-under 'test_accuracy_mean=0.8' or 'relu:test_accuracy_mean=0.85'."""
+    return _parse_bound(text, "min")
+
+
+def parse_fail_over(text: str) -> Threshold:
+    """--fail-over 'dead_neurons_mean=1' or 'relu:dead_neurons_mean=1': an upper bound."""
+    return _parse_bound(text, "max")
+
+
+def _parse_bound(text: str, bound: Literal["min", "max"]) -> Threshold:
+    option = OPTIONS[bound]
     target, sep, raw = text.partition("=")
     label, colon, key = target.rpartition(":")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(
-            f"--fail-under expects [LABEL:]KEY=VALUE, like test_accuracy_mean=0.8 (got '{text}')"
-        )
+        example = "test_accuracy_mean=0.8" if bound == "min" else "dead_neurons_mean=1"
+        raise ConfigError(f"{option} expects [LABEL:]KEY=VALUE, like {example} (got '{text}')")
     if key not in NUMERIC_FIELDS:
-        raise ConfigError(unknown("--fail-under metric", key, NUMERIC_FIELDS))
+        raise ConfigError(unknown(f"{option} metric", key, NUMERIC_FIELDS))
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"--fail-under {key}: '{raw}' is not a number") from None
+        raise ConfigError(f"{option} {key}: '{raw}' is not a number") from None
     if not math.isfinite(value):
-        raise ConfigError(f"--fail-under {key}: the threshold must be a finite number (got {raw})")
-    return Threshold(key, value, label.strip() or None if colon else None)
+        raise ConfigError(f"{option} {key}: the threshold must be a finite number (got {raw})")
+    if key in FRACTION_FIELDS and abs(value) > 1:
+        raise ConfigError(
+            f"{option} {key}={raw}: {key} is a fraction (at most 1), so this bound "
+            f"{'can never be met' if bound == 'min' else 'checks nothing'}; "
+            f"for {raw.strip()}% write {value / 100:g}"
+        )
+    return Threshold(key, value, label.strip() or None if colon else None, bound)
+
+
+def check_threshold_labels(thresholds: Iterable[Threshold], labels: Sequence[str]) -> None:
+    """A threshold for a label the run does not have is an error (before any training)."""
+    for threshold in thresholds:
+        if threshold.label is not None and threshold.label not in labels:
+            raise ConfigError(unknown(f"{threshold.option} label", threshold.label, labels))
+
+
+def check_max_regression(value: float) -> float:
+    """--max-regression: a finite fraction of test accuracy, 0 to 1."""
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--max-regression must be a finite number >= 0 (got {value:g})")
+    if value > 1:
+        raise ConfigError(
+            f"--max-regression {value:g}: the allowance is a fraction of test accuracy "
+            f"(at most 1); for {value:g}% write {value / 100:g}"
+        )
+    return value
 
 
 def _where(row: SummaryRow) -> str:
-    grid = grid_point(row.grid)
-    return f"{row.label}" + (f" [{grid}]" if grid else "")
+    return _where_point(row.label, row.grid)
+
+
+def _where_point(label: str, grid: Mapping[str, Any]) -> str:
+    shown = grid_point(grid)
+    return label + (f" [{shown}]" if shown else "")
 
 
 def check_thresholds(result: RunResult, thresholds: Iterable[Threshold]) -> list[str]:
-    """One message per (row, threshold) that fails; an unknown label is an error."""
+    """One message per (row, threshold) that fails, lower and upper bounds alike; an unknown
+    label is an error."""
     labels = list(dict.fromkeys(row.label for row in result.summary))
+    thresholds = list(thresholds)
+    check_threshold_labels(thresholds, labels)
     failures = []
     for threshold in thresholds:
-        if threshold.label is not None and threshold.label not in labels:
-            raise ConfigError(unknown("--fail-under label", threshold.label, labels))
+        sign = ">=" if threshold.bound == "min" else "<="
         for row in result.summary:
             if threshold.label not in (None, row.label):
                 continue
             value = getattr(row, threshold.key)
-            if value is None:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
                 failures.append(
-                    f"{_where(row)}: {threshold.key} is missing (need >= {threshold.value:g})"
+                    f"{_where(row)}: {threshold.key} is missing (need {sign} {threshold.value:g})"
                 )
-            elif value < threshold.value:
+            elif threshold.bound == "min" and value < threshold.value:
                 failures.append(
                     f"{_where(row)}: {threshold.key} {value:.4f} < {threshold.value:g} "
                     f"(short by {threshold.value - value:.4f})"
                 )
+            elif threshold.bound == "max" and value > threshold.value:
+                failures.append(
+                    f"{_where(row)}: {threshold.key} {value:.4f} > {threshold.value:g} "
+                    f"(over by {value - threshold.value:.4f})"
+                )
     return failures
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+# What a baseline must share with the run for its accuracy to be comparable: the data, the
+# model, the training that shapes the numbers (not where it ran), and each label's activation.
+COMPARED_TRAIN_KEYS = (
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "seeds",
+)
+
+
+def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted key -> value of what must match, without the keys either sweep varies."""
+    try:  # the saved config, with today's defaults for keys an older version did not write
+        config = validate(config).to_dict()
+    except ActbenchError:
+        pass  # a config from another version: compare what it holds
+    settings: dict[str, Any] = {}
+    for section in ("data", "model"):
+        for key, value in (config.get(section) or {}).items():
+            settings[f"{section}.{key}"] = value
+    train = config.get("train") or {}
+    for key in COMPARED_TRAIN_KEYS:
+        if key in train:
+            settings[f"train.{key}"] = train[key]
+    for entry in config.get("activations") or []:
+        if isinstance(entry, dict) and "label" in entry:
+            name, params = entry.get("name"), entry.get("params") or {}
+            settings[f"activation '{entry['label']}'"] = f"{name} {params}" if params else name
+    return settings
+
+
+def baseline_differences(
+    config: Mapping[str, Any], baseline_config: Mapping[str, Any]
+) -> list[str]:
+    """'data.n_samples: 160 here, 1000 in the baseline' for every setting that differs
+    (keys swept by either run are matched row by row instead)."""
+    if not config or not baseline_config:
+        return []
+    swept = {*(config.get("sweep") or {}), *(baseline_config.get("sweep") or {})}
+    ours, theirs = _settings(config), _settings(baseline_config)
+    differences = []
+    for key in dict.fromkeys([*ours, *theirs]):
+        if (
+            key in swept
+            or key.startswith("activation '")
+            and (key not in ours or key not in theirs)
+        ):
+            continue  # an activation only one run has is a row without a counterpart: a note
+        if ours.get(key) != theirs.get(key):
+            here = _shown(ours.get(key, "(not set)"))
+            there = _shown(theirs.get(key, "(not set)"))
+            differences.append(f"{key}: {here} here, {there} in the baseline")
+    return differences
+
+
+def _shown(value: Any) -> str:
+    return fmt.value(value)
+
+
+def _row_keys(result: RunResult) -> set[tuple[str, str]]:
+    return {(repr(row.grid), row.label) for row in result.summary}
+
+
+def check_baseline(config: Config, baseline: RunResult) -> None:
+    """Before training: the baseline must have been made with the same data, model and
+    training settings, and hold at least one row this run will produce; else a ConfigError
+    naming the difference."""
+    differences = baseline_differences(config.to_dict(), baseline.config)
+    if differences:
+        more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+        raise ConfigError(
+            f"the baseline {baseline.run_id} was made with other settings: "
+            f"{differences[0]}{more}; its numbers are not comparable: make a new baseline "
+            "with this config"
+        )
+    expected = {
+        (repr(point.values), entry.label): _where_point(entry.label, point.values)
+        for point in grid_points(config)
+        for entry in config.activations
+    }
+    if baseline.summary and not expected.keys() & _row_keys(baseline):
+        raise ConfigError(_no_match(baseline, list(expected.values())))
+
+
+def _no_match(baseline: RunResult, rows: Sequence[str]) -> str:
+    theirs = list(dict.fromkeys(_where(row) for row in baseline.summary))
+    return (
+        f"the baseline {baseline.run_id} has no row for any (grid point, activation) of this "
+        f"run, so nothing can be compared (baseline: {_listed(theirs)}; this run: "
+        f"{_listed(rows)})"
+    )
+
+
+def _listed(items: Sequence[str], at_most: int = 4) -> str:
+    more = f" and {len(items) - at_most} more" if len(items) > at_most else ""
+    return ", ".join(items[:at_most]) + more
 
 
 def load_baseline(path: Path) -> RunResult:
@@ -98,8 +265,21 @@ def check_regressions(
     result: RunResult, baseline: RunResult, max_regression: float
 ) -> tuple[list[str], list[str]]:
     """(failures, notes): rows whose test accuracy fell more than max_regression below the
-    baseline's row with the same label and grid point; rows without a counterpart are noted."""
+    baseline's row with the same label and grid point; rows without a counterpart are noted.
+
+    A baseline made with other settings, or without any row of this run, is a failure: a gate
+    that compares nothing must not pass.
+    """
+    check_max_regression(max_regression)
+    differences = baseline_differences(result.config, baseline.config)
+    if differences:
+        return [
+            f"baseline {baseline.run_id} was made with other settings: {difference}"
+            for difference in differences
+        ], []
     reference = {(repr(row.grid), row.label): row for row in baseline.summary}
+    if result.summary and not _row_keys(result) & reference.keys():
+        return [_no_match(baseline, [_where(row) for row in result.summary])], []
     failures, notes = [], []
     for row in result.summary:
         old = reference.get((repr(row.grid), row.label))
@@ -107,13 +287,17 @@ def check_regressions(
             notes.append(f"{_where(row)}: not in the baseline, not checked")
             continue
         new = row.test_accuracy_mean
-        # a drop of exactly the allowance passes: 0.8 - 0.1 is 0.7000000000000001 in floats
-        if new is None or old.test_accuracy_mean - new > max_regression + 1e-12:
-            shown = "missing" if new is None else f"{new:.4f}"
-            drop = "" if new is None else f", down {old.test_accuracy_mean - new:.4f}"
+        if new is None or math.isnan(new):
             failures.append(
-                f"{_where(row)}: test_accuracy_mean {shown} vs baseline "
-                f"{old.test_accuracy_mean:.4f}{drop} (allowed {max_regression:g})"
+                f"{_where(row)}: test_accuracy_mean missing vs baseline "
+                f"{old.test_accuracy_mean:.4f} (allowed {max_regression:g})"
+            )
+        # a drop of exactly the allowance passes: 0.8 - 0.1 is 0.7000000000000001 in floats
+        elif old.test_accuracy_mean - new > max_regression + 1e-12:
+            failures.append(
+                f"{_where(row)}: test_accuracy_mean {new:.4f} vs baseline "
+                f"{old.test_accuracy_mean:.4f}, down {old.test_accuracy_mean - new:.4f} "
+                f"(allowed {max_regression:g})"
             )
     return failures, notes
 
@@ -124,7 +308,9 @@ def check_all(
     baseline: RunResult | None,
     max_regression: float,
 ) -> tuple[list[str], list[str]]:
-    """Every gate: (failures, notes)."""
+    """Every gate: (failures, notes). `thresholds` holds lower (--fail-under) and upper
+    (--fail-over) bounds alike."""
+    check_max_regression(max_regression)
     failures = check_thresholds(result, thresholds)
     notes: list[str] = []
     if baseline is not None:

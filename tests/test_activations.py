@@ -401,6 +401,65 @@ def test_boundary_param_values_are_accepted(name: str, params: dict[str, Any]) -
     get(name).resolve_params(params)
 
 
+# Every numeric parameter enters a float32 tensor: beyond float32 it would become inf there.
+FLOAT_PARAMS = [
+    (spec.name, key)
+    for spec in activations.REGISTRY.values()
+    for key, param in spec.params.items()
+    if isinstance(param.default, float)
+]
+
+
+def test_float_params_cover_the_parameterised_activations() -> None:
+    assert {name for name, _ in FLOAT_PARAMS} == {
+        "leaky_relu",
+        "elu",
+        "softplus",
+        "hardtanh",
+        "prelu",
+    }
+
+
+@pytest.mark.parametrize(("name", "key"), FLOAT_PARAMS)
+@pytest.mark.parametrize("value", [1e39, "1e39", 10**39])
+def test_param_beyond_float32_is_an_error_naming_it(name: str, key: str, value: Any) -> None:
+    with pytest.raises(ActivationError) as info:
+        get(name).resolve_params({key: value})
+    message = str(info.value)
+    assert f"activation '{name}' parameter '{key}'" in message, message
+    assert "float32" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "key"), [("hardtanh", "min_val"), ("leaky_relu", "negative_slope")]
+)
+def test_negative_param_beyond_float32_is_an_error(name: str, key: str) -> None:
+    with pytest.raises(ActivationError, match="float32"):
+        get(name).resolve_params({key: -1e39})
+
+
+def test_param_that_rounds_to_zero_in_float32_is_an_error() -> None:
+    with pytest.raises(ActivationError, match="rounds to 0"):
+        get("softplus").resolve_params({"beta": 1e-50})
+
+
+def test_param_integer_beyond_float64_is_an_error() -> None:
+    with pytest.raises(ActivationError, match="too large"):
+        get("elu").resolve_params({"alpha": 10**400})
+
+
+def test_largest_float32_param_is_accepted() -> None:
+    assert get("leaky_relu").resolve_params({"negative_slope": 3.4e38}) == {
+        "negative_slope": 3.4e38
+    }
+
+
+def test_a_huge_bad_param_value_is_quoted_briefly() -> None:
+    with pytest.raises(ActivationError) as info:
+        get("elu").resolve_params({"alpha": list(range(100_000))})
+    assert len(str(info.value)) < 200
+
+
 # --- resolve_params ----------------------------------------------------------------------------
 
 

@@ -25,7 +25,8 @@ LR_SWEEP = ["--sweep", "train.lr=0.001,0.1"]
 HIDDEN_SWEEP = ["--sweep", "model.hidden=[4],[3,3]"]
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 FIGURES = ["curves.png", "health.png", "activations.png"]
-GATE_LINE = re.compile(r"^gate failed: (\S+): test_accuracy_mean \d\.\d{4} < 1\.01 \(short by \d")
+# a lower bound no row can meet (a loss of 1000)
+GATE_LINE = re.compile(r"^gate failed: (\S+): train_loss_mean \d+\.\d{4} < 1000 \(short by \d")
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,9 @@ def test_sweep_csv_has_a_grid_column(capsys: pytest.CaptureFixture[str]) -> None
         ("train.lrr=0.001,0.1", "unknown config key 'train.lrr'; did you mean 'train.lr'?"),
         ("train.lr=-1,0.1", "sweep point train.lr=-1: train.lr:"),
         ("train.seeds=1,2", "sweep key 'train.seeds' cannot be swept"),
+        ("train={lr: 0.01}", "sweep key 'train' is a whole section; sweep its keys one by one"),
+        ("train.lr=0.01,0.01,1e-2", "0.01, 0.01 and 1e-2 are all 0.01; give each value once"),
+        ("model.hidden=50,[50]", "50 and [50] are both [50]; give each value once"),
     ],
 )
 def test_sweep_error_is_one_line_exit_2_and_no_run_folder(
@@ -311,7 +315,7 @@ def failing_gate(tmp_path_factory: pytest.TempPathFactory) -> Saved:
         "compare",
         *TINY,
         "--fail-under",
-        "test_accuracy_mean=1.01",
+        "train_loss_mean=1000",
         "--format",
         "json",
         "--out",
@@ -369,13 +373,55 @@ def test_bad_fail_under_exits_2_before_training(
     assert not root.exists()
 
 
+def test_fail_over_upper_bound_fails_the_rows_above_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outcome = run_cli(
+        capsys, "compare", *TINY, "--fail-over", "relu:train_loss_mean=0", "--no-save"
+    )
+    assert outcome.code == 1
+    assert [line.split(":")[1].split()[0] for line in outcome.gate_lines] == ["relu"]
+
+
+def test_fail_over_percent_for_a_fraction_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    outcome = run_cli(
+        capsys, "compare", *TINY, "--fail-over", "test_accuracy_mean=90", "--out", str(root)
+    )
+    assert outcome.code == 2
+    assert "for 90% write 0.9" in assert_one_error_line(outcome)
+    assert not root.exists()
+
+
+def test_baseline_made_with_other_settings_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], failing_gate: Saved, tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    outcome = run_cli(
+        capsys,
+        "compare",
+        *TINY,
+        "--epochs",
+        "3",
+        "--baseline-file",
+        str(failing_gate.run_dir),
+        "--out",
+        str(root),
+    )
+    assert outcome.code == 2
+    assert "was made with other settings: train.epochs" in assert_one_error_line(outcome)
+    assert not root.exists()
+
+
 def test_fail_under_per_label_fails_only_that_label(capsys: pytest.CaptureFixture[str]) -> None:
     outcome = run_cli(
         capsys,
         "compare",
         *TINY,
         "--fail-under",
-        "tanh:test_accuracy_mean=1.01",
+        "tanh:train_loss_mean=1000",
         "--no-save",
         "--format",
         "json",
@@ -466,13 +512,104 @@ def test_missing_baseline_file_exits_2_before_training(
     assert not root.exists()
 
 
+def test_huge_sweep_grid_is_refused_with_its_size_even_for_print_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    values = ",".join(str(i + 1) for i in range(100))
+    sweeps = ["--sweep", f"train.epochs={values}", "--sweep", f"train.batch_size={values}"]
+    outcome = run_cli(
+        capsys,
+        "compare",
+        *TINY,
+        *sweeps,
+        "--sweep",
+        f"data.random_state={values}",
+        "--print-config",
+    )
+    assert outcome.code == 2
+    assert "the sweep has 1,000,000 grid points" in assert_one_error_line(outcome)
+
+
+def test_fail_under_with_a_percent_exits_2_with_a_hint_before_training(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    outcome = run_cli(
+        capsys, "compare", *TINY, "--fail-under", "test_accuracy_mean=80", "--out", str(root)
+    )
+    assert outcome.code == 2
+    assert "for 80% write 0.8" in assert_one_error_line(outcome)
+    assert not root.exists()
+
+
+@pytest.fixture(scope="module")
+def other_settings(lr_sweep: Saved) -> Outcome:
+    """The lr sweep's baseline, compared with a run on other data."""
+    return run_cli_redirected(
+        "compare",
+        *TINY,
+        *LR_SWEEP,
+        "--set",
+        "data.class_sep=2",
+        "--baseline-file",
+        str(lr_sweep.run_dir),
+        "--format",
+        "json",
+        "--no-save",
+    )
+
+
+def test_baseline_with_other_settings_is_not_compared_silently(other_settings: Outcome) -> None:
+    assert other_settings.code in (1, 2), other_settings.err
+    assert "data.class_sep: 2 here, 1 in the baseline" in other_settings.err
+
+
+def test_baseline_without_any_matching_row_does_not_pass(
+    capsys: pytest.CaptureFixture[str], lr_sweep: Saved
+) -> None:
+    outcome = run_cli(
+        capsys,
+        "compare",
+        *TINY,
+        "--sweep",
+        "train.lr=0.5,0.9",
+        "--baseline-file",
+        str(lr_sweep.run_dir),
+        "--no-save",
+        "--format",
+        "json",
+    )
+    assert outcome.code in (1, 2), outcome.err
+    assert "no row for any (grid point, activation) of this run" in outcome.err
+
+
+def test_nan_max_regression_does_not_pass(
+    capsys: pytest.CaptureFixture[str], lr_sweep: Saved
+) -> None:
+    outcome = run_cli(
+        capsys,
+        "compare",
+        *TINY,
+        *LR_SWEEP,
+        "--baseline-file",
+        str(lr_sweep.run_dir),
+        "--max-regression",
+        "nan",
+        "--no-save",
+        "--format",
+        "json",
+    )
+    assert outcome.code == 2
+    assert "--max-regression must be a finite number >= 0" in outcome.err
+
+
 def test_negative_max_regression_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     root = tmp_path / "runs"
     outcome = run_cli(capsys, "compare", *TINY, "--max-regression", "-0.1", "--out", str(root))
     assert outcome.code == 2
-    assert "--max-regression must be >= 0" in assert_one_error_line(outcome)
+    assert "--max-regression must be a finite number >= 0" in assert_one_error_line(outcome)
     assert not root.exists()
 
 

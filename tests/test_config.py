@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ from sklearn.model_selection import train_test_split
 
 from actbench import activations
 from actbench.config import (
+    MAX_CONFIG_BYTES,
+    MAX_GRID_POINTS,
     Config,
     DataConfig,
     MetricsConfig,
     ModelConfig,
     TrainConfig,
+    grid_points,
+    grid_size,
     load_config,
     validate,
 )
@@ -616,3 +621,272 @@ dotted_keys = st.sampled_from(DOTTED_KEYS) | st.lists(
 @example(key="activations", value="[{name: step, params: {ste: 1}}]")
 def test_any_key_value_override_gives_config_or_config_error(key: str, value: str) -> None:
     returns_config_or_config_error(None, [f"{key}={value}"])
+
+
+# --- hostile input: bounded work, float32, duplicates, printable labels --------------------------
+
+
+def alias_bomb(width: int = 9, depth: int = 9, indent: str = "") -> str:
+    """A YAML mapping of `depth` anchors, each `width` aliases of the previous: width**depth."""
+    lines = [f"{indent}l0: &l0 [{', '.join(['x'] * width)}]"]
+    lines += [f"{indent}l{d}: &l{d} [{', '.join([f'*l{d - 1}'] * width)}]" for d in range(1, depth)]
+    return "\n".join(lines) + "\n"
+
+
+def flow_bomb(width: int = 9, depth: int = 9) -> str:
+    """The same bomb as one flow sequence, to put under a single key or in --set."""
+    items = [f"&l0 [{', '.join(['1'] * width)}]"]
+    items += [f"&l{d} [{', '.join([f'*l{d - 1}'] * width)}]" for d in range(1, depth)]
+    return "[" + ", ".join(items) + "]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(alias_bomb(), id="top-level"),
+        pytest.param(f"train:\n  lr: {flow_bomb()}\n", id="train.lr"),
+        pytest.param(
+            f"activations:\n  - name: leaky_relu\n    params: {{negative_slope: {flow_bomb()}}}\n",
+            id="activation-param",
+        ),
+        pytest.param(f"activations:\n  - {{name: relu, label: {flow_bomb()}}}\n", id="label"),
+        pytest.param(f"sweep:\n  train.lr: {flow_bomb()}\n", id="sweep"),
+        pytest.param(f"x: {flow_bomb(width=2, depth=40)}\n", id="deep-and-narrow"),
+    ],
+)
+def test_alias_bomb_is_refused_at_once_with_one_line(tmp_path: Path, text: str) -> None:
+    started = time.perf_counter()
+    message = config_error(write(tmp_path, text))
+    assert time.perf_counter() - started < 2.0
+    assert "aliases expand this document to more than 100,000 values" in message
+    assert "\n" not in message and len(message) < 300
+
+
+def test_aliases_within_the_limit_still_load(tmp_path: Path) -> None:
+    text = "train: &t {lr: 0.01, epochs: 3}\nsweep: {train.epochs: [1, 2]}\n"
+    assert load_config(write(tmp_path, text)).train.lr == 0.01
+
+
+def test_recursive_alias_is_an_error(tmp_path: Path) -> None:
+    message = config_error(write(tmp_path, "train: &a {lr: *a}\n"))
+    assert "alias refers to a node that contains it" in message
+
+
+def test_alias_bomb_in_set_is_refused() -> None:
+    started = time.perf_counter()
+    message = config_error(None, [f"train.lr={flow_bomb()}"])
+    assert time.perf_counter() - started < 2.0
+    assert message.startswith("--set train.lr: ")
+    assert "100,000 values" in message
+
+
+def test_alias_bomb_in_sweep_is_refused() -> None:
+    with pytest.raises(ConfigError, match="--sweep train.lr: .*100,000 values"):
+        load_config(None, sweeps=[f"train.lr={flow_bomb()}"])
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("train:\n  lr: 0.1\n  epochs: 3\n  lr: 0.2\n", ["duplicate key 'lr'", "line 4", "line 2"]),
+        ("train: {epochs: 3}\ntrain: {epochs: 4}\n", ["duplicate key 'train'", "line 2"]),
+        (
+            "activations:\n  - {name: relu, name: tanh}\n",
+            ["duplicate key 'name'", "line 2", "first at line 2"],
+        ),
+    ],
+    ids=["leaf", "section", "flow-mapping"],
+)
+def test_duplicate_key_is_an_error_naming_the_key_and_line(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    assert_mentions(config_error(write(tmp_path, text)), fragments)
+
+
+def test_duplicate_key_in_set_value_is_an_error() -> None:
+    message = config_error(None, ["activations=[{name: relu, name: tanh}]"])
+    assert "duplicate key 'name'" in message
+
+
+def test_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    path = write(tmp_path, "train:\n  <<: {lr: 0.1, epochs: 3}\n  lr: 0.2\n")
+    train = load_config(path).train
+    assert (train.lr, train.epochs) == (0.2, 3)
+
+
+def test_config_file_above_the_size_limit_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    assert "larger than 1 MiB" in config_error(path)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_endless_config_file_is_refused_without_reading_it() -> None:
+    started = time.perf_counter()
+    assert "larger than 1 MiB" in config_error(Path("/dev/zero"))
+    assert time.perf_counter() - started < 2.0
+
+
+def test_set_value_above_the_size_limit_is_refused() -> None:
+    message = config_error(None, ["train.lr=" + "1" * (MAX_CONFIG_BYTES + 1)])
+    assert "too long" in message and len(message) < 200
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "train.lr=1e39",
+        "train.lr=3.5e38",
+        "train.weight_decay=1e39",
+        "data.class_sep=1e39",
+        "data.class_sep=1e180",
+        "data.class_sep=1e308",
+    ],
+)
+def test_float_beyond_float32_is_one_error_naming_the_key(override: str) -> None:
+    key = override.partition("=")[0]
+    message = config_error(None, [override])
+    assert message.startswith(f"{key}: ") and "float32" in message, message
+
+
+def test_float_that_rounds_to_zero_in_float32_is_an_error() -> None:
+    assert "rounds to 0" in config_error(None, ["train.lr=1e-50"])
+
+
+def test_largest_class_sep_still_gives_finite_data() -> None:
+    from actbench.data import make_dataset
+
+    data = make_dataset(load_config(None, ["data.class_sep=3.4e38", "data.n_samples=200"]).data)
+    assert np.isfinite(data.x_train.numpy()).all() and np.isfinite(data.x_test.numpy()).all()
+
+
+@pytest.mark.parametrize("device", ["cpu\n", "cuda:0\n", "cpu ", " cpu", "cuda:0x", "CPU"])
+def test_device_must_match_in_full(device: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, flags={"train.device": device})
+    message = str(info.value)
+    assert "choices: auto, cpu, cuda, cuda:N" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "a\x1b]0;pwned\x07b",
+        "clear\x1b[2J",
+        "two\nlines",
+        "tab\there",
+        "bell\x07",
+        "nul\x00",
+        "\u2028",
+    ],
+)
+def test_label_must_be_printable_and_the_error_escapes_it(label: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate({"activations": [{"name": "relu", "label": label}]})
+    message = str(info.value)
+    assert message.startswith("activations[0].label: label '")
+    assert "printable" in message
+    assert message.isprintable(), repr(message)
+    assert "(and" not in message
+
+
+def test_printable_unicode_label_is_kept() -> None:
+    config = validate({"activations": [{"name": "relu", "label": "ReLU α=0.2 | fast"}]})
+    assert config.activations[0].label == "ReLU α=0.2 | fast"
+
+
+def test_a_huge_invalid_value_is_quoted_briefly() -> None:
+    message = config_error(None, ["train.epochs=[" + ",".join(["1"] * 50_000) + "]"])
+    assert len(message) < 300
+
+
+# --- sweeps: one rule ----------------------------------------------------------------------------
+
+
+def sweep_error(*sweeps: str, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides or [], sweeps=sweeps)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("spec", ["train={lr: 0.01}", "data={n_samples: 100}", "metrics={}"])
+def test_sweeping_a_whole_section_is_an_error_naming_its_leaf_keys(spec: str) -> None:
+    section = spec.partition("=")[0]
+    message = sweep_error(spec)
+    assert f"sweep key '{section}' is a whole section" in message
+    model = SECTIONS[section]
+    assert all(f"{section}.{key}" in message for key in model.model_fields), message
+
+
+def test_sweeping_a_section_in_the_yaml_block_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "sweep:\n  train: [{lr: 0.01}]\n")
+    assert "is a whole section" in config_error(path)
+
+
+def test_sweeping_below_a_leaf_is_an_error() -> None:
+    assert "has no sub-keys" in sweep_error("train.lr.x=1,2")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ("train.lr=0.01,0.01,1e-2", ["'train.lr'", "3 times", "0.01, 0.01 and 1e-2", "0.01"]),
+        ("model.hidden=50,[50]", ["'model.hidden'", "twice", "50 and [50]", "[50]"]),
+        ("train.epochs=2,3,2.0", ["'train.epochs'", "2 and 2.0"]),
+        ("train.lr=1e-3,0.001", ["1e-3 and 0.001"]),
+        ("train.optimizer=adam,sgd,adam", ["adam and adam"]),
+    ],
+)
+def test_duplicate_sweep_values_after_validation_are_an_error_naming_them(
+    spec: str, fragments: list[str]
+) -> None:
+    message = sweep_error(spec)
+    assert "give each value once" in message
+    assert_mentions(message, fragments)
+
+
+def test_duplicate_values_in_the_yaml_sweep_block_are_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "sweep:\n  model.hidden: [[3, 3], [3, 3]]\n")
+    assert "lists one value twice" in config_error(path)
+
+
+def test_sweep_values_are_the_validated_ones() -> None:
+    config = load_config(None, sweeps=["train.lr=1e-2,0.1", "model.hidden=50,[3,3]"])
+    assert [point.values for point in grid_points(config)] == [
+        {"train.lr": 0.01, "model.hidden": [50]},
+        {"train.lr": 0.01, "model.hidden": [3, 3]},
+        {"train.lr": 0.1, "model.hidden": [50]},
+        {"train.lr": 0.1, "model.hidden": [3, 3]},
+    ]
+
+
+def test_a_sweep_key_given_twice_is_an_error() -> None:
+    assert "given twice" in sweep_error("train.lr=0.1", "train.lr=0.2")
+
+
+def test_grid_above_the_limit_is_refused_with_its_size_quickly() -> None:
+    values = ",".join(str(i + 1) for i in range(100))
+    started = time.perf_counter()
+    message = sweep_error(
+        f"train.epochs={values}", f"train.batch_size={values}", f"data.random_state={values}"
+    )
+    assert time.perf_counter() - started < 2.0
+    assert "1,000,000 grid points" in message
+    assert f"at most {MAX_GRID_POINTS:,}" in message
+
+
+def test_grid_at_the_limit_is_accepted() -> None:
+    values = ",".join(str(i + 1) for i in range(100))
+    config = load_config(None, sweeps=[f"train.epochs={values}", f"train.batch_size={values}"])
+    assert grid_size(config.sweep) == MAX_GRID_POINTS
+
+
+@PROPERTY_SETTINGS
+@given(width=st.integers(2, 12), depth=st.integers(2, 30))
+def test_any_alias_fan_out_loads_or_is_refused_quickly(
+    document_dir: Path, width: int, depth: int
+) -> None:
+    path = write(document_dir, f"sweep:\n  train.lr: {flow_bomb(width, depth)}\n", "fan.yaml")
+    started = time.perf_counter()
+    returns_config_or_config_error(path, [])
+    assert time.perf_counter() - started < 2.0

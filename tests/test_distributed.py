@@ -11,9 +11,12 @@ import dataclasses
 import importlib.util
 import io
 import json
+import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from typing import Any
 import pytest
 import torch
 
-from actbench import cli
+from actbench import cli, distributed
 from actbench.config import Config, load_config
 from actbench.distributed import (
     activation_groups,
@@ -250,10 +253,10 @@ def test_a_shard_that_raises_fails_alone(ray_instance: Any, sweep: Config) -> No
         assert "\n" not in record.error
 
 
-def test_a_stop_request_cancels_the_rest_and_keeps_finished_shards(
+def test_a_stop_request_keeps_finished_shards_and_the_finished_epochs_of_running_ones(
     ray_instance: Any,
 ) -> None:
-    config = load_config(None, [*SWEEP, "train.epochs=150"])
+    config = load_config(None, [*SWEEP, "train.epochs=500"])
     events: list[ProgressEvent] = []
 
     def stop() -> bool:
@@ -268,11 +271,45 @@ def test_a_stop_request_cancels_the_rest_and_keeps_finished_shards(
     )
     result = experiment.result
     assert experiment.interrupted
-    assert 4 <= len(result.runs) < 12  # whole shards of 4 members
-    assert len(result.runs) % 4 == 0
-    assert {r.status for r in result.runs} == {"ok"}
-    assert all(r.epochs == 150 for r in result.runs)
-    assert any("cancelled" in notice for notice in result.notices)
+    assert 4 <= len(result.runs) <= 12 and len(result.runs) % 4 == 0  # whole shards of 4
+    finished = [r for r in result.runs if r.status == "ok"]
+    stopped = [r for r in result.runs if r.status != "ok"]
+    assert len(finished) >= 4 and all(r.epochs == 500 for r in finished)
+    assert {r.status for r in stopped} <= {"interrupted"}
+    assert all(r.epochs < 500 and len(r.history.train_loss) == r.epochs for r in stopped)
+    # something was stopped: members with their finished epochs, or shards not yet started
+    assert stopped or any("cancelled" in notice for notice in result.notices)
+
+
+def test_a_running_shard_stops_at_the_flag_and_hands_back_its_finished_epochs(
+    ray_instance: Any, sweep: Config
+) -> None:
+    long = load_config(None, [*SWEEP, "train.epochs=100000"])
+    _, plans = plan(long)
+    shard = shard_plans(plans, None)[0]
+    flag = ray_instance.remote(num_cpus=0)(distributed.StopFlag).remote()
+    ref = ray_instance.remote(num_cpus=1)(train_shard).remote(shard, "cpu", False, flag)
+    ready, _ = ray_instance.wait([ref], timeout=5)  # training: it runs for minutes unless stopped
+    assert ready == []
+    flag.set.remote()
+    outcome = ray_instance.get(ref, timeout=60)
+    assert outcome.interrupted
+    assert outcome.outcomes is not None and len(outcome.outcomes) == len(shard.members)
+    for member in outcome.outcomes:
+        assert member.status == "interrupted"
+        assert 1 <= member.epochs < 100000
+        assert len(member.history.train_loss) == member.epochs
+
+
+def test_a_shard_that_starts_after_the_stop_request_returns_nothing(
+    ray_instance: Any, sweep: Config
+) -> None:
+    _, plans = plan(sweep)
+    shard = shard_plans(plans, None)[0]
+    flag = ray_instance.remote(num_cpus=0)(distributed.StopFlag).remote()
+    ray_instance.get(flag.set.remote())
+    ref = ray_instance.remote(num_cpus=1)(train_shard).remote(shard, "cpu", False, flag)
+    assert ray_instance.get(ref, timeout=60) is None
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -343,3 +380,145 @@ def test_without_an_address_the_executor_starts_and_stops_its_own_ray(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["ok", "2", "False"]
+
+
+# --- connecting: bounded, quiet, interruptible ----------------------------------------------------
+
+
+def _refused_address() -> tuple[str, socket.socket]:
+    """host:port of a bound socket that does not listen: connections are refused."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    return f"127.0.0.1:{holder.getsockname()[1]}", holder
+
+
+class _SlowRay:
+    """Stands in for the ray module: init blocks (a silent address) or raises."""
+
+    def __init__(self, seconds: float = 30.0, error: Exception | None = None) -> None:
+        self.seconds, self.error = seconds, error
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        time.sleep(self.seconds)
+
+    def shutdown(self) -> None:
+        pass
+
+
+def test_a_refused_address_fails_at_once_naming_it() -> None:
+    address, holder = _refused_address()
+    with holder:
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as info:
+            distributed._probe(address)
+    assert time.monotonic() - started < 2
+    assert str(info.value) == (
+        f"cannot join the Ray cluster at '{address}': nothing listens there (connection refused)"
+    )
+
+
+@pytest.mark.parametrize("address", ["auto", "ray://head", "head"])
+def test_addresses_without_a_port_are_left_to_ray(address: str) -> None:
+    distributed._probe(address)
+
+
+def test_a_silent_address_gives_up_after_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(distributed, "CONNECT_SECONDS", 0.5)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="no Ray answer within 0.5 s"):
+        distributed._join(_SlowRay(), "10.0.0.1:6379", None)
+    assert time.monotonic() - started < 2
+
+
+def test_a_stop_request_while_connecting_raises_keyboard_interrupt() -> None:
+    requests = iter([False, False, True])
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        distributed._join(_SlowRay(), "10.0.0.1:6379", lambda: next(requests))
+    assert time.monotonic() - started < 2
+
+
+def test_an_error_while_joining_is_one_config_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distributed, "_probe", lambda address: None)
+    ray = _SlowRay(error=ConnectionError("Failed to connect to Ray cluster\nat 10.0.0.1:6379"))
+    with pytest.raises(ConfigError) as info:
+        distributed._connect(ray, "10.0.0.1:6379", None)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "cannot start or join the Ray cluster at '10.0.0.1:6379': "
+        "ConnectionError: Failed to connect to Ray cluster at 10.0.0.1:6379"
+    )
+
+
+def test_ray_output_on_file_descriptor_2_is_hidden_unless_debug(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    with distributed._ray_output_hidden(debug=False):
+        os.write(2, b"[W rpc_client.h:153] Failed to connect to GCS\n")
+        print("ours", file=sys.stderr)
+    with distributed._ray_output_hidden(debug=True):
+        os.write(2, b"debug keeps ray's lines\n")
+    err = capfd.readouterr().err
+    assert "Failed to connect to GCS" not in err
+    assert "ours" in err and "debug keeps ray's lines" in err
+
+
+def test_compare_with_a_refused_ray_address_exits_2_with_one_line(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs the ray extra: pip install 'actbench[ray]'")
+    address, holder = _refused_address()
+    with holder:  # a fresh process: this one may already hold the module's Ray instance
+        done = subprocess.run(
+            [sys.executable, "-m", "actbench", "compare", *TINY_CLI, "--out", "runs"]
+            + ["--executor", "ray", "--ray-address", address],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot join the Ray cluster at '{address}': nothing listens there "
+        "(connection refused)"
+    ]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_silent_address_fails_within_15_seconds_without_ray_logs(tmp_path: Path) -> None:
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("needs the ray extra: pip install 'actbench[ray]'")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts connections and never answers: not a Ray head
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "actbench",
+                "compare",
+                *TINY_CLI,
+                "--no-save",
+                "--executor",
+                "ray",
+                "--ray-address",
+                address,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    assert time.monotonic() - started < 15 + 10  # + start-up of a fresh interpreter and torch
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot join the Ray cluster at '{address}': no Ray answer within "
+        f"{distributed.CONNECT_SECONDS:g} s (is it a Ray head node's port?)"
+    ]

@@ -1,17 +1,26 @@
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from actbench.config import load_config
 from actbench.errors import ConfigError, RunFolderError
 from actbench.gates import (
+    FRACTION_FIELDS,
+    NUMERIC_FIELDS,
     Threshold,
+    baseline_differences,
     check_all,
+    check_baseline,
+    check_max_regression,
     check_regressions,
+    check_threshold_labels,
     check_thresholds,
     load_baseline,
+    parse_fail_over,
     parse_threshold,
 )
 from actbench.runs import RunResult, SummaryRow
@@ -233,19 +242,29 @@ def test_regressions_compare_against_the_same_grid_point() -> None:
 
 
 def test_regressions_other_grid_point_of_the_label_is_a_note() -> None:
-    baseline = result(row("relu", 0.9, LR_HIGH))
-    current = result(row("relu", 0.1, LR_LOW))
+    baseline = result(row("relu", 0.9, LR_HIGH), row("tanh", 0.5, LR_LOW))
+    current = result(row("relu", 0.1, LR_LOW), row("tanh", 0.5, LR_LOW))
     failures, notes = check_regressions(current, baseline, 0.0)
     assert failures == []
     assert notes == ["relu [lr=0.001]: not in the baseline, not checked"]
 
 
+def test_regressions_without_any_matching_row_fail_naming_both_sides() -> None:
+    baseline = result(row("relu", 0.9, LR_HIGH), run_id="old-run")
+    current = result(row("relu", 0.1, LR_LOW))
+    failures, notes = check_regressions(current, baseline, 0.0)
+    assert failures == [
+        "the baseline old-run has no row for any (grid point, activation) of this run, so "
+        "nothing can be compared (baseline: relu [lr=0.1]; this run: relu [lr=0.001])"
+    ]
+    assert notes == []
+
+
 def test_regressions_sweep_rows_do_not_match_rows_without_a_grid() -> None:
     baseline = result(row("relu", 0.9))
     current = result(row("relu", 0.1, LR_LOW))
-    failures, notes = check_regressions(current, baseline, 0.0)
-    assert failures == []
-    assert len(notes) == 1
+    failures, _ = check_regressions(current, baseline, 0.0)
+    assert len(failures) == 1 and "no row for any" in failures[0]
 
 
 def test_regressions_match_a_baseline_read_back_from_json(tmp_path: Path) -> None:
@@ -337,3 +356,217 @@ def test_load_baseline_keeps_numbers_exact(tmp_path: Path) -> None:
     path = tmp_path / "baseline.json"
     path.write_text(result(row("relu", value)).to_json(), encoding="utf-8")
     assert load_baseline(path).summary[0].test_accuracy_mean == value
+
+
+# --- --fail-over ---------------------------------------------------------------------------------
+
+
+def test_parse_fail_over_is_an_upper_bound() -> None:
+    assert parse_fail_over("relu:dead_neurons_mean=1") == Threshold(
+        "dead_neurons_mean", 1.0, "relu", bound="max"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("dead_neurons_mean", "--fail-over expects [LABEL:]KEY=VALUE"),
+        ("dead_neuron_mean=1", "unknown --fail-over metric 'dead_neuron_mean'"),
+        ("dead_neurons_mean=many", "--fail-over dead_neurons_mean: 'many' is not a number"),
+        ("dead_neurons_mean=nan", "must be a finite number"),
+        ("dead_neurons_mean=inf", "must be a finite number"),
+    ],
+)
+def test_parse_fail_over_errors_name_the_option(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[")):
+        parse_fail_over(text)
+
+
+def test_fail_over_passes_at_or_below_the_bound() -> None:
+    current = result(row("relu", 0.9))  # dead_neurons_mean 1.0
+    assert check_thresholds(current, [parse_fail_over("dead_neurons_mean=1")]) == []
+
+
+def test_fail_over_fails_above_the_bound_naming_row_values_and_excess() -> None:
+    current = result(row("relu", 0.9), row("tanh", 0.9))
+    failures = check_thresholds(current, [parse_fail_over("dead_neurons_mean=0.5")])
+    assert failures == [
+        "relu: dead_neurons_mean 1.0000 > 0.5 (over by 0.5000)",
+        "tanh: dead_neurons_mean 1.0000 > 0.5 (over by 0.5000)",
+    ]
+
+
+def test_fail_over_per_label_checks_only_that_label() -> None:
+    current = result(row("relu", 0.9), row("tanh", 0.9))
+    failures = check_thresholds(current, [parse_fail_over("tanh:dead_neurons_mean=0")])
+    assert [failure.split(":")[0] for failure in failures] == ["tanh"]
+
+
+def test_fail_over_missing_value_fails() -> None:
+    current = result(row("relu", None))
+    (failure,) = check_thresholds(current, [parse_fail_over("test_accuracy_mean=0.9")])
+    assert failure == "relu: test_accuracy_mean is missing (need <= 0.9)"
+
+
+def test_fail_over_unknown_label_names_the_option() -> None:
+    with pytest.raises(ConfigError, match="unknown --fail-over label 'relx'"):
+        check_threshold_labels([parse_fail_over("relx:dead_neurons_mean=1")], ["relu"])
+
+
+def test_check_all_takes_lower_and_upper_bounds_together() -> None:
+    current = result(row("relu", 0.5))
+    gates = [parse_threshold("test_accuracy_mean=0.8"), parse_fail_over("dead_neurons_mean=0")]
+    failures, _ = check_all(current, gates, None, 0.0)
+    assert [failure.split(" (")[0] for failure in failures] == [
+        "relu: test_accuracy_mean 0.5000 < 0.8",
+        "relu: dead_neurons_mean 1.0000 > 0",
+    ]
+
+
+# --- percents where fractions are meant ----------------------------------------------------------
+
+
+def test_fraction_fields_are_numeric_fields() -> None:
+    assert set(FRACTION_FIELDS) <= set(NUMERIC_FIELDS)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "fragments"),
+    [
+        (parse_threshold, "test_accuracy_mean=80", ["is a fraction", "never be met", "write 0.8"]),
+        (parse_threshold, "relu:test_accuracy_mean=85", ["--fail-under", "write 0.85"]),
+        (parse_fail_over, "test_accuracy_std=5", ["--fail-over", "checks nothing", "write 0.05"]),
+        (parse_fail_over, "saturated_mean=50", ["write 0.5"]),
+    ],
+)
+def test_a_percent_for_a_fraction_field_is_an_error_with_a_hint(
+    parse: Any, text: str, fragments: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(text)
+    message = str(info.value)
+    assert all(fragment in message for fragment in fragments), message
+
+
+def test_counts_may_exceed_one() -> None:
+    assert parse_threshold("dead_neurons_mean=80").value == 80
+
+
+# --- --max-regression ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.1])
+def test_max_regression_must_be_finite_and_not_negative(value: float) -> None:
+    with pytest.raises(ConfigError, match="--max-regression must be a finite number >= 0"):
+        check_max_regression(value)
+
+
+def test_max_regression_as_a_percent_gets_a_hint() -> None:
+    with pytest.raises(ConfigError, match="write 0.02"):
+        check_max_regression(2)
+
+
+@pytest.mark.parametrize("value", [0.0, 0.02, 1.0])
+def test_max_regression_fractions_are_accepted(value: float) -> None:
+    assert check_max_regression(value) == value
+
+
+def test_check_all_refuses_a_nan_allowance_that_would_pass_everything() -> None:
+    baseline = result(row("relu", 0.9))
+    with pytest.raises(ConfigError, match="finite"):
+        check_all(result(row("relu", 0.1)), [], baseline, math.nan)
+
+
+def test_regressions_nan_accuracy_fails() -> None:
+    (failure,), _ = check_regressions(result(row("relu", math.nan)), result(row("relu", 0.9)), 0.5)
+    assert "test_accuracy_mean missing vs baseline 0.9000" in failure
+
+
+# --- baselines made with other settings ----------------------------------------------------------
+
+
+def config_of(*overrides: str, sweeps: tuple[str, ...] = ()) -> dict[str, Any]:
+    return load_config(None, list(overrides), sweeps=sweeps).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("data.n_samples=200", "data.n_samples: 1000 here, 200 in the baseline"),
+        ("data.class_sep=2", "data.class_sep: 1 here, 2 in the baseline"),
+        ("model.hidden=[3,3]", "model.hidden: [50] here, [3, 3] in the baseline"),
+        ("train.epochs=3", "train.epochs: 100 here, 3 in the baseline"),
+        ("train.lr=0.01", "train.lr: 0.001 here, 0.01 in the baseline"),
+        ("train.seeds=2", "train.seeds: 5 here, 2 in the baseline"),
+        ("train.optimizer=sgd", "train.optimizer: adam here, sgd in the baseline"),
+        (
+            "activations=[{name: leaky_relu, label: relu}]",
+            "activation 'relu': relu here, leaky_relu {'negative_slope': 0.01} in the baseline",
+        ),
+    ],
+)
+def test_baseline_differences_name_each_setting(override: str, fragment: str) -> None:
+    differences = baseline_differences(config_of(), config_of(override))
+    assert differences == [fragment]
+
+
+@pytest.mark.parametrize("override", ["train.device=cpu", "train.cuda_graphs=false"])
+def test_where_a_baseline_ran_does_not_matter(override: str) -> None:
+    assert baseline_differences(config_of(), config_of(override)) == []
+
+
+def test_keys_either_run_sweeps_are_matched_row_by_row() -> None:
+    swept = config_of(sweeps=("train.lr=0.001,0.1",))
+    assert baseline_differences(swept, config_of("train.lr=0.1")) == []
+
+
+def test_an_activation_only_one_run_has_is_not_a_difference() -> None:
+    ours = config_of("activations=[relu, tanh]")
+    assert baseline_differences(ours, config_of("activations=[relu]")) == []
+
+
+def test_a_baseline_without_a_config_is_compared_by_rows_only() -> None:
+    assert baseline_differences(config_of(), {}) == []
+
+
+def test_regressions_against_a_baseline_with_other_settings_fail() -> None:
+    current = result(row("relu", 0.9)).model_copy(update={"config": config_of()})
+    baseline = result(row("relu", 0.9), run_id="old").model_copy(
+        update={"config": config_of("data.n_samples=200")}
+    )
+    failures, notes = check_regressions(current, baseline, 0.0)
+    assert failures == [
+        "baseline old was made with other settings: data.n_samples: 1000 here, 200 in the baseline"
+    ]
+    assert notes == []
+
+
+def test_check_baseline_before_training_names_the_difference() -> None:
+    baseline = result(row("relu", 0.9), run_id="old").model_copy(
+        update={"config": config_of("data.n_samples=200", "train.epochs=3")}
+    )
+    with pytest.raises(ConfigError) as info:
+        check_baseline(load_config(), baseline)
+    message = str(info.value)
+    assert message.startswith(
+        "the baseline old was made with other settings: "
+        "data.n_samples: 1000 here, 200 in the baseline (and 1 more)"
+    )
+
+
+def test_check_baseline_without_any_matching_row_is_an_error() -> None:
+    baseline = result(row("gelu", 0.9), run_id="old")
+    with pytest.raises(ConfigError, match=r"no row for any .*\(baseline: gelu; this run: relu\)"):
+        check_baseline(load_config(None, ["activations=[relu]"]), baseline)
+
+
+def test_check_baseline_matches_grid_points_after_validation() -> None:
+    baseline = result(row("relu", 0.9, {"train.lr": 0.01}))
+    config = load_config(None, ["activations=[relu]"], sweeps=["train.lr=1e-2,0.1"])
+    check_baseline(config, baseline)
+
+
+def test_check_baseline_accepts_the_same_settings() -> None:
+    config = load_config(None, ["activations=[relu, tanh]"])
+    baseline = result(row("relu", 0.9)).model_copy(update={"config": config.to_dict()})
+    check_baseline(config, baseline)

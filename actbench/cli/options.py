@@ -123,6 +123,15 @@ class RunFlags:
             "or relu:test_accuracy_mean=0.85 (repeatable; accuracies are fractions).",
         ),
     ] = None
+    fail_over: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-over",
+            metavar="[LABEL:]KEY=VALUE",
+            help="Exit 1 if a summary value is above VALUE, e.g. relu:dead_neurons_mean=1 "
+            "(repeatable).",
+        ),
+    ] = None
     baseline_file: Annotated[
         Path | None,
         typer.Option(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
+from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
     ConfigArg,
@@ -88,34 +89,36 @@ def _executor(flags: RunFlags) -> Executor:
         return run_locally
     from actbench.distributed import make_ray_executor
 
-    return make_ray_executor(flags.ray_address, flags.shards)
+    return make_ray_executor(flags.ray_address, flags.shards, debug=_state["debug"])
 
 
-def _check_labels(config: Config, flags: RunFlags, report: Report) -> None:
-    from actbench.gates import parse_threshold
+def _thresholds(config: Config, flags: RunFlags, report: Report) -> list[Threshold]:
+    """--fail-under and --fail-over, checked against this run's labels (before training)."""
+    from actbench.gates import check_threshold_labels, parse_fail_over, parse_threshold
 
+    thresholds = [parse_threshold(text) for text in flags.fail_under or ()]
+    thresholds += [parse_fail_over(text) for text in flags.fail_over or ()]
     labels = [entry.label for entry in config.activations]
-    for threshold in (parse_threshold(text) for text in flags.fail_under or ()):
-        if threshold.label is not None and threshold.label not in labels:
-            raise ConfigError(unknown("--fail-under label", threshold.label, labels))
+    check_threshold_labels(thresholds, labels)
     if report.baseline is not None and report.baseline not in labels:
         raise ConfigError(unknown("--baseline label", report.baseline, labels))
+    return thresholds
 
 
 def _train(config: Config, flags: RunFlags, report: Report, name: str) -> int:
     """Train, save, show, judge: the body of compare and train. Returns the exit code."""
     from actbench.experiment import discard_run_dir, preflight, prepare_run_dir
-    from actbench.gates import load_baseline, parse_threshold
+    from actbench.gates import check_baseline, check_max_regression, load_baseline
     from actbench.render.columns import select
     from actbench.runs import new_run_id
 
     # Everything the user typed is checked before any training.
-    thresholds = [parse_threshold(text) for text in flags.fail_under or ()]
-    _check_labels(config, flags, report)
+    thresholds = _thresholds(config, flags, report)
     select(report.columns)
-    if flags.max_regression < 0:
-        raise ConfigError(f"--max-regression must be >= 0 (got {flags.max_regression:g})")
+    check_max_regression(flags.max_regression)
     reference = load_baseline(flags.baseline_file) if flags.baseline_file else None
+    if reference is not None:
+        check_baseline(config, reference)
     executor = _executor(flags)
     # The run folder exists (and is writable) before training, so a finished run is not lost
     # to an unusable --out.

@@ -1,0 +1,199 @@
+"""Hostile input, end to end: every case exits 2 at once with one printable stderr line, no
+traceback, nothing on stdout and no run folder.
+
+Alias bombs, endless files, floats beyond float32, control characters in labels, runaway sweep
+grids, devices that only start like a valid one, and data generation too big for memory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from clirun import run_cli
+
+from actbench.config import MAX_CONFIG_BYTES
+
+DATA = ["--set", "data.n_samples=160", "--epochs", "2", "--seeds", "2"]
+TINY = [*DATA, "--set", "activations=[relu,tanh]"]
+SECONDS = 5.0  # generous on a loaded machine; each case used to take 30 s to minutes, or forever
+
+
+def flow_bomb(width: int = 9, depth: int = 9) -> str:
+    """width**depth values in ~300 bytes of YAML: each anchor lists the previous one `width`
+    times."""
+    items = [f"&l0 [{', '.join(['1'] * width)}]"]
+    items += [f"&l{d} [{', '.join([f'*l{d - 1}'] * width)}]" for d in range(1, depth)]
+    return "[" + ", ".join(items) + "]"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A hostile command line: `argv(tmp_path)` and a fragment of the expected error line."""
+
+    id: str
+    argv: Callable[[Path], list[str]]
+    expected: str
+
+
+def config_file(text: str) -> Callable[[Path], list[str]]:
+    def argv(tmp_path: Path) -> list[str]:
+        path = tmp_path / "hostile.yaml"
+        path.write_text(text, encoding="utf-8")
+        return ["compare", str(path), *DATA]
+
+    return argv
+
+
+def compare(*args: str) -> Callable[[Path], list[str]]:
+    return lambda tmp_path: ["compare", *TINY, *args]
+
+
+def act(name: str, *params: str) -> Callable[[Path], list[str]]:
+    return lambda tmp_path: ["train", "--act", name, *DATA, *(f"--param={p}" for p in params)]
+
+
+def activation(entry: str) -> Callable[[Path], list[str]]:
+    return lambda tmp_path: ["compare", *DATA, "--set", f"activations=[{entry}]"]
+
+
+BOMB = "aliases expand this document to more than 100,000 values"
+FLOAT32 = "beyond the float32 range it is used in"
+LABEL = "contains control characters (newline, tab or escape); a label is printable text"
+HUNDRED = ",".join(str(i + 1) for i in range(100))
+
+CASES = [
+    # YAML that expands, recurses, repeats keys or never ends
+    Case("bomb-top-level", config_file(f"x: {flow_bomb()}\n"), BOMB),
+    Case("bomb-train-lr", config_file(f"train:\n  lr: {flow_bomb()}\n"), BOMB),
+    Case(
+        "bomb-activation-param",
+        config_file(f"activations:\n  - {{name: elu, params: {{alpha: {flow_bomb()}}}}}\n"),
+        BOMB,
+    ),
+    Case(
+        "bomb-label", config_file(f"activations:\n  - {{name: relu, label: {flow_bomb()}}}\n"), BOMB
+    ),
+    Case("bomb-sweep-block", config_file(f"sweep:\n  train.lr: {flow_bomb()}\n"), BOMB),
+    Case("bomb-deep-narrow", config_file(f"x: {flow_bomb(2, 40)}\n"), BOMB),
+    Case("bomb-set", compare("--set", f"train.lr={flow_bomb()}"), BOMB),
+    Case("bomb-set-activations", compare("--set", f"activations={flow_bomb()}"), BOMB),
+    Case("bomb-sweep", compare("--sweep", f"train.lr={flow_bomb()}"), BOMB),
+    Case("recursive-alias", config_file("train: &a {lr: *a}\n"), "contains it"),
+    Case("duplicate-key", config_file("train:\n  lr: 0.1\n  lr: 0.2\n"), "duplicate key 'lr'"),
+    Case(
+        "duplicate-section",
+        config_file("train: {lr: 0.1}\ntrain: {epochs: 2}\n"),
+        "duplicate key 'train' (first at line 1)",
+    ),
+    Case(
+        "duplicate-key-in-set",
+        compare("--set", "activations=[{name: relu, name: tanh}]"),
+        "duplicate key 'name'",
+    ),
+    Case("file-over-limit", config_file("#\n" * (MAX_CONFIG_BYTES // 2 + 1)), "larger than 1 MiB"),
+    Case("dev-zero", lambda tmp_path: ["compare", "/dev/zero"], "larger than 1 MiB"),
+    Case(
+        "set-over-limit", compare("--set", "train.lr=" + "9" * (MAX_CONFIG_BYTES + 1)), "too long"
+    ),
+    # floats that fit float64 but not the float32 they are used in
+    Case("weight-decay-1e39", compare("--set", "train.weight_decay=1e39"), FLOAT32),
+    Case("lr-1e39", compare("--set", "train.lr=1e39"), FLOAT32),
+    Case("lr-flag-1e39", compare("--lr", "1e39"), FLOAT32),
+    Case("lr-1e-50", compare("--set", "train.lr=1e-50"), "rounds to 0"),
+    Case("class-sep-1e39", compare("--set", "data.class_sep=1e39"), FLOAT32),
+    Case("class-sep-1e180", compare("--set", "data.class_sep=1e180"), FLOAT32),
+    Case("class-sep-1e308", compare("--set", "data.class_sep=1e308"), FLOAT32),
+    Case("sweep-weight-decay-1e39", compare("--sweep", "train.weight_decay=0,1e39"), FLOAT32),
+    Case(
+        "negative-slope-1e39",
+        activation("{name: leaky_relu, params: {negative_slope: 1e39}}"),
+        FLOAT32,
+    ),
+    Case("elu-alpha-1e39", activation("{name: elu, params: {alpha: 1e39}}"), FLOAT32),
+    Case("hardtanh-min-1e39", activation("{name: hardtanh, params: {min_val: -1e39}}"), FLOAT32),
+    Case("hardtanh-max-1e39", activation("{name: hardtanh, params: {max_val: 1e39}}"), FLOAT32),
+    Case("prelu-init-1e39", activation("{name: prelu, params: {init: 1e39}}"), FLOAT32),
+    Case("softplus-beta-1e39", activation("{name: softplus, params: {beta: 1e39}}"), FLOAT32),
+    Case(
+        "softplus-threshold-1e39",
+        activation("{name: softplus, params: {threshold: 1e39}}"),
+        FLOAT32,
+    ),
+    Case("train-param-1e39", act("leaky_relu", "negative_slope=1e39"), FLOAT32),
+    Case("train-param-elu-1e39", act("elu", "alpha=1e39"), FLOAT32),
+    # labels that would drive the terminal or break a table
+    Case("label-retitle", activation('{name: relu, label: "a\\e]0;pwned\\a"}'), LABEL),
+    Case("label-clear-screen", activation('{name: relu, label: "\\e[2Jrelu"}'), LABEL),
+    Case("label-newline", activation('{name: relu, label: "two\\nlines"}'), LABEL),
+    Case(
+        "label-in-file",
+        config_file('activations:\n  - {name: relu, label: "tab\\there"}\n'),
+        LABEL,
+    ),
+    # devices that only start like a valid one
+    Case("device-newline", compare("--device", "cpu\n"), "unknown device 'cpu\\n'"),
+    Case("device-cuda-newline", compare("--device", "cuda:0\n"), "choices: auto, cpu, cuda"),
+    Case("device-suffix", compare("--device", "cpu0"), "choices: auto, cpu, cuda"),
+    # sweeps: one rule
+    Case("sweep-section", compare("--sweep", "train={lr: 0.01}"), "is a whole section"),
+    Case(
+        "sweep-section-in-file",
+        config_file("sweep:\n  model: [{hidden: [3]}]\n"),
+        "is a whole section",
+    ),
+    Case("sweep-repeat", compare("--sweep", "train.lr=0.01,0.01,1e-2"), "give each value once"),
+    Case("sweep-repeat-shape", compare("--sweep", "model.hidden=50,[50]"), "are both [50]"),
+    Case(
+        "sweep-repeat-in-file",
+        config_file("sweep:\n  train.epochs: [2, 2.0]\n"),
+        "give each value once",
+    ),
+    Case("sweep-twice", compare("--sweep", "train.lr=0.1", "--sweep", "train.lr=0.2"), "twice"),
+    Case(
+        "sweep-grid-10^6",
+        compare(
+            *("--sweep", f"train.epochs={HUNDRED}", "--sweep", f"train.batch_size={HUNDRED}"),
+            *("--sweep", f"data.random_state={HUNDRED}", "--print-config"),
+        ),
+        "the sweep has 1,000,000 grid points",
+    ),
+    # bounded work
+    Case(
+        "n-informative-100000",
+        compare(
+            *("--set", "data.n_features=100000", "--set", "data.n_informative=100000"),
+            *("--set", "data.n_redundant=0"),
+        ),
+        "data generation",
+    ),
+    # gates
+    Case("fail-under-percent", compare("--fail-under", "test_accuracy_mean=80"), "write 0.8"),
+]
+
+
+def test_the_cases_are_distinct() -> None:
+    assert len({case.id for case in CASES}) == len(CASES) >= 45
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_hostile_input_is_one_line_exit_2_at_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: Case
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs"
+    argv = case.argv(tmp_path)
+    started = time.perf_counter()
+    outcome = run_cli(capsys, *argv, "--out", str(root))
+    elapsed = time.perf_counter() - started
+    lines = outcome.err.splitlines()
+    assert outcome.code == 2, outcome.err[:500]
+    assert len(lines) == 1, outcome.err[:2000]
+    assert lines[0].startswith("error: ") and case.expected in lines[0], lines[0]
+    assert lines[0].isprintable() and len(lines[0]) < 2100
+    assert "Traceback" not in outcome.err and outcome.out == ""
+    assert not root.exists()
+    assert elapsed < SECONDS
