@@ -36,8 +36,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError:  # not the main thread: signals stay as they are
         previous = {}
         in_main_thread = False
-    from actbench.cli.app import run
+    from actbench.cli.app import register_commands, run
 
+    register_commands()
     if in_main_thread:
         for sig in previous:
             signal.signal(sig, signal.default_int_handler)

@@ -81,8 +81,8 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
-def _register_commands() -> None:
-    # Each module adds its commands to `app` when imported.
+def register_commands() -> None:
+    """Import every command module: each adds its commands to `app` when imported."""
     from actbench.cli import bench, catalog, saved, training  # noqa: F401
 
 
@@ -100,7 +100,7 @@ def run(args: list[str]) -> int:
     _state["debug"] = "--debug" in args
     if _state["debug"]:
         args = [arg for arg in args if arg != "--debug"]
-    _register_commands()
+    register_commands()
     errors = _click_exceptions()
     stderr = stderr_console()
     command = typer.main.get_command(app)
@@ -120,7 +120,7 @@ def run(args: list[str]) -> int:
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         say(stderr, "error:", f"{exc.format_message()}{hint}", "red")
         code = EXIT_USAGE
-    except (KeyboardInterrupt, typer.Abort, errors.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         say(stderr, "interrupted", "", "red")
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
