@@ -269,6 +269,7 @@ def _train_plan(
         dormant_tau=cfg.metrics.dormant_tau,
         probe_size=cfg.metrics.probe_size,
         track_health=cfg.metrics.health,
+        health_every=cfg.metrics.health_every,
         on_epoch=on_epoch,
         should_stop=should_stop,
         keep_state=keep_models,

@@ -340,7 +340,7 @@ def test_member_with_its_own_learning_rate_equals_the_model_trained_alone(data: 
 
 
 def test_revival_tracker_counts_units_dead_at_one_check_and_alive_later() -> None:
-    from actbench.engine import _RevivalTracker
+    from actbench.probe import RevivalTracker
     from actbench.metrics import LayerHealth
 
     def layer(dead: list[list[bool]]) -> LayerHealth:
@@ -348,7 +348,7 @@ def test_revival_tracker_counts_units_dead_at_one_check_and_alive_later() -> Non
         zeros = torch.zeros(mask.shape[0])
         return LayerHealth(mask.sum(1), mask.sum(1), zeros, zeros, mask)
 
-    tracker = _RevivalTracker()
+    tracker = RevivalTracker()
     tracker.update([layer([[True, False, True], [False, False, False]])])
     tracker.update([layer([[False, False, True], [True, False, False]])])
     tracker.update([layer([[True, False, False], [True, False, False]])])
