@@ -29,6 +29,7 @@ from actbench.model import Head, init_model, member_loss, predictions
 from actbench.optim import StackedOptimizer
 from actbench.probe import (
     DEFAULT_MEMORY_BUDGET,
+    HealthProbe,
     RevivalTracker,
     chunk_size,
     chunks,
@@ -618,6 +619,7 @@ def train_population(
     start = _Start.measure(population, data.x_train, probe_x, dormant_tau, track_health, budget)
     revivals = RevivalTracker()
     revivals.update(start.probe)
+    probe_health = HealthProbe(population, probe_x, dormant_tau, budget)
     histories = [MemberHistory() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
     guard = _Guard(population.stacked_parameters(), m)
@@ -636,7 +638,7 @@ def train_population(
         epoch_loss = (stepper.loss_sum / n).float()
         guard.freeze_diverged(epoch_loss)
         test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
-        probe = health(population, probe_x, dormant_tau, budget=budget) if probing else []
+        probe = probe_health() if probing else []
         latest_probe = probe or None
         revivals.update(probe)
         alive = (~guard.frozen).cpu()
@@ -657,7 +659,7 @@ def train_population(
             on_epoch(EpochReport(epoch, cfg.epochs, elapsed, epoch_loss, test_acc))
 
     if interrupted or latest_probe is None:
-        latest_probe = health(population, probe_x, dormant_tau, budget=budget)
+        latest_probe = probe_health()
     end = _end_health(population, data.x_train, probe_x, latest_probe, dormant_tau, budget)
     return PopulationOutcome(
         _outcomes(
