@@ -36,6 +36,7 @@ from actbench.probe import (
     health,
     signal,
 )
+from actbench.step import ManualStep, supports
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -380,6 +381,8 @@ class _Stepper:
         ]
         self.graphs: dict[int, Any] = {}
         self.static_index: dict[int, Tensor] = {}
+        # the autograd-free step where every group has a closed-form backward (same numbers)
+        self.manual = ManualStep(population) if supports(population, head, device) else None
 
     def start_epoch(self) -> None:
         self.loss_sum.zero_()
@@ -390,9 +393,12 @@ class _Stepper:
         m = self.population.size
         inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
         targets = self.data.y_train.index_select(0, index).view(m, batch_size)
-        per_sample = member_loss(self.population(inputs), targets, self.head)
-        self.optimizer.zero_grad()
-        per_sample.mean(1).sum().backward()
+        if self.manual is not None:
+            per_sample = self.manual(inputs, targets)
+        else:
+            per_sample = member_loss(self.population(inputs), targets, self.head)
+            self.optimizer.zero_grad()
+            per_sample.mean(1).sum().backward()
         # Reported sums accumulate in float64: float32 terms then add exactly, in any order, so
         # the numbers do not depend on how torch splits a small reduction across threads (which
         # depends on the number of members and threads).
