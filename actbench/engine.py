@@ -8,6 +8,12 @@ its minibatch order. Nothing mixes between members:
 
 On the CPU a member ends bit-identical to the same SimpleNN trained alone by the plain loop in
 `actbench.reference` (tested), which makes `train` == the same member of `compare`.
+
+Training reads top-down in `train_population`: measure the start (`_Start`), then per epoch
+`_train_epoch` (the steps; `actbench.step` runs forward and backward without autograd where
+every activation has a closed-form backward), `_Guard.freeze_diverged`, the test accuracy, the
+health probe (`actbench.probe`, every `health_every` epochs) and `_record_epoch`; finally
+`_outcomes`.
 """
 
 from __future__ import annotations
