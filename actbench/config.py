@@ -263,6 +263,11 @@ class TrainConfig(_Section):
     ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     cuda_graphs: bool = Field(True, description="replay each step as a CUDA graph (CUDA only)")
+    threads: Literal["auto"] | Annotated[Int, Field(ge=1, le=4096)] = Field(
+        "auto",
+        description="CPU threads for training: auto (from the work per step and the machine's "
+        "load) or a count",
+    )
 
     @field_validator("seeds")
     @classmethod
@@ -301,7 +306,13 @@ class MetricsConfig(_Section):
     probe_size: Int = Field(
         2048, ge=1, le=10_000_000, description="training samples used for per-epoch health"
     )
-    health: bool = Field(True, description="measure neuron health after every epoch")
+    health: bool = Field(True, description="measure neuron health during training")
+    health_every: Int = Field(
+        1,
+        ge=1,
+        le=1_000_000,
+        description="epochs between health probes; the first and last epoch are always probed",
+    )
 
 
 class ActivationEntry(_Section):

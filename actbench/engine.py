@@ -8,6 +8,12 @@ its minibatch order. Nothing mixes between members:
 
 On the CPU a member ends bit-identical to the same SimpleNN trained alone by the plain loop in
 `actbench.reference` (tested), which makes `train` == the same member of `compare`.
+
+Training reads top-down in `train_population`: measure the start (`_Start`), then per epoch
+`_train_epoch` (the steps; `actbench.step` runs forward and backward without autograd where
+every activation has a closed-form backward), `_Guard.freeze_diverged`, the test accuracy, the
+health probe (`actbench.probe`, every `health_every` epochs) and `_record_epoch`; finally
+`_outcomes`.
 """
 
 from __future__ import annotations
@@ -24,11 +30,38 @@ from torch import Tensor, nn
 from actbench import activations
 from actbench.config import InitScheme, TrainConfig
 from actbench.data import Dataset
-from actbench.metrics import LayerAccumulator, LayerHealth, saturated_mask
+from actbench.metrics import LayerHealth
 from actbench.model import Head, init_model, member_loss, predictions
 from actbench.optim import StackedOptimizer
+from actbench.probe import (
+    DEFAULT_MEMORY_BUDGET,
+    HealthProbe,
+    RevivalTracker,
+    chunk_size,
+    chunks,
+    health,
+    signal,
+)
+from actbench.step import ManualStep, supports
 
-DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "EpochReport",
+    "Evaluation",
+    "MemberHistory",
+    "MemberOutcome",
+    "MemberSpec",
+    "Population",
+    "PopulationOutcome",
+    "batch_slices",
+    "epoch_permutations",
+    "evaluate",
+    "health",
+    "member_generator",
+    "probed_epochs",
+    "stacked_linear",
+    "train_population",
+]
 
 
 class _StackedLinear(torch.autograd.Function):
@@ -226,21 +259,6 @@ class Population(nn.Module):
 # --- evaluation ---------------------------------------------------------------------------------
 
 
-def _chunk_size(population: Population, budget: int) -> int:
-    widths = [
-        population.weights[0].shape[2],
-        *population.hidden_widths,
-        population.weights[-1].shape[1],
-    ]
-    per_sample = population.size * max(widths) * 4 * 6  # z, h, derivative and temporaries, fp32
-    return max(1, budget // per_sample)
-
-
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
 @dataclass(frozen=True)
 class Evaluation:
     loss: Tensor  # [M] mean training criterion over the split
@@ -255,7 +273,7 @@ def evaluate(
     m = population.size
     loss_sum = torch.zeros(m, dtype=torch.float64, device=x.device)
     correct = torch.zeros(m, dtype=torch.int64, device=x.device)
-    for part in _chunks(x.shape[0], _chunk_size(population, budget)):
+    for part in chunks(x.shape[0], chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
         ys = y[part].expand(m, -1)
         logits = population(xs)
@@ -263,46 +281,6 @@ def evaluate(
         correct += (predictions(logits, head) == ys).sum(1)
     n = x.shape[0]
     return Evaluation(loss=(loss_sum / n).float(), accuracy=correct.double() / n)
-
-
-def _saturated_counts(population: Population, layer: int, z: Tensor) -> Tensor:
-    """[M]: (sample, unit) pairs of the layer with |f'(z)| < 1% of max |f'|, group by group.
-
-    Counted per group: no full-size mask is built or concatenated.
-    """
-    counts = [
-        torch.count_nonzero(
-            saturated_mask(activations.derivative(act, group.spec, part), bound), dim=(1, 2)
-        )
-        for act, group, part, bound in zip(
-            population.layer_acts(layer),
-            population.groups,
-            z.split(population.group_sizes),
-            population.max_derivatives,
-            strict=True,
-        )
-    ]
-    return torch.cat(counts)
-
-
-@torch.no_grad()
-def health(
-    population: Population,
-    x: Tensor,
-    tau: float,
-    *,
-    saturation: bool = True,
-    budget: int = DEFAULT_MEMORY_BUDGET,
-) -> list[LayerHealth]:
-    """Dead / dormant (/ saturated) units of every hidden layer of every member over x."""
-    m = population.size
-    accumulators = [LayerAccumulator() for _ in population.hidden_widths]
-    for part in _chunks(x.shape[0], _chunk_size(population, budget)):
-        xs = x[part].expand(m, -1, -1)
-        for layer, (z, h) in enumerate(population.layers(xs)):
-            saturated = _saturated_counts(population, layer, z) if saturation else None
-            accumulators[layer].update(h, saturated)
-    return [acc.result(tau) for acc in accumulators]
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -330,6 +308,9 @@ class MemberHistory:
     saturated_per_layer: list[list[float]] = field(default_factory=list)
     mean_abs_per_layer: list[list[float]] = field(default_factory=list)
     grad_norm_per_layer: list[list[float]] = field(default_factory=list)
+    # 1-based epochs the health series (dead ... grad_norm) were probed after: every epoch by
+    # default, every `metrics.health_every`-th (plus the first and last) otherwise
+    health_epochs: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -349,6 +330,10 @@ class MemberOutcome:
     revived: int
     history: MemberHistory
     state_dict: dict[str, Tensor] | None = None
+    # mean and std (ddof=0) over all (sample, unit) outputs of each hidden layer on the probe
+    # set before training, accumulated in float64
+    mean_per_layer_init: list[float] = field(default_factory=list)
+    std_per_layer_init: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -373,31 +358,6 @@ def member_generator(seed: int) -> torch.Generator:
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
     return [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
-
-class _RevivalTracker:
-    """Units dead at one check and alive at a later one (possible for leaky/ELU, not ReLU)."""
-
-    def __init__(self) -> None:
-        self.ever_dead: list[Tensor] = []
-        self.revived: list[Tensor] = []
-
-    def update(self, layers: Sequence[LayerHealth]) -> None:
-        if not layers:
-            return
-        if not self.ever_dead:
-            self.ever_dead = [layer.dead_mask.clone() for layer in layers]
-            self.revived = [torch.zeros_like(layer.dead_mask) for layer in layers]
-            return
-        for ever, revived, layer in zip(self.ever_dead, self.revived, layers, strict=True):
-            revived |= ever & ~layer.dead_mask
-            ever |= layer.dead_mask
-
-    def counts(self, members: int) -> Tensor:
-        """[M]: revived units over all layers (zeros when nothing was tracked)."""
-        if not self.revived:
-            return torch.zeros(members, dtype=torch.int64)
-        return torch.stack([r.sum(1) for r in self.revived]).sum(0)
 
 
 class _Stepper:
@@ -429,6 +389,8 @@ class _Stepper:
         ]
         self.graphs: dict[int, Any] = {}
         self.static_index: dict[int, Tensor] = {}
+        # the autograd-free step where every group has a closed-form backward (same numbers)
+        self.manual = ManualStep(population) if supports(population, head, device) else None
 
     def start_epoch(self) -> None:
         self.loss_sum.zero_()
@@ -439,9 +401,12 @@ class _Stepper:
         m = self.population.size
         inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
         targets = self.data.y_train.index_select(0, index).view(m, batch_size)
-        per_sample = member_loss(self.population(inputs), targets, self.head)
-        self.optimizer.zero_grad()
-        per_sample.mean(1).sum().backward()
+        if self.manual is not None:
+            per_sample = self.manual(inputs, targets)
+        else:
+            per_sample = member_loss(self.population(inputs), targets, self.head)
+            self.optimizer.zero_grad()
+            per_sample.mean(1).sum().backward()
         # Reported sums accumulate in float64: float32 terms then add exactly, in any order, so
         # the numbers do not depend on how torch splits a small reduction across threads (which
         # depends on the number of members and threads).
@@ -504,6 +469,130 @@ def _by_member(per_layer: Iterable[Tensor]) -> list[list[float]]:
     return torch.stack([t.double() for t in per_layer], dim=1).tolist()
 
 
+def probed_epochs(epochs: int, every: int) -> set[int]:
+    """Epochs (1-based) after which neuron health is probed: every `every`-th, the first and
+    the last."""
+    return {1, epochs, *range(every, epochs + 1, every)}
+
+
+class _Guard:
+    """The last finished epoch's parameters, and the members frozen there.
+
+    A member is diverged when its epoch loss or any of its parameters is NaN/inf. Checking
+    the parameters matters with one step per epoch (full batch): the loss is computed before
+    the step, so a step that overflows leaves a finite loss and non-finite weights.
+    """
+
+    def __init__(self, stacked: Sequence[tuple[nn.Parameter, slice]], members: int) -> None:
+        self.stacked = list(stacked)
+        self.snapshot = [p.detach().clone() for p, _ in self.stacked]
+        self.frozen = torch.zeros(members, dtype=torch.bool, device=self.snapshot[0].device)
+        self.any_frozen = False
+
+    @torch.no_grad()
+    def restore(self, members: Tensor) -> None:
+        """Put the members in the bool mask `members` back to the snapshot."""
+        for (p, rows), saved in zip(self.stacked, self.snapshot, strict=True):
+            mask = members[rows].view(-1, *([1] * (p.dim() - 1)))
+            p.copy_(torch.where(mask, saved, p))
+
+    def keep_frozen(self) -> None:
+        """After a step: frozen members do not move."""
+        if self.any_frozen:
+            self.restore(self.frozen)
+
+    @torch.no_grad()
+    def finite_parameters(self) -> Tensor:
+        """[M] bool: every parameter of the member is finite."""
+        finite = torch.ones_like(self.frozen)
+        for p, rows in self.stacked:
+            finite[rows] &= torch.isfinite(p).flatten(1).all(1)
+        return finite
+
+    def freeze_diverged(self, epoch_loss: Tensor) -> None:
+        """Freeze (at the snapshot) every member whose loss or parameters are not finite."""
+        diverged = ~(torch.isfinite(epoch_loss) & self.finite_parameters()) & ~self.frozen
+        if bool(diverged.any()):
+            self.frozen |= diverged
+            self.any_frozen = True
+            self.restore(self.frozen)
+
+    @torch.no_grad()
+    def commit(self) -> None:
+        """The current parameters become the last finished epoch's."""
+        for (p, _), saved in zip(self.stacked, self.snapshot, strict=True):
+            saved.copy_(p)
+
+
+def _train_epoch(
+    stepper: _Stepper,
+    permutations: Tensor,
+    batches: Sequence[slice],
+    guard: _Guard,
+    should_stop: Callable[[], bool] | None,
+) -> bool:
+    """Every minibatch step of one epoch; False when `should_stop()` interrupted it."""
+    stepper.start_epoch()
+    for batch in batches:
+        # index_select on a flat index: half the cost of advanced indexing with [M, b]
+        stepper.step(permutations[:, batch].reshape(-1), batch.stop - batch.start)
+        guard.keep_frozen()
+        if should_stop is not None and should_stop():
+            return False
+    return True
+
+
+def _record_epoch(
+    histories: Sequence[MemberHistory],
+    alive: Sequence[int],
+    epoch: int,
+    losses: list[float],
+    accuracies: list[float],
+    probe: Sequence[LayerHealth],
+    grad_norm_sums: Sequence[Tensor],
+    steps: int,
+) -> None:
+    """Append one epoch to the histories of the members still training.
+
+    The health series get an entry only for probed epochs (`probe` non-empty); their epoch
+    numbers are in `health_epochs`.
+    """
+    if probe:
+        # [layer][member] -> [member][layer]: one transfer per series, then plain Python lists
+        dead = _by_member(layer.dead for layer in probe)
+        dormant = _by_member(layer.dormant for layer in probe)
+        saturated = _by_member(layer.saturated for layer in probe)
+        mean_abs = _by_member(layer.mean_abs for layer in probe)
+        # float32 precision: the float64 sums agree to far better than that everywhere
+        grad_norm = _by_member((t / steps).float() for t in grad_norm_sums)
+    for i in alive:
+        history = histories[i]
+        history.train_loss.append(losses[i])
+        history.test_accuracy.append(accuracies[i])
+        if probe:
+            history.health_epochs.append(epoch)
+            history.dead_per_layer.append([int(v) for v in dead[i]])
+            history.dormant_per_layer.append([int(v) for v in dormant[i]])
+            history.saturated_per_layer.append(saturated[i])
+            history.mean_abs_per_layer.append(mean_abs[i])
+            history.grad_norm_per_layer.append(grad_norm[i])
+
+
+def _optimizer(population: Population, cfg: TrainConfig, capturable: bool) -> StackedOptimizer:
+    lrs = [cfg.lr if member.lr is None else member.lr for member in population.members]
+    return StackedOptimizer(population.stacked_parameters(), lrs, cfg, capturable=capturable)
+
+
+def _capture(stepper: _Stepper, batches: Sequence[slice]) -> list[str]:
+    """Record the CUDA graphs; on failure train eagerly and say so."""
+    try:
+        stepper.capture(sorted({b.stop - b.start for b in batches}))
+    except Exception as exc:  # any activation or torch build without capture support
+        stepper.graphs.clear()
+        return [f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"]
+    return []
+
+
 def train_population(
     population: Population,
     data: Dataset,
@@ -513,6 +602,7 @@ def train_population(
     dormant_tau: float = 0.1,
     probe_size: int = 2048,
     track_health: bool = True,
+    health_every: int = 1,
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_state: bool = False,
@@ -521,116 +611,161 @@ def train_population(
     """Train every member for cfg.epochs; return per-member metrics and histories.
 
     Member m trains with learning rate `population.members[m].lr` (cfg.lr when None).
-    A member whose epoch loss is NaN/inf is rolled back to its last finite epoch and frozen
-    there (status 'diverged'); the others go on. If `should_stop()` turns true, training stops
-    at the next step and every member is rolled back to the last finished epoch ('interrupted').
+    A member whose epoch loss or parameters become NaN/inf is rolled back to its last finite
+    epoch and frozen there (status 'diverged'); the others go on. If `should_stop()` turns
+    true, training stops at the next step and every member is rolled back to the last finished
+    epoch ('interrupted'). Neuron health is probed after the epochs of
+    `probed_epochs(cfg.epochs, health_every)`.
     """
     started = time.perf_counter()
     device = data.x_train.device
     m = population.size
-    stacked = population.stacked_parameters()
-    params = [p for p, _ in stacked]
     use_graphs = device.type == "cuda" and cfg.cuda_graphs
-    optimizer = StackedOptimizer(
-        stacked,
-        [cfg.lr if mem.lr is None else mem.lr for mem in population.members],
-        cfg,
-        capturable=use_graphs,
-    )
+    optimizer = _optimizer(population, cfg, use_graphs)
     generators = [member_generator(member.seed) for member in population.members]
     n = data.x_train.shape[0]
     batches = batch_slices(n, min(cfg.batch_size, n))
     probe_x = data.x_train[:probe_size]
     stepper = _Stepper(population, data, head, optimizer, track_gradients=track_health)
-    notices: list[str] = []
-    if use_graphs:
-        try:
-            stepper.capture(sorted({b.stop - b.start for b in batches}))
-        except Exception as exc:  # any activation or torch build without capture support
-            stepper.graphs.clear()
-            notices.append(
-                f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
-            )
+    notices = _capture(stepper, batches) if use_graphs else []
+    to_probe = probed_epochs(cfg.epochs, health_every) if track_health else set()
 
-    # Dead / dormant at init and at the end: over the whole training split (the definition);
-    # saturation needs a derivative per element, so it is measured on the probe set only.
-    init_health = health(population, data.x_train, dormant_tau, saturation=False, budget=budget)
-    revivals = _RevivalTracker()
-    if track_health:
-        revivals.update(health(population, probe_x, dormant_tau, budget=budget))
+    start = _Start.measure(population, data.x_train, probe_x, dormant_tau, track_health, budget)
+    revivals = RevivalTracker()
+    revivals.update(start.probe)
+    probe_health = HealthProbe(population, probe_x, dormant_tau, budget)
     histories = [MemberHistory() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
-    frozen = torch.zeros(m, dtype=torch.bool, device=device)
-    any_frozen = False
-    snapshot = [p.detach().clone() for p in params]
+    guard = _Guard(population.stacked_parameters(), m)
     interrupted = False
+    latest_probe: list[LayerHealth] | None = None  # of the current parameters, when fresh
 
-    def restore(members: Tensor) -> None:
-        """Put the members in the bool mask `members` back to the last epoch's snapshot."""
-        with torch.no_grad():
-            for (p, rows), saved in zip(stacked, snapshot, strict=True):
-                mask = members[rows].view(-1, *([1] * (p.dim() - 1)))
-                p.copy_(torch.where(mask, saved, p))
-
-    for epoch in range(cfg.epochs):
+    for epoch in range(1, cfg.epochs + 1):
+        probing = epoch in to_probe
+        if not stepper.graphs:  # a captured step tracks what it tracked when recorded
+            stepper.track_gradients = probing
         permutations = epoch_permutations(generators, n, device)
-        stepper.start_epoch()
-        for batch in batches:
-            # index_select on a flat index: half the cost of advanced indexing with [M, b]
-            stepper.step(permutations[:, batch].reshape(-1), batch.stop - batch.start)
-            if any_frozen:
-                restore(frozen)
-            if should_stop is not None and should_stop():
-                interrupted = True
-                break
-        if interrupted:
-            restore(torch.ones_like(frozen))
+        if not _train_epoch(stepper, permutations, batches, guard, should_stop):
+            interrupted = True
+            guard.restore(torch.ones_like(guard.frozen))
             break
         epoch_loss = (stepper.loss_sum / n).float()
-        diverged_now = ~torch.isfinite(epoch_loss) & ~frozen
-        if bool(diverged_now.any()):
-            frozen |= diverged_now
-            any_frozen = True
-            restore(frozen)
+        guard.freeze_diverged(epoch_loss)
         test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
-        probe = health(population, probe_x, dormant_tau, budget=budget) if track_health else []
+        probe = probe_health() if probing else []
+        latest_probe = probe or None
         revivals.update(probe)
-        alive = (~frozen).cpu()
+        alive = (~guard.frozen).cpu()
         finished_epochs += alive.long()
-        # One transfer per series, then plain Python lists: no per-member tensor indexing.
-        losses, accuracies = epoch_loss.tolist(), test_acc.tolist()
-        if track_health:
-            # [layer][member] -> [member][layer]
-            dead = _by_member(layer.dead for layer in probe)
-            dormant = _by_member(layer.dormant for layer in probe)
-            saturated = _by_member(layer.saturated for layer in probe)
-            mean_abs = _by_member(layer.mean_abs for layer in probe)
-            # float32 precision: the float64 sums agree to far better than that everywhere
-            grad_norm = _by_member((t / len(batches)).float() for t in stepper.grad_norm_sum)
-        for i in alive.nonzero().flatten().tolist():
-            history = histories[i]
-            history.train_loss.append(losses[i])
-            history.test_accuracy.append(accuracies[i])
-            if track_health:
-                history.dead_per_layer.append([int(v) for v in dead[i]])
-                history.dormant_per_layer.append([int(v) for v in dormant[i]])
-                history.saturated_per_layer.append(saturated[i])
-                history.mean_abs_per_layer.append(mean_abs[i])
-                history.grad_norm_per_layer.append(grad_norm[i])
-        with torch.no_grad():
-            for p, saved in zip(params, snapshot, strict=True):
-                saved.copy_(p)
+        _record_epoch(
+            histories,
+            alive.nonzero().flatten().tolist(),
+            epoch,
+            epoch_loss.tolist(),
+            test_acc.tolist(),
+            probe,
+            stepper.grad_norm_sum,
+            len(batches),
+        )
+        guard.commit()
         if on_epoch is not None:
             elapsed = time.perf_counter() - started
-            on_epoch(EpochReport(epoch + 1, cfg.epochs, elapsed, epoch_loss, test_acc))
+            on_epoch(EpochReport(epoch, cfg.epochs, elapsed, epoch_loss, test_acc))
 
+    if interrupted or latest_probe is None:
+        latest_probe = probe_health()
+    end = _end_health(population, data.x_train, probe_x, latest_probe, dormant_tau, budget)
+    return PopulationOutcome(
+        _outcomes(
+            population,
+            data,
+            head,
+            budget,
+            start=start,
+            end=end,
+            final_probe=latest_probe,
+            frozen=guard.frozen.cpu(),
+            interrupted=interrupted,
+            finished_epochs=finished_epochs,
+            revived=revivals.counts(m).cpu(),
+            histories=histories,
+            keep_state=keep_state,
+        ),
+        time.perf_counter() - started,
+        interrupted,
+        notices,
+    )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What is measured before training."""
+
+    dead: list[LayerHealth]  # dead / dormant over the whole training split (the definition)
+    probe: list[LayerHealth]  # with saturation over the probe set ([] without health tracking)
+    signal_mean: Tensor  # [M, layers] float64, hidden outputs over the probe set
+    signal_std: Tensor
+
+    @staticmethod
+    def measure(
+        population: Population,
+        x_train: Tensor,
+        probe_x: Tensor,
+        tau: float,
+        track_health: bool,
+        budget: int,
+    ) -> _Start:
+        covers = probe_x.shape[0] == x_train.shape[0]
+        # Dead / dormant need the whole training split; saturation needs a derivative per
+        # element, so it is measured on the probe set only. When the probe set is the whole
+        # split (the default), one pass gives both.
+        if track_health and covers:
+            probe = health(population, probe_x, tau, budget=budget)
+            dead = probe
+        else:
+            dead = health(population, x_train, tau, saturation=False, budget=budget)
+            probe = health(population, probe_x, tau, budget=budget) if track_health else []
+        mean, std = signal(population, probe_x, budget)
+        return _Start(dead, probe, mean.cpu(), std.cpu())
+
+
+def _end_health(
+    population: Population,
+    x_train: Tensor,
+    probe_x: Tensor,
+    final_probe: list[LayerHealth],
+    tau: float,
+    budget: int,
+) -> list[LayerHealth]:
+    """Dead / dormant over the training split after training (the probe's when it covers it)."""
+    if probe_x.shape[0] == x_train.shape[0]:
+        return final_probe
+    return health(population, x_train, tau, saturation=False, budget=budget)
+
+
+def _outcomes(
+    population: Population,
+    data: Dataset,
+    head: Head,
+    budget: int,
+    *,
+    start: _Start,
+    end: list[LayerHealth],
+    final_probe: list[LayerHealth],
+    frozen: Tensor,
+    interrupted: bool,
+    finished_epochs: Tensor,
+    revived: Tensor,
+    histories: Sequence[MemberHistory],
+    keep_state: bool,
+) -> list[MemberOutcome]:
+    """Every member's final numbers, from its final (for diverged members: last finite)
+    parameters."""
     train_eval = evaluate(population, data.x_train, data.y_train, head, budget)
     test_eval = evaluate(population, data.x_test, data.y_test, head, budget)
-    final_health = health(population, data.x_train, dormant_tau, saturation=False, budget=budget)
-    final_probe = health(population, probe_x, dormant_tau, budget=budget)
-    revived = revivals.counts(m).cpu()
+    signal_mean, signal_std = start.signal_mean.tolist(), start.signal_std.tolist()
     outcomes = []
-    for i in range(m):
+    for i in range(population.size):
         status = "diverged" if bool(frozen[i]) else "interrupted" if interrupted else "ok"
         outcomes.append(
             MemberOutcome(
@@ -640,13 +775,15 @@ def train_population(
                 test_loss=float(test_eval.loss[i]),
                 train_accuracy=float(train_eval.accuracy[i]),
                 test_accuracy=float(test_eval.accuracy[i]),
-                dead_per_layer=[int(layer.dead[i]) for layer in final_health],
-                dead_per_layer_init=[int(layer.dead[i]) for layer in init_health],
-                dormant_per_layer=[int(layer.dormant[i]) for layer in final_health],
+                dead_per_layer=[int(layer.dead[i]) for layer in end],
+                dead_per_layer_init=[int(layer.dead[i]) for layer in start.dead],
+                dormant_per_layer=[int(layer.dormant[i]) for layer in end],
                 saturated_per_layer=[float(layer.saturated[i]) for layer in final_probe],
                 revived=int(revived[i]),
                 history=histories[i],
                 state_dict=population.member_state_dict(i) if keep_state else None,
+                mean_per_layer_init=signal_mean[i],
+                std_per_layer_init=signal_std[i],
             )
         )
-    return PopulationOutcome(outcomes, time.perf_counter() - started, interrupted, notices)
+    return outcomes

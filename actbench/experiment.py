@@ -46,6 +46,7 @@ from actbench.runs import (
     write_atomic,
 )
 from actbench.stats import summarize
+from actbench.threads import resolve_threads, step_work, using_threads
 
 
 def resolve_device(name: str) -> torch.device:
@@ -223,6 +224,7 @@ class PlanOutcome:
     error: str | None = None
     models: dict[int, bytes] = field(default_factory=dict)  # member position -> state_dict
     device: str = ""  # where it trained, e.g. "cpu (2 threads)"
+    threads: int | None = None  # CPU threads it trained with (None on CUDA)
 
 
 def train_plan(
@@ -232,8 +234,37 @@ def train_plan(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     keep_models: bool = False,
+    threads: int | None = None,
 ) -> PlanOutcome:
-    """Train one population: its own data, its own stacked tensors."""
+    """Train one population: its own data, its own stacked tensors.
+
+    `threads`: CPU threads to train with; None resolves `train.threads` for this plan.
+    """
+    if device.type != "cpu":
+        return _train_plan(population_plan, device, on_epoch, should_stop, keep_models)
+    count = threads if threads is not None else plan_threads(population_plan)
+    with using_threads(count):
+        outcome = _train_plan(population_plan, device, on_epoch, should_stop, keep_models)
+    outcome.threads = count
+    return outcome
+
+
+def plan_threads(population_plan: PopulationPlan) -> int:
+    """`train.threads` of a plan as a count (`auto`: from its work per step and the load)."""
+    cfg = population_plan.config
+    widths = [cfg.data.n_inputs, *cfg.model.hidden, n_logits(cfg.model.head, cfg.data.n_classes)]
+    batch = min(cfg.train.batch_size, cfg.data.n_train)
+    work = step_work(len(population_plan.members), batch, widths)
+    return resolve_threads(cfg.train.threads, work)
+
+
+def _train_plan(
+    population_plan: PopulationPlan,
+    device: torch.device,
+    on_epoch: Callable[[EpochReport], None] | None,
+    should_stop: Callable[[], bool] | None,
+    keep_models: bool,
+) -> PlanOutcome:
     cfg = population_plan.config
     data = make_dataset(cfg.data)
     notices = []
@@ -259,6 +290,7 @@ def train_plan(
         dormant_tau=cfg.metrics.dormant_tau,
         probe_size=cfg.metrics.probe_size,
         track_health=cfg.metrics.health,
+        health_every=cfg.metrics.health_every,
         on_epoch=on_epoch,
         should_stop=should_stop,
         keep_state=keep_models,
@@ -299,6 +331,9 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
     for population_plan in plans:  # all of them, before any work
         check_memory(population_plan.config, len(population_plan.members), device)
     total_epochs = sum(p.config.train.epochs for p in plans)
+    # One thread count for the whole run, from its largest population: the load average would
+    # otherwise count this run's own earlier populations as a busy neighbour.
+    threads = max((plan_threads(p) for p in plans), default=1)
     done_before = 0
     outcomes = []
     for number, population_plan in enumerate(plans, start=1):
@@ -320,6 +355,7 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
             on_epoch=report,
             should_stop=context.should_stop,
             keep_models=context.keep_models,
+            threads=threads,
         )
         outcomes.append(outcome)
         done_before += population_plan.config.train.epochs

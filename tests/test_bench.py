@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from dataclasses import replace
+from typing import Any
 
 import pytest
 from clirun import exit_code
@@ -107,3 +110,65 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert exit_code(["bench", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+PEERS = BenchSettings(
+    n_samples=200,
+    epochs=2,
+    seeds=2,
+    activations=("relu", "tanh"),
+    repeat=1,
+    ways=("population", "vmap", "jax"),
+)
+
+
+@pytest.fixture(scope="module")
+def peers() -> dict[str, Any]:
+    return run_bench(PEERS).to_dict()
+
+
+def test_json_has_the_peer_and_roofline_keys(peers: dict[str, Any]) -> None:
+    for key in (
+        "vmap_seconds",
+        "jax_seconds",
+        "jax_compile_seconds",
+        "threads",
+        "gflops",
+        "gemm_roofline_gflops",
+        "gemm_floor_seconds",
+        "notes",
+    ):
+        assert key in peers
+    assert isinstance(peers["threads"], int) and peers["threads"] >= 1
+    assert peers["vmap_seconds"] > 0
+    assert peers["gflops"]["population"] > 0
+    assert peers["gemm_roofline_gflops"] > 0
+
+
+def test_the_vmap_recipe_reaches_the_population_accuracy(peers: dict[str, Any]) -> None:
+    assert peers["accuracy"]["vmap"] == peers["accuracy"]["population"]
+
+
+def test_the_jax_way_times_compilation_apart() -> None:
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    result = run_bench(PEERS).to_dict()
+    assert result["jax_seconds"] > 0 and result["jax_compile_seconds"] > 0
+    assert set(result["accuracy"]["jax"]) == {"relu", "tanh"}
+
+
+def test_without_jax_the_jax_way_is_skipped_with_one_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a)
+    )
+    result = run_bench(replace(PEERS, ways=("jax",))).to_dict()
+    assert result["jax_seconds"] is None and result["jax_compile_seconds"] is None
+    assert len(result["notes"]) == 1 and "jax skipped" in result["notes"][0]
+
+
+def test_the_population_runs_on_the_configured_threads() -> None:
+    result = run_bench(replace(PEERS, ways=("population",), threads=1)).to_dict()
+    assert result["threads"] == 1

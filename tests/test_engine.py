@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -340,15 +341,15 @@ def test_member_with_its_own_learning_rate_equals_the_model_trained_alone(data: 
 
 
 def test_revival_tracker_counts_units_dead_at_one_check_and_alive_later() -> None:
-    from actbench.engine import _RevivalTracker
     from actbench.metrics import LayerHealth
+    from actbench.probe import RevivalTracker
 
     def layer(dead: list[list[bool]]) -> LayerHealth:
         mask = torch.tensor(dead)
         zeros = torch.zeros(mask.shape[0])
         return LayerHealth(mask.sum(1), mask.sum(1), zeros, zeros, mask)
 
-    tracker = _RevivalTracker()
+    tracker = RevivalTracker()
     tracker.update([layer([[True, False, True], [False, False, False]])])
     tracker.update([layer([[False, False, True], [True, False, False]])])
     tracker.update([layer([[True, False, False], [True, False, False]])])
@@ -363,3 +364,26 @@ def test_a_dead_first_layer_relu_unit_never_revives_under_plain_sgd(data: Datase
     outcome = train_population(_population(data, members), data, cfg, "softmax")
     assert any(m.dead_per_layer[0] > 0 for m in outcome.members)
     assert all(m.revived == 0 for m in outcome.members)
+
+
+def test_a_full_batch_step_to_non_finite_weights_is_rolled_back_to_the_last_finite_state(
+    data: Dataset,
+) -> None:
+    # One step per epoch: the epoch loss is computed before the step, so a step that overflows
+    # leaves a finite loss and non-finite weights. The member must be reported from the
+    # weights before that step, never from NaN weights.
+    cfg = TrainConfig(epochs=3, batch_size=10_000, optimizer="sgd", lr=0.01)
+    members = [MemberSpec("identity", "identity", {}, 0, 1e39), MemberSpec("relu", "relu", {}, 0)]
+    population = _population(data, members)
+    outcome = train_population(population, data, cfg, "softmax")
+    diverged, survivor = outcome.members
+    assert diverged.status == "diverged"
+    assert diverged.epochs == 0
+    assert diverged.history.train_loss == []
+    numbers = [diverged.train_loss, diverged.test_loss, diverged.train_accuracy]
+    assert all(math.isfinite(v) for v in numbers)
+    state = population.member_state_dict(0)
+    initial = init_model(0, data.n_features, (50,), 2, "identity").state_dict()
+    assert _max_difference(state, initial) == 0.0
+    assert survivor.status == "ok"
+    assert survivor.epochs == cfg.epochs

@@ -1,0 +1,93 @@
+"""How many CPU threads a population trains with (`train.threads`).
+
+A population step is a handful of small batched GEMMs plus elementwise kernels. Splitting that
+across threads gains little (about 1.2x from 1 to 2 threads for the benchmark's reference
+setup on a quiet 2-core machine), and on a busy machine every OpenMP barrier waits for a thread
+the scheduler has parked: with one other busy process, 2 threads were 3.8-4.5x slower than on
+a quiet machine while 1 thread stayed within 1.6x. So `auto` uses more than one thread only
+when the work per step is large enough to share and the load average shows idle cores.
+
+The thread count never changes the numbers on the CPU: reported sums accumulate in float64
+and the exactness tests pass for any count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+# Multiply-adds of one training step (forward + backward, all members) per thread below which
+# another thread does not pay for its synchronisation. The reference setup (35 members,
+# batch 64, 20-50-2) does ~7.4M per step and gains ~1.2x from a second idle core; a population
+# of a few members does not.
+WORK_PER_THREAD = 2_000_000
+
+
+@dataclass(frozen=True)
+class MachineState:
+    """The numbers `auto` decides from."""
+
+    cpus: int  # cores this process may run on
+    load: float  # 1-minute load average (runnable processes, ours included)
+    pinned: int | None = None  # OMP_NUM_THREADS when set: the user's cap
+
+
+def machine_state() -> MachineState:
+    """Usable cores, the 1-minute load average (0 where unknown) and OMP_NUM_THREADS."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    pinned = os.environ.get("OMP_NUM_THREADS", "")
+    return MachineState(
+        max(1, cpus), max(0.0, load), int(pinned) if pinned.isdigit() and int(pinned) else None
+    )
+
+
+def step_work(members: int, batch_size: int, widths: Sequence[int]) -> int:
+    """Multiply-adds of one training step: forward, grad_x and grad_W of every layer."""
+    per_sample = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    return 3 * members * batch_size * per_sample
+
+
+def auto_threads(work: int, state: MachineState) -> int:
+    """Threads for a step of `work` multiply-adds on a machine in `state`.
+
+    Idle cores are the cores less the load average rounded to a whole process: a busy
+    neighbour (load ~1 on two cores) leaves one core, so one thread. Then at most one thread
+    per WORK_PER_THREAD multiply-adds, and never more than an explicit OMP_NUM_THREADS.
+    """
+    idle = state.cpus - int(state.load + 0.5)
+    by_work = max(1, work // WORK_PER_THREAD)
+    cap = state.cpus if state.pinned is None else min(state.cpus, state.pinned)
+    return max(1, min(cap, idle, by_work))
+
+
+def resolve_threads(setting: int | str, work: int, state: MachineState | None = None) -> int:
+    """`train.threads` -> a thread count: an int as given, `auto` from the work and the load."""
+    if isinstance(setting, int):
+        return setting
+    if setting != "auto":
+        raise ValueError(f"train.threads must be 'auto' or a count >= 1 (got {setting!r})")
+    return auto_threads(work, state if state is not None else machine_state())
+
+
+@contextmanager
+def using_threads(count: int) -> Iterator[int]:
+    """Run the block with `count` intra-op threads, then put the previous count back."""
+    previous = torch.get_num_threads()
+    if count != previous:
+        torch.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

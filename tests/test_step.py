@@ -1,0 +1,87 @@
+"""The autograd-free step against the autograd path it replaces: the same gradients, bit for bit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from actbench.config import DataConfig
+from actbench.data import Dataset, make_dataset
+from actbench.engine import MemberSpec, Population
+from actbench.model import member_loss
+from actbench.step import ManualStep, supports
+
+ACTIVATIONS: list[tuple[str, dict[str, Any]]] = [
+    ("identity", {}),
+    ("step", {}),
+    ("step", {"ste": True}),
+    ("sigmoid", {}),
+    ("tanh", {}),
+    ("relu", {}),
+    ("leaky_relu", {"negative_slope": 0.2}),
+    ("softmax", {}),
+    ("elu", {"alpha": 0.5}),
+    ("selu", {}),
+    ("gelu", {}),
+    ("gelu", {"approximate": "tanh"}),
+    ("silu", {}),
+    ("mish", {}),
+    ("softplus", {"beta": 2.0, "threshold": 5.0}),
+    ("relu6", {}),
+    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}),
+]
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return make_dataset(DataConfig(n_samples=400, n_classes=3, n_informative=3))
+
+
+def _population(
+    data: Dataset, activations: list[tuple[str, dict[str, Any]]], hidden: tuple[int, ...]
+) -> Population:
+    members = [MemberSpec(n, n, p, seed) for n, p in activations for seed in (0, 1)]
+    return Population(members, data.n_features, hidden, data.n_classes)
+
+
+def _batch(data: Dataset, members: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(3)
+    index = torch.randint(0, data.x_train.shape[0], (members * size,), generator=generator)
+    inputs = data.x_train.index_select(0, index).view(members, size, -1)
+    return inputs, data.y_train.index_select(0, index).view(members, size)
+
+
+@pytest.mark.parametrize("hidden", [(50,), (16, 8)])
+@pytest.mark.parametrize("batch", [64, 37])
+def test_gradients_and_losses_equal_the_autograd_path_bit_for_bit(
+    data: Dataset, hidden: tuple[int, ...], batch: int
+) -> None:
+    population = _population(data, ACTIVATIONS, hidden)
+    assert supports(population, "softmax", torch.device("cpu"))
+    inputs, targets = _batch(data, population.size, batch)
+    per_sample = member_loss(population(inputs), targets, "softmax")
+    per_sample.mean(1).sum().backward()
+    params = [*population.weights, *population.biases]
+    expected = [p.grad.clone() for p in params]  # type: ignore[union-attr]
+    for p in params:
+        p.grad = None
+    manual = ManualStep(population)(inputs, targets)
+    assert torch.equal(manual, per_sample.detach())
+    for p, grad in zip(params, expected, strict=True):
+        assert torch.equal(p.grad, grad)
+
+
+@pytest.mark.parametrize(
+    ("activations", "head"),
+    [
+        pytest.param([("prelu", {})], "softmax", id="learnable-prelu"),
+        pytest.param([("relu", {})], "sigmoid", id="sigmoid-head"),
+    ],
+)
+def test_populations_without_a_closed_form_keep_the_autograd_path(
+    data: Dataset, activations: list[tuple[str, dict[str, Any]]], head: Any
+) -> None:
+    population = _population(data, [("tanh", {}), *activations], (8,))
+    assert not supports(population, head, torch.device("cpu"))
