@@ -263,7 +263,7 @@ class TrainConfig(_Section):
     ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
     cuda_graphs: bool = Field(True, description="replay each step as a CUDA graph (CUDA only)")
-    threads: Literal["auto"] | Annotated[Int, Field(ge=1, le=4096)] = Field(
+    threads: Literal["auto"] | Int = Field(
         "auto",
         description="CPU threads for training: auto (from the work per step and the machine's "
         "load) or a count",
@@ -278,6 +278,15 @@ class TrainConfig(_Section):
             if len(set(value)) != len(value):
                 raise ValueError(f"the seed list {brief(list(value))} repeats a seed")
         return value
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
+        ):
+            return value
+        raise ValueError(f"expected auto or a thread count from 1 to 4096 (got {value!r})")
 
     @field_validator("device")
     @classmethod

@@ -60,3 +60,8 @@ def test_using_threads_puts_the_previous_count_back() -> None:
     with using_threads(before + 1):
         assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_a_bad_thread_count_names_what_is_allowed() -> None:
+    with pytest.raises(ValidationError, match="expected auto or a thread count from 1 to 4096"):
+        TrainConfig(threads=0)
