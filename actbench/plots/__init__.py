@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actbench.plots.activations import activations_figure
+from actbench.plots.boundary import boundary_figure
 from actbench.plots.common import (
     DPI,
     RC_PARAMS,
@@ -25,6 +26,7 @@ from actbench.plots.common import (
 )
 from actbench.plots.curves import curves_figure
 from actbench.plots.health import health_figure
+from actbench.plots.neurons import neurons_figure
 from actbench.plots.sweep import sweep_figure
 from actbench.render import format as fmt
 from actbench.runs import RunResult, write_atomic
@@ -67,6 +69,20 @@ FIGURES: tuple[FigureSpec, ...] = (
         _from_results(curves_figure),
         "Training curves: train loss and test accuracy after every epoch "
         "(line: mean over seeds; band: ± 1 std, min-max with 2 seeds; x: a seed diverged there).",
+    ),
+    FigureSpec(
+        "boundary.png",
+        boundary_figure,
+        "Decision boundaries (2-D data): the predicted probability of class 1 over the input "
+        "plane, mean over seeds (more classes: the most probable class, its probability as "
+        "intensity), the test points on top and each panel's mean test accuracy.",
+    ),
+    FigureSpec(
+        "neurons.png",
+        neurons_figure,
+        "Hidden units (2-D data): seed 0's first hidden layer, each unit's output over the "
+        "input plane on its own colour scale; dead units (constant over the training set) "
+        "are grey with a red cross.",
     ),
     FigureSpec(
         "health.png",
