@@ -42,14 +42,13 @@ from actbench.probe import (
     health,
     signal,
 )
+from actbench.runs import History, MemberMetrics
 from actbench.step import ManualStep, supports
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "EpochReport",
     "Evaluation",
-    "MemberHistory",
-    "MemberOutcome",
     "MemberSpec",
     "Population",
     "PopulationOutcome",
@@ -298,50 +297,14 @@ class EpochReport:
 
 
 @dataclass
-class MemberHistory:
-    """Per epoch; *_per_layer hold one value per hidden layer."""
-
-    train_loss: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
-    dead_per_layer: list[list[int]] = field(default_factory=list)
-    dormant_per_layer: list[list[int]] = field(default_factory=list)
-    saturated_per_layer: list[list[float]] = field(default_factory=list)
-    mean_abs_per_layer: list[list[float]] = field(default_factory=list)
-    grad_norm_per_layer: list[list[float]] = field(default_factory=list)
-    # 1-based epochs the health series (dead ... grad_norm) were probed after: every epoch by
-    # default, every `metrics.health_every`-th (plus the first and last) otherwise
-    health_epochs: list[int] = field(default_factory=list)
-
-
-@dataclass
-class MemberOutcome:
-    """Everything the engine measured about one member, as plain Python values."""
-
-    status: str  # ok | diverged | interrupted
-    epochs: int  # epochs whose update the final parameters contain
-    train_loss: float
-    test_loss: float
-    train_accuracy: float
-    test_accuracy: float
-    dead_per_layer: list[int]
-    dead_per_layer_init: list[int]
-    dormant_per_layer: list[int]
-    saturated_per_layer: list[float]
-    revived: int
-    history: MemberHistory
-    state_dict: dict[str, Tensor] | None = None
-    # mean and std (ddof=0) over all (sample, unit) outputs of each hidden layer on the probe
-    # set before training, accumulated in float64
-    mean_per_layer_init: list[float] = field(default_factory=list)
-    std_per_layer_init: list[float] = field(default_factory=list)
-
-
-@dataclass
 class PopulationOutcome:
-    members: list[MemberOutcome]
+    """Every member's measurements (the run record's own type), and their weights if kept."""
+
+    members: list[MemberMetrics]
     seconds: float
     interrupted: bool
     notices: list[str] = field(default_factory=list)
+    states: list[dict[str, Tensor] | None] = field(default_factory=list)  # SimpleNN state_dicts
 
 
 def epoch_permutations(
@@ -543,7 +506,7 @@ def _train_epoch(
 
 
 def _record_epoch(
-    histories: Sequence[MemberHistory],
+    histories: Sequence[History],
     alive: Sequence[int],
     epoch: int,
     losses: list[float],
@@ -573,9 +536,9 @@ def _record_epoch(
             history.health_epochs.append(epoch)
             history.dead_per_layer.append([int(v) for v in dead[i]])
             history.dormant_per_layer.append([int(v) for v in dormant[i]])
-            history.saturated_per_layer.append(saturated[i])
-            history.mean_abs_per_layer.append(mean_abs[i])
-            history.grad_norm_per_layer.append(grad_norm[i])
+            history.saturated_per_layer.append([*saturated[i]])
+            history.mean_abs_per_layer.append([*mean_abs[i]])
+            history.grad_norm_per_layer.append([*grad_norm[i]])
 
 
 def _optimizer(population: Population, cfg: TrainConfig, capturable: bool) -> StackedOptimizer:
@@ -634,7 +597,7 @@ def train_population(
     revivals = RevivalTracker()
     revivals.update(start.probe)
     probe_health = HealthProbe(population, probe_x, dormant_tau, budget)
-    histories = [MemberHistory() for _ in range(m)]
+    histories = [History() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
     guard = _Guard(population.stacked_parameters(), m)
     interrupted = False
@@ -689,11 +652,11 @@ def train_population(
             finished_epochs=finished_epochs,
             revived=revivals.counts(m).cpu(),
             histories=histories,
-            keep_state=keep_state,
         ),
         time.perf_counter() - started,
         interrupted,
         notices,
+        [population.member_state_dict(i) if keep_state else None for i in range(m)],
     )
 
 
@@ -756,9 +719,8 @@ def _outcomes(
     interrupted: bool,
     finished_epochs: Tensor,
     revived: Tensor,
-    histories: Sequence[MemberHistory],
-    keep_state: bool,
-) -> list[MemberOutcome]:
+    histories: Sequence[History],
+) -> list[MemberMetrics]:
     """Every member's final numbers, from its final (for diverged members: last finite)
     parameters."""
     train_eval = evaluate(population, data.x_train, data.y_train, head, budget)
@@ -768,7 +730,7 @@ def _outcomes(
     for i in range(population.size):
         status = "diverged" if bool(frozen[i]) else "interrupted" if interrupted else "ok"
         outcomes.append(
-            MemberOutcome(
+            MemberMetrics(
                 status=status,
                 epochs=int(finished_epochs[i]),
                 train_loss=float(train_eval.loss[i]),
@@ -779,9 +741,8 @@ def _outcomes(
                 dead_per_layer_init=[int(layer.dead[i]) for layer in start.dead],
                 dormant_per_layer=[int(layer.dormant[i]) for layer in end],
                 saturated_per_layer=[float(layer.saturated[i]) for layer in final_probe],
-                revived=int(revived[i]),
+                revived_neurons=int(revived[i]),
                 history=histories[i],
-                state_dict=population.member_state_dict(i) if keep_state else None,
                 mean_per_layer_init=signal_mean[i],
                 std_per_layer_init=signal_std[i],
             )

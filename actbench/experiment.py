@@ -26,7 +26,6 @@ from actbench.data import make_dataset
 from actbench.engine import (
     DEFAULT_MEMORY_BUDGET,
     EpochReport,
-    MemberOutcome,
     MemberSpec,
     Population,
     train_population,
@@ -37,7 +36,8 @@ from actbench.model import n_logits
 from actbench.notes import run_notes
 from actbench.render.format import plural
 from actbench.runs import (
-    History,
+    MemberIdentity,
+    MemberMetrics,
     RunRecord,
     RunResult,
     new_run_id,
@@ -218,7 +218,7 @@ class PlanOutcome:
     """What training one population plan produced, as plain picklable Python values."""
 
     members: list[PlannedMember]
-    outcomes: list[MemberOutcome] | None  # None when the plan failed
+    outcomes: list[MemberMetrics] | None  # None when the plan failed
     notices: list[str] = field(default_factory=list)
     interrupted: bool = False
     error: str | None = None
@@ -296,12 +296,12 @@ def _train_plan(
         keep_state=keep_models,
     )
     models = {}
-    for position, member in enumerate(outcome.members):
-        if member.state_dict is not None:
+    # plain bytes: results may cross a process boundary (Ray)
+    for position, state in enumerate(outcome.states):
+        if state is not None:
             buffer = io.BytesIO()
-            torch.save(member.state_dict, buffer)
+            torch.save(state, buffer)
             models[position] = buffer.getvalue()
-            member.state_dict = None  # plain values only: results may cross a process boundary
     return PlanOutcome(
         population_plan.members,
         outcome.members,
@@ -400,9 +400,13 @@ def run_experiment(
             point = points[planned.point]
             key = (planned.point, planned.entry, planned.spec.seed)
             if plan_outcome.outcomes is None:
-                records[key] = failed_record(planned.spec, point, plan_outcome.error or "failed")
+                records[key] = RunRecord.failed(
+                    identity(planned.spec, point), plan_outcome.error or "failed"
+                )
                 continue
-            records[key] = record_of(planned.spec, point, plan_outcome.outcomes[position])
+            records[key] = RunRecord.of(
+                identity(planned.spec, point), plan_outcome.outcomes[position]
+            )
             if position in plan_outcome.models:
                 kept[key] = (planned.spec, point, plan_outcome.models[position])
     interrupted = any(o.interrupted for o in outcomes) or len(records) < sum(
@@ -428,64 +432,16 @@ def run_experiment(
     return Experiment(config, config_name, result, models, model_index if kept else None)
 
 
-def _identity(member: MemberSpec, point: GridPoint) -> dict[str, Any]:
-    """The fields that say which member a record is, whatever happened to it."""
-    return {
-        "label": member.label,
-        "activation": member.activation,
-        "params": dict(member.params),
-        "grid": point.values,
-        "seed": member.seed,
-        "hidden_units": sum(point.config.model.hidden),
-        "hidden_widths": list(point.config.model.hidden),
-    }
-
-
-def failed_record(member: MemberSpec, point: GridPoint, error: str) -> RunRecord:
-    """A member whose training raised: no metrics, the error kept."""
-    return RunRecord(
-        **_identity(member, point),
-        status="failed",
-        epochs=0,
-        train_loss=None,
-        test_loss=None,
-        train_accuracy=None,
-        test_accuracy=None,
-        dead_neurons=None,
-        dead_per_layer=[],
-        dead_neurons_init=None,
-        dormant_neurons=None,
-        error=error,
-    )
-
-
-def record_of(member: MemberSpec, point: GridPoint, outcome: MemberOutcome) -> RunRecord:
-    history = outcome.history
-    return RunRecord(
-        **_identity(member, point),
-        status=outcome.status,
-        epochs=outcome.epochs,
-        train_loss=outcome.train_loss,
-        test_loss=outcome.test_loss,
-        train_accuracy=outcome.train_accuracy,
-        test_accuracy=outcome.test_accuracy,
-        dead_neurons=sum(outcome.dead_per_layer),
-        dead_per_layer=outcome.dead_per_layer,
-        dead_neurons_init=sum(outcome.dead_per_layer_init),
-        dead_per_layer_init=outcome.dead_per_layer_init,
-        dormant_neurons=sum(outcome.dormant_per_layer),
-        dormant_per_layer=outcome.dormant_per_layer,
-        saturated_per_layer=list(outcome.saturated_per_layer),
-        revived_neurons=outcome.revived,
-        history=History(
-            train_loss=list(history.train_loss),
-            test_accuracy=list(history.test_accuracy),
-            dead_per_layer=history.dead_per_layer,
-            dormant_per_layer=history.dormant_per_layer,
-            saturated_per_layer=list(history.saturated_per_layer),
-            mean_abs_per_layer=list(history.mean_abs_per_layer),
-            grad_norm_per_layer=list(history.grad_norm_per_layer),
-        ),
+def identity(member: MemberSpec, point: GridPoint) -> MemberIdentity:
+    """Which member a record is, whatever happened to it."""
+    return MemberIdentity(
+        label=member.label,
+        activation=member.activation,
+        params=dict(member.params),
+        grid=point.values,
+        seed=member.seed,
+        hidden_units=sum(point.config.model.hidden),
+        hidden_widths=list(point.config.model.hidden),
     )
 
 

@@ -39,12 +39,14 @@ class _Record(BaseModel):
 class History(_Record):
     """Per epoch (index 0 = after epoch 1); the *_per_layer lists hold one value per hidden layer.
 
-    Every list has one entry per finished epoch (RunRecord.epochs entries; a diverged run stops
-    at its last finite epoch), or is empty when neuron health was not tracked.
+    train_loss and test_accuracy have one entry per finished epoch (RunRecord.epochs entries; a
+    diverged run stops at its last finite epoch). The health series (dead ... grad_norm) have
+    one entry per probed epoch, listed in health_epochs (every epoch unless
+    metrics.health_every > 1), or are empty when neuron health was not tracked.
 
     Neuron health is measured on the probe set (the first `metrics.probe_size` training
-    samples) at the end of every epoch; grad_norm is the L2 norm of the layer's weight gradient,
-    averaged over the epoch's minibatch steps.
+    samples); grad_norm is the L2 norm of the layer's weight gradient, averaged over the
+    epoch's minibatch steps. The engine appends to these lists as it trains.
     """
 
     train_loss: list[float | None] = Field(default_factory=list)
@@ -54,34 +56,80 @@ class History(_Record):
     saturated_per_layer: list[list[float | None]] = Field(default_factory=list)
     mean_abs_per_layer: list[list[float | None]] = Field(default_factory=list)
     grad_norm_per_layer: list[list[float | None]] = Field(default_factory=list)
+    health_epochs: list[int] = Field(default_factory=list)  # 1-based epochs probed
 
 
-class RunRecord(_Record):
-    """One trained member: one activation label x one seed (x one sweep grid point)."""
+class MemberIdentity(_Record):
+    """Which member a record is: one activation label x one seed (x one sweep grid point)."""
 
     label: str
     activation: str
     params: dict[str, float | bool | str] = Field(default_factory=dict)
     grid: dict[str, Any] = Field(default_factory=dict)  # sweep values, {} without a sweep
     seed: int
+    hidden_units: int
+    hidden_widths: list[int] = Field(default_factory=list)
+
+
+class MemberMetrics(_Record):
+    """What the engine measured about one member: built by the engine, saved as it is.
+
+    A new per-member metric is one field here (and its computation in the engine).
+    """
+
     status: Status = "ok"
-    epochs: int
+    epochs: int  # epochs whose update the final parameters contain
     train_loss: float | None
     test_loss: float | None
     train_accuracy: float | None
     test_accuracy: float | None
-    dead_neurons: int | None  # None: the member failed
     dead_per_layer: list[int]
-    dead_neurons_init: int | None
     dead_per_layer_init: list[int] = Field(default_factory=list)
-    dormant_neurons: int | None
     dormant_per_layer: list[int] = Field(default_factory=list)
     saturated_per_layer: list[float | None] = Field(default_factory=list)
     revived_neurons: int = 0  # units dead at some epoch (or init) and alive at a later one
-    hidden_units: int
-    hidden_widths: list[int] = Field(default_factory=list)
+    # mean and std (ddof=0) of each hidden layer's outputs over the probe set before training
+    mean_per_layer_init: list[float | None] = Field(default_factory=list)
+    std_per_layer_init: list[float | None] = Field(default_factory=list)
     history: History = Field(default_factory=History)
+
+
+class RunRecord(MemberMetrics, MemberIdentity):
+    """One trained member: who it is, what the engine measured, and the totals over layers."""
+
+    dead_neurons: int | None  # None: the member failed
+    dead_neurons_init: int | None
+    dormant_neurons: int | None
     error: str | None = None
+
+    @classmethod
+    def of(cls, identity: MemberIdentity, metrics: MemberMetrics) -> RunRecord:
+        """The record of a trained member; the totals are sums over its layers."""
+        return cls(
+            **identity.model_dump(),
+            **{name: getattr(metrics, name) for name in MemberMetrics.model_fields},
+            dead_neurons=sum(metrics.dead_per_layer),
+            dead_neurons_init=sum(metrics.dead_per_layer_init),
+            dormant_neurons=sum(metrics.dormant_per_layer),
+        )
+
+    @classmethod
+    def failed(cls, identity: MemberIdentity, error: str) -> RunRecord:
+        """A member whose training raised: no metrics, the error kept."""
+        return cls(
+            **identity.model_dump(),
+            status="failed",
+            epochs=0,
+            train_loss=None,
+            test_loss=None,
+            train_accuracy=None,
+            test_accuracy=None,
+            dead_per_layer=[],
+            dead_neurons=None,
+            dead_neurons_init=None,
+            dormant_neurons=None,
+            error=error,
+        )
 
 
 class SummaryRow(_Record):

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import torch
+from pydantic import BaseModel
 
 from actbench import cli, distributed
 from actbench.config import Config, load_config
@@ -178,6 +179,9 @@ def test_a_shard_returns_plain_python_values(sweep: Config) -> None:
             for field in dataclasses.fields(value):
                 if field.name not in ("members", "config"):  # the plan sent in
                     yield from walk(getattr(value, field.name))
+        elif isinstance(value, BaseModel):  # the run records: fields of plain values
+            for name in type(value).model_fields:
+                yield from walk(getattr(value, name))
         elif isinstance(value, dict):
             for item in value.values():
                 yield from walk(item)
@@ -186,7 +190,9 @@ def test_a_shard_returns_plain_python_values(sweep: Config) -> None:
                 yield from walk(item)
 
     assert outcome.outcomes is not None and len(outcome.models) == len(shard.members)
-    leaves = [v for v in walk(outcome) if not dataclasses.is_dataclass(v)]
+    leaves = [
+        v for v in walk(outcome) if not dataclasses.is_dataclass(v) and not isinstance(v, BaseModel)
+    ]
     plain = (bool, int, float, str, bytes, list, dict, type(None))
     assert all(isinstance(v, plain) for v in leaves), {type(v) for v in leaves}
 

@@ -363,7 +363,7 @@ def test_a_dead_first_layer_relu_unit_never_revives_under_plain_sgd(data: Datase
     members = _members([("relu", {})], seeds=range(6))
     outcome = train_population(_population(data, members), data, cfg, "softmax")
     assert any(m.dead_per_layer[0] > 0 for m in outcome.members)
-    assert all(m.revived == 0 for m in outcome.members)
+    assert all(m.revived_neurons == 0 for m in outcome.members)
 
 
 def test_a_full_batch_step_to_non_finite_weights_is_rolled_back_to_the_last_finite_state(
