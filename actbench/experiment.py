@@ -418,6 +418,7 @@ def run_experiment(
         actbench_version=__version__,
         run_id=new_run_id(config_name, config.to_dict()) if run_id is None else run_id,
         device=devices,
+        threads=max((o.threads for o in outcomes if o.threads is not None), default=None),
         seconds=round(time.perf_counter() - started, 3),
         status="interrupted" if interrupted else "ok",
         config=config.to_dict(),

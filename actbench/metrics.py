@@ -9,10 +9,8 @@ Definitions (part of the contract, see README "Metrics"):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -134,12 +132,3 @@ def count_saturated(derivative: Tensor, max_abs_derivative: float) -> Tensor:
     magnitude = derivative.abs()
     flags = torch.lt(magnitude, SATURATION_FRACTION * max_abs_derivative, out=magnitude)
     return flags.reshape(members, -1).sum(1).long()
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof=1) of the finite values; std is NaN for fewer than two."""
-    finite = np.array([v for v in values if math.isfinite(v)], dtype=np.float64)
-    if finite.size == 0:
-        return math.nan, math.nan
-    std = float(finite.std(ddof=1)) if finite.size > 1 else math.nan
-    return float(finite.mean()), std

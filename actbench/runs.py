@@ -155,6 +155,9 @@ class SummaryRow(_Record):
     dormant_neurons_mean: float | None
     saturated_mean: float | None = None  # fraction of (sample, unit) pairs, final
     revived_neurons_mean: float | None = None
+    # first / last hidden layer gradient norm after epoch 1 (geometric mean over seeds)
+    grad_ratio_mean: float | None = None
+    std_init_last_mean: float | None = None  # last hidden layer's output std before training
     hidden_units: int = 0
     n_diverged: int = 0
     baseline: str | None = None
@@ -172,6 +175,7 @@ class RunResult(_Record):
     run_id: str
     device: str
     seconds: float
+    threads: int | None = None  # CPU threads the members trained with (None: CUDA or unknown)
     status: Literal["ok", "interrupted"] = "ok"
     config: dict[str, Any]
     runs: list[RunRecord]

@@ -167,6 +167,26 @@ def total_norm(per_layer: Sequence[float | None]) -> float | None:
     return math.sqrt(sum(float(value) ** 2 for value in per_layer if value is not None))
 
 
+def first_last_gradient_ratio(record: RunRecord) -> float | None:
+    """Gradient norm of the first hidden layer over the last one's, after epoch 1: far below 1
+    where gradients vanish on their way back (sigmoid in deep nets). None for one hidden layer
+    or without a probe of epoch 1."""
+    history = record.history
+    if not history.grad_norm_per_layer or history.health_epochs[:1] not in ([], [1]):
+        return None
+    norms = history.grad_norm_per_layer[0]
+    if len(norms) < 2 or norms[0] is None or not norms[-1]:
+        return None
+    return float(norms[0]) / float(norms[-1])
+
+
+def last_layer_std_at_init(record: RunRecord) -> float | None:
+    """Std of the last hidden layer's outputs before training (the signal that reaches the
+    output layer; it decays with depth unless the init suits the activation)."""
+    values = record.std_per_layer_init
+    return values[-1] if values and values[-1] is not None else None
+
+
 # --- summary ------------------------------------------------------------------------------------
 
 
@@ -229,6 +249,14 @@ def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list
                 dormant_neurons_mean=stat("dormant_neurons")[0],
                 saturated_mean=_none_if_nan(saturated),
                 revived_neurons_mean=stat("revived_neurons")[0],
+                grad_ratio_mean=_none_if_nan(
+                    geometric_mean(finite(first_last_gradient_ratio(r) for r in group))
+                    if any(first_last_gradient_ratio(r) is not None for r in group)
+                    else math.nan
+                ),
+                std_init_last_mean=_none_if_nan(
+                    mean_std(last_layer_std_at_init(r) for r in group)[0]
+                ),
                 hidden_units=group[0].hidden_units,
                 n_diverged=sum(r.status == "diverged" for r in group),
                 **comparison,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -11,7 +9,6 @@ from actbench.activations import build, derivative, get, max_abs_derivative
 from actbench.metrics import (
     LayerAccumulator,
     dormant_units,
-    mean_std,
     saturated_mask,
     varying_units,
 )
@@ -124,15 +121,3 @@ def test_step_is_saturated_everywhere() -> None:
     z = torch.tensor([-1.0, 0.5, 2.0])
     mask = saturated_mask(derivative(spec.build(), spec, z), max_abs_derivative(spec))
     assert mask.tolist() == [True, True, True]
-
-
-def test_mean_std_uses_sample_std() -> None:
-    mean, std = mean_std([0.8, 0.85, 0.9])
-    assert mean == pytest.approx(0.85)
-    assert std == pytest.approx(0.05)
-
-
-def test_mean_std_of_one_value_has_no_std() -> None:
-    mean, std = mean_std([0.8])
-    assert mean == 0.8
-    assert math.isnan(std)

@@ -165,3 +165,30 @@ def test_summary_saturated_is_the_width_weighted_fraction() -> None:
     ]
     (row,) = summarize(records)
     assert row.saturated_mean == pytest.approx(0.375)
+
+
+def test_gradient_ratio_and_init_signal_columns() -> None:
+    history = History(grad_norm_per_layer=[[0.001, 0.1, 10.0]], health_epochs=[1])
+    records = [
+        _record(
+            "sigmoid",
+            s,
+            0.8,
+            history=history,
+            hidden_widths=[8, 8, 8],
+            std_per_layer_init=[0.5, 0.2, value],
+        )
+        for s, value in enumerate([0.1, 0.3])
+    ]
+    (row,) = summarize(records)
+    assert row.grad_ratio_mean == pytest.approx(1e-4)
+    assert row.std_init_last_mean == pytest.approx(0.2)
+
+
+def test_gradient_ratio_needs_two_layers_and_epoch_one() -> None:
+    one_layer = _record("relu", 0, 0.8, history=History(grad_norm_per_layer=[[0.5]]))
+    later = _record(
+        "relu", 1, 0.8, history=History(grad_norm_per_layer=[[0.5, 1.0]], health_epochs=[5])
+    )
+    (row,) = summarize([one_layer, later])
+    assert row.grad_ratio_mean is None

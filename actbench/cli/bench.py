@@ -44,6 +44,14 @@ def bench(
     health: Annotated[
         bool, typer.Option("--health", help="Also time the population with neuron health on.")
     ] = False,
+    threads: Annotated[
+        str,
+        typer.Option(
+            "--threads",
+            metavar="N|auto",
+            help="CPU threads of the population (and vmap); the per-run loop uses one.",
+        ),
+    ] = "auto",
     repeat: Annotated[
         int,
         typer.Option(
@@ -77,6 +85,7 @@ def bench(
         ways=chosen,
         health=health,
         repeat=repeat,
+        threads=int(threads) if threads.isdigit() else threads,
     )
     stderr = stderr_console()
     result = run_bench(settings, on_way=lambda way: say(stderr, "", f"timing: {way}")).to_dict()

@@ -100,6 +100,16 @@ class RunFlags:
         str | None,
         typer.Option("--device", help="auto, cpu, cuda or cuda:N.", show_default=False),
     ] = None
+    threads: Annotated[
+        str | None,
+        typer.Option(
+            "--threads",
+            metavar="N|auto",
+            help="CPU threads to train with; auto (the default) picks from the work per step "
+            "and how busy the machine is.",
+            show_default=False,
+        ),
+    ] = None
     fmt: FormatOpt = OutputFormat.table
     quiet: QuietOpt = False
     out: OutOpt = Path("runs")
@@ -182,7 +192,13 @@ class RunFlags:
             "train.epochs": self.epochs,
             "train.lr": self.lr,
             "train.device": self.device,
+            "train.threads": _count_or_word(self.threads),
         }
+
+
+def _count_or_word(value: str | None) -> int | str | None:
+    """'4' -> 4 (a thread count), 'auto' stays a word."""
+    return int(value) if value is not None and value.isdigit() else value
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])

@@ -98,7 +98,11 @@ def health_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
         return None
     plt = pyplot()
     points, note = drawn_points(result)
-    profiles = _layer_profiles(result) if deep else []
+    profiles = [
+        profile
+        for profile in (_layer_profiles(result) if deep else [])
+        if any(profile.start(run) for run in result.runs)
+    ]
     names = [metric.name for metric in metrics] + [profile.name for profile in profiles]
     figure, axes = panel_grid(
         plt, len(names), len(points), figure_title("Neuron health", result, note)
@@ -133,7 +137,7 @@ class _LayerProfile:
 
     name: str
     start: Callable[[RunRecord], list[float]]
-    end: Callable[[RunRecord], list[float]]
+    end: Callable[[RunRecord], list[float]] | None  # None: a view of the start only
     log: bool  # log axis and geometric mean over seeds; else linear 0-100 % and the mean
 
 
@@ -173,6 +177,12 @@ def _layer_profiles(result: RunResult) -> list[_LayerProfile]:
             lambda run: _epoch_norms(run, "last"),
             log=True,
         ),
+        _LayerProfile(
+            "output std by layer at init",
+            lambda run: [float(v) for v in run.std_per_layer_init if v is not None],
+            None,
+            log=True,
+        ),
     ]
 
 
@@ -183,7 +193,10 @@ def _draw_layer_profile(
 
     for label, color in colors.items():
         members = point.members(label)
-        for values, style in ((profile.start, "--"), (profile.end, "-")):
+        views = [(profile.start, "--")]
+        if profile.end is not None:
+            views.append((profile.end, "-"))
+        for values, style in views:
             rows = [row for row in (values(run) for run in members) if row]
             if not rows:
                 continue

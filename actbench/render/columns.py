@@ -119,6 +119,26 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         optional=True,
         help="units dead at one check and alive at a later one",
     ),
+    SummaryColumn(
+        "grad_ratio",
+        "grad\nratio",
+        lambda r: r.grad_ratio_mean,
+        lambda r: fmt.significant(r.grad_ratio_mean),
+        None,
+        default=False,
+        optional=True,
+        help="first / last hidden layer gradient norm after epoch 1 (vanishing: << 1)",
+    ),
+    SummaryColumn(
+        "std_init_last",
+        "std@init\nlast",
+        lambda r: r.std_init_last_mean,
+        lambda r: fmt.significant(r.std_init_last_mean),
+        None,
+        default=False,
+        optional=True,
+        help="std of the last hidden layer's outputs before training",
+    ),
 )
 KEYS: tuple[str, ...] = tuple(column.key for column in COLUMNS)
 SORT_KEYS: tuple[str, ...] = KEYS
@@ -154,6 +174,13 @@ def select(spec: str | None) -> list[SummaryColumn]:
             keys.insert(0, "activation")
     order = {key: i for i, key in enumerate(KEYS)}
     return sorted((_BY_KEY[k] for k in keys), key=lambda c: order[c.key])
+
+
+def requested(spec: str | None) -> set[str]:
+    """The columns --columns names (shown even where the terminal is narrow)."""
+    if spec is None:
+        return set()
+    return {part.strip().lstrip("+") for part in spec.split(",") if part.strip()[:1] != "-"}
 
 
 def sort_rows(rows: Sequence[SummaryRow], key: str | None) -> list[SummaryRow]:

@@ -23,6 +23,13 @@ def number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def significant(value: float | None, digits: int = 2) -> str:
+    """A value that may span orders of magnitude (a ratio): 0.73, 1.1e-04."""
+    if value is None or math.isnan(value):
+        return MISSING
+    return f"{value:.{digits}g}"
+
+
 def percent(fraction: float | None, std: float | None = None) -> str:
     """A fraction as a percentage with one decimal, with ± std (also a fraction) if given."""
     if fraction is None or math.isnan(fraction):

@@ -103,6 +103,7 @@ def comparison_table(
     """One row per activation label (per sweep grid point); best value per column marked
     within each grid point."""
     shown = cols.select(columns)
+    asked = cols.requested(columns)
     rows = result.summary
     keys = grid_keys(rows)
     seeds = sorted({row.n_seeds for row in rows})
@@ -119,7 +120,7 @@ def comparison_table(
             *(
                 text_column(c.header)
                 if c.key == "activation"
-                else Column(c.header, optional=c.optional)
+                else Column(c.header, optional=c.optional and c.key not in asked)
                 for c in shown
             ),
         ],
