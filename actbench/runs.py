@@ -287,12 +287,16 @@ def history_csv(result: RunResult) -> str:
             history.mean_abs_per_layer,
             history.grad_norm_per_layer,
         ]
+        # the health series have one entry per probed epoch (health_epochs; every epoch when
+        # that list is empty, as in runs saved before it existed)
+        probed = {epoch: index for index, epoch in enumerate(history.health_epochs)}
         for epoch, (loss, accuracy) in enumerate(
             zip(history.train_loss, history.test_accuracy, strict=True)
         ):
+            index = probed.get(epoch + 1) if history.health_epochs else epoch
             health: list[Any] = []
             for series in per_layer:
-                values = list(series[epoch]) if epoch < len(series) else []
+                values = list(series[index]) if index is not None and index < len(series) else []
                 health += [v if v is not None else "" for v in values]
                 health += [""] * (layers - len(values))
             writer.writerow(

@@ -441,3 +441,22 @@ def test_save_run_writes_every_file_and_results_last(
     assert (folder / "models" / "m.pt").read_bytes() == b"\x00"
     assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
     assert os.path.getsize(folder / "results.json") > 0
+
+
+def test_history_csv_puts_health_on_the_epochs_that_were_probed() -> None:
+    result = make_result(labels=("relu",), seeds=1, epochs=4)
+    run = result.runs[0]
+    history = run.history.model_copy(
+        update={
+            "health_epochs": [1, 4],
+            "dead_per_layer": [[1], [3]],
+            "dormant_per_layer": [[0], [2]],
+            "saturated_per_layer": [[0.1], [0.4]],
+            "mean_abs_per_layer": [[0.5], [0.7]],
+            "grad_norm_per_layer": [[1.0], [2.0]],
+        }
+    )
+    result = result.model_copy(update={"runs": [run.model_copy(update={"history": history})]})
+    rows = list(csv.DictReader(io.StringIO(history_csv(result))))
+    assert [r["dead_l1"] for r in rows] == ["1", "", "", "3"]
+    assert [r["grad_norm_l1"] for r in rows] == ["1.0", "", "", "2.0"]

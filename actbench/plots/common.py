@@ -295,15 +295,26 @@ def draw_metric(
             low = [max(value, floor) for value in low]
             high = [min(value, ceiling) for value in high]
             single = len(band.finite) == 1
+            # epochs without a value (not probed, or after a member stopped) are skipped, so
+            # the line joins the epochs that have one
+            kept = [i for i, value in enumerate(band.mean) if math.isfinite(value)]
+            epochs = [band.epochs[i] for i in kept]
             ax.plot(
-                band.epochs,
-                band.mean,
+                epochs,
+                [band.mean[i] for i in kept],
                 color=color,
                 linewidth=1.6,
                 label=label,
                 marker="o" if single else None,
             )
-            ax.fill_between(band.epochs, low, high, color=color, alpha=alpha, linewidth=0)
+            ax.fill_between(
+                epochs,
+                [low[i] for i in kept],
+                [high[i] for i in kept],
+                color=color,
+                alpha=alpha,
+                linewidth=0,
+            )
             for run in point.members(label):
                 if run.status == "diverged" and mark_divergence(ax, run, metric, color):
                     diverged = True

@@ -44,13 +44,26 @@ def _saturated_percent(per_layer: Sequence[float | None], widths: list[int] | No
     return None if fraction is None else 100.0 * fraction
 
 
+def by_epoch(run: RunRecord, values: Sequence[float | None]) -> list[float | None]:
+    """A health series (one value per probed epoch) laid out one entry per epoch, None where
+    the epoch was not probed (metrics.health_every > 1)."""
+    probed = run.history.health_epochs
+    if not probed:
+        return list(values)
+    laid_out: list[float | None] = [None] * max(probed)
+    for epoch, value in zip(probed, values, strict=False):
+        laid_out[epoch - 1] = value
+    return laid_out
+
+
 def _dead_series(run: RunRecord) -> list[float | None]:
     if not run.history.dead_per_layer:
         return []
     init = percent_of_units(run.dead_per_layer_init, run.hidden_units)
-    return [init] + [
-        percent_of_units(layers, run.hidden_units) for layers in run.history.dead_per_layer
-    ]
+    return [init] + by_epoch(
+        run,
+        [percent_of_units(layers, run.hidden_units) for layers in run.history.dead_per_layer],
+    )
 
 
 def _health_metrics(result: RunResult) -> list[EpochMetric]:
@@ -58,25 +71,33 @@ def _health_metrics(result: RunResult) -> list[EpochMetric]:
         EpochMetric("dead units (%)", _dead_series, first_epoch=0, bounds=PERCENT, from_zero=True),
         EpochMetric(
             "dormant units (%)",
-            lambda run: [
-                percent_of_units(layers, run.hidden_units)
-                for layers in run.history.dormant_per_layer
-            ],
+            lambda run: by_epoch(
+                run,
+                [
+                    percent_of_units(layers, run.hidden_units)
+                    for layers in run.history.dormant_per_layer
+                ],
+            ),
             bounds=PERCENT,
             from_zero=True,
         ),
         EpochMetric(
             "saturated outputs (%)",
-            lambda run: [
-                _saturated_percent(layers, layer_widths(result, run))
-                for layers in run.history.saturated_per_layer
-            ],
+            lambda run: by_epoch(
+                run,
+                [
+                    _saturated_percent(layers, layer_widths(result, run))
+                    for layers in run.history.saturated_per_layer
+                ],
+            ),
             bounds=PERCENT,
             from_zero=True,
         ),
         EpochMetric(
             "gradient norm",
-            lambda run: [total_norm(layers) for layers in run.history.grad_norm_per_layer],
+            lambda run: by_epoch(
+                run, [total_norm(layers) for layers in run.history.grad_norm_per_layer]
+            ),
             log=True,
         ),
     )
