@@ -105,7 +105,7 @@ def _leaders(first: SummaryRow, second: SummaryRow, runs: Sequence[RunRecord]) -
             f"{first.label} and {second.label} lead, but one seed cannot tell them apart: "
             "add seeds (--seeds 5) or use --baseline"
         ]
-    p = f"< {SIGNIFICANCE / 50:g}" if test.p_value < 0.001 else f"= {test.p_value:.2f}"
+    p = "< 0.001" if test.p_value < 0.001 else f"= {test.p_value:.3f}"
     if test.p_value >= SIGNIFICANCE:
         return [
             f"the top two, {first.label} and {second.label}, are within seed noise "
