@@ -260,6 +260,8 @@ def draw_metric(
     colors: dict[str, Color],
 ) -> bool:
     """Draw one metric in one panel per grid point; True if a seed diverged in any of them."""
+    from matplotlib.ticker import MaxNLocator
+
     log = bool(metric.log)
     bands = metric_bands(points, metric, colors, log)
     if metric.log is None:
@@ -321,6 +323,7 @@ def draw_metric(
         if log:
             log_axis(ax)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if metric.from_zero:
         for ax in axes:
             ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))
