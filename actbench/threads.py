@@ -5,7 +5,7 @@ across threads gains little (about 1.2x from 1 to 2 threads for the benchmark's 
 setup on a quiet 2-core machine), and on a busy machine every OpenMP barrier waits for a thread
 the scheduler has parked: with one other busy process, 2 threads were 3.8-4.5x slower than on
 a quiet machine while 1 thread stayed within 1.6x. So `auto` uses more than one thread only
-when the work per step is large enough to share and the load average shows idle cores.
+when the work per step is large enough to share and the cores are idle right now.
 
 The thread count never changes the numbers on the CPU: reported sums accumulate in float64
 and the exactness tests pass for any count.
@@ -14,6 +14,7 @@ and the exactness tests pass for any count.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,29 +28,50 @@ import torch
 WORK_PER_THREAD = 2_000_000
 
 
+SAMPLE_SECONDS = 0.1  # how long `auto` watches the CPUs before choosing
+_cache: tuple[float, MachineState] | None = None
+
+
 @dataclass(frozen=True)
 class MachineState:
     """The numbers `auto` decides from."""
 
     cpus: int  # cores this process may run on
-    load: float  # 1-minute load average (runnable processes, ours included)
+    load: float  # cores busy with other work now (sampled), or the 1-minute load average
     pinned: int | None = None  # OMP_NUM_THREADS when set: the user's cap
 
 
 def machine_state() -> MachineState:
-    """Usable cores, the 1-minute load average (0 where unknown) and OMP_NUM_THREADS."""
+    """Usable cores, how many of them are busy, and OMP_NUM_THREADS.
+
+    Busy cores are sampled over SAMPLE_SECONDS while this process waits (so they are other
+    processes' work): the 1-minute load average lags by a minute and counts a run that just
+    ended, ours included. Where sampling is not possible, the load average. Reused for a few
+    seconds, so a sweep of many populations samples once.
+    """
+    global _cache
+    now = time.monotonic()
+    if _cache is not None and now - _cache[0] < 5.0:
+        return _cache[1]
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
+        import psutil
+
+        busy = psutil.cpu_percent(interval=SAMPLE_SECONDS) / 100 * (os.cpu_count() or cpus)
+    except Exception:  # no psutil support on this platform: fall back to the load average
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
     pinned = os.environ.get("OMP_NUM_THREADS", "")
-    return MachineState(
-        max(1, cpus), max(0.0, load), int(pinned) if pinned.isdigit() and int(pinned) else None
+    state = MachineState(
+        max(1, cpus), max(0.0, busy), int(pinned) if pinned.isdigit() and int(pinned) else None
     )
+    _cache = (now, state)
+    return state
 
 
 def step_work(members: int, batch_size: int, widths: Sequence[int]) -> int:
@@ -61,8 +83,8 @@ def step_work(members: int, batch_size: int, widths: Sequence[int]) -> int:
 def auto_threads(work: int, state: MachineState) -> int:
     """Threads for a step of `work` multiply-adds on a machine in `state`.
 
-    Idle cores are the cores less the load average rounded to a whole process: a busy
-    neighbour (load ~1 on two cores) leaves one core, so one thread. Then at most one thread
+    Idle cores are the cores less the busy ones rounded to a whole process: a busy neighbour
+    (~1 core busy of two) leaves one core, so one thread. Then at most one thread
     per WORK_PER_THREAD multiply-adds, and never more than an explicit OMP_NUM_THREADS.
     """
     idle = state.cpus - int(state.load + 0.5)
@@ -77,6 +99,9 @@ def resolve_threads(setting: int | str, work: int, state: MachineState | None = 
         return setting
     if setting != "auto":
         raise ValueError(f"train.threads must be 'auto' or a count >= 1 (got {setting!r})")
+    pinned = os.environ.get("OMP_NUM_THREADS", "")
+    if state is None and (work < 2 * WORK_PER_THREAD or pinned == "1"):
+        return 1  # one thread whatever the machine does: no need to watch it
     return auto_threads(work, state if state is not None else machine_state())
 
 

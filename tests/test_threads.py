@@ -65,3 +65,15 @@ def test_using_threads_puts_the_previous_count_back() -> None:
 def test_a_bad_thread_count_names_what_is_allowed() -> None:
     with pytest.raises(ValidationError, match="expected auto or a thread count from 1 to 4096"):
         TrainConfig(threads=0)
+
+
+def test_auto_does_not_watch_the_machine_for_work_one_thread_handles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actbench import threads
+
+    def never() -> MachineState:
+        raise AssertionError("sampled the machine")
+
+    monkeypatch.setattr(threads, "machine_state", never)
+    assert resolve_threads("auto", WORK_PER_THREAD) == 1
