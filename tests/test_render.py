@@ -1171,3 +1171,18 @@ def test_member_names_seed_and_grid_point() -> None:
 
 def test_printable_shows_control_characters_as_escapes() -> None:
     assert fmt.printable("a\x1b[2Jb\n") == "a\\x1b[2Jb\\n"
+
+
+def test_interrupted_footer_shows_the_epochs_actually_finished() -> None:
+    runs = [record("relu", seed, epochs=2, status="interrupted") for seed in range(2)]
+    result = result_of([row("relu")], runs).model_copy(update={"status": "interrupted"})
+    (table,) = result_view(result, notes=False).tables
+    assert "2 of 100 epochs" in table.caption[-1] and "INTERRUPTED" in table.caption[-1]
+
+
+def test_footer_counts_in_singular_and_plural() -> None:
+    result = result_of([row("relu", n_seeds=1)], [record("relu", 0)])
+    result = result.model_copy(update={"config": {"train": {"epochs": 1}}})
+    caption = result_view(result, notes=False).tables[0].caption
+    assert caption[0].startswith("1 seed;")
+    assert caption[-1].startswith("1 model, 1 epoch, ")
