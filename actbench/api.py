@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import html
 import signal
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from actbench.config import Config, config_from_mapping, read_yaml_mapping
@@ -27,7 +24,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from torch import nn
 
-    from actbench.experiment import Experiment, ProgressEvent
+    from actbench.experiment import Experiment
     from actbench.members import ModelIndex
     from actbench.render.view import View
 
@@ -307,52 +304,6 @@ def resolve(
     return resolved, name
 
 
-@contextmanager
-def _progress(show: bool) -> Iterator[Any]:
-    """A rich progress bar on stderr (an on_progress callback), or None."""
-    if not show:
-        yield None
-        return
-    from rich.console import Console
-
-    from actbench.render.progress import progress_bar
-
-    with progress_bar(Console(stderr=True)) as bar:
-        task = bar.add_task("training", total=None, status="preparing", unit="")
-
-        def on_progress(event: ProgressEvent) -> None:
-            bar.update(
-                task,
-                completed=event.done,
-                total=event.total,
-                status=event.description,
-                unit=event.unit,
-            )
-
-        yield on_progress
-
-
-@contextmanager
-def _stop_on_interrupt() -> Iterator[threading.Event]:
-    """Ctrl-C (a notebook's interrupt) stops training at the next step and keeps the finished
-    epochs (status 'interrupted'), as on the command line; a second Ctrl-C aborts at once."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _run(
     config: Config,
     name: str,
@@ -364,16 +315,24 @@ def _run(
     progress: bool,
     per_member: bool,
 ) -> Result:
+    from rich.console import Console
+
     from actbench.experiment import (
         Experiment,
         keeps_models,
         run_experiment,
         save_experiment,
+        stop_on_signals,
     )
+    from actbench.render.progress import progress_updates
 
     if save_models and not save:
         raise ConfigError("save_models=True needs save=True (models are saved in the run folder)")
-    with _progress(progress) as on_progress, _stop_on_interrupt() as stop:
+    # a notebook's interrupt (Ctrl-C) stops at the next step and keeps the finished epochs
+    with (
+        progress_updates(Console(stderr=True), progress) as on_progress,
+        stop_on_signals((signal.SIGINT,)) as stop,
+    ):
         experiment = run_experiment(
             config,
             name,

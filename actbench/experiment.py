@@ -11,11 +11,15 @@ import io
 import itertools
 import os
 import platform
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
@@ -186,6 +190,31 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
         f"this run needs about {needed / GIB:.1f} GiB ({detail}) but {device} has "
         f"{available / GIB:.1f} GiB available; {remedy}"
     )
+
+
+@contextmanager
+def stop_on_signals(
+    signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+) -> Iterator[threading.Event]:
+    """While the block runs, the first of `signals` asks the work to stop at its next step (or
+    after it, when saving): pass `stop.is_set` as should_stop. A second Ctrl-C aborts at once.
+    Outside the main thread signals stay as they are."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @dataclass

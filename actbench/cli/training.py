@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -44,28 +40,6 @@ if TYPE_CHECKING:
     from actbench.experiment import Executor, Experiment
     from actbench.gates import Threshold
     from actbench.runs import RunResult
-
-
-@contextmanager
-def graceful_stop() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM ask the work to stop at the next step (training) or after it (saving);
-    a second Ctrl-C aborts at once."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 @dataclass(frozen=True)
@@ -146,10 +120,10 @@ def _train_in(
     thresholds: list[Threshold],
     reference: RunResult | None,
 ) -> int:
-    from actbench.experiment import ProgressEvent, keeps_models, run_experiment
+    from actbench.experiment import keeps_models, run_experiment, stop_on_signals
     from actbench.gates import check_all
     from actbench.render import emit
-    from actbench.render.progress import progress_bar
+    from actbench.render.progress import progress_updates
     from actbench.render.results import result_view
 
     stdout = stdout_console()
@@ -167,23 +141,9 @@ def _train_in(
             **callbacks,
         )
 
-    with graceful_stop() as stop:
-        if show_progress:
-            with progress_bar(stderr) as bar:
-                task = bar.add_task("training", total=None, status="preparing", unit="")
-
-                def on_progress(event: ProgressEvent) -> None:
-                    bar.update(
-                        task,
-                        completed=event.done,
-                        total=event.total,
-                        status=event.description,
-                        unit=event.unit,
-                    )
-
-                experiment = train(on_progress=on_progress, should_stop=stop.is_set)
-        else:
-            experiment = train(should_stop=stop.is_set)
+    with stop_on_signals() as stop:
+        with progress_updates(stderr, show_progress) as on_progress:
+            experiment = train(on_progress=on_progress, should_stop=stop.is_set)
         result = experiment.result
         if not flags.quiet:
             for notice in result.notices:
@@ -408,7 +368,12 @@ def rerun(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
-    from actbench.experiment import prepare_run_dir, run_experiment, save_experiment
+    from actbench.experiment import (
+        prepare_run_dir,
+        run_experiment,
+        save_experiment,
+        stop_on_signals,
+    )
     from actbench.gates import environment_changes, reproduction_differences
     from actbench.runs import load_result, new_run_id, resolve_run
 
@@ -424,7 +389,7 @@ def rerun(
     stderr = stderr_console()
     name = f"rerun-{run_dir.name}"[:60]
     new_dir = None if no_save else prepare_run_dir(out, new_run_id(name, config.to_dict()), config)
-    with graceful_stop() as stop:
+    with stop_on_signals() as stop:
         experiment = run_experiment(
             config, name, run_id=new_dir.name if new_dir else "", should_stop=stop.is_set
         )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -11,6 +15,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+if TYPE_CHECKING:
+    from actbench.experiment import ProgressEvent
 
 
 def progress_bar(console: Console) -> Progress:
@@ -27,3 +34,27 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=True,
     )
+
+
+@contextmanager
+def progress_updates(
+    console: Console, show: bool = True
+) -> Iterator[Callable[[ProgressEvent], None] | None]:
+    """A progress bar on `console` while the block runs, as an `on_progress` callback for
+    run_experiment; None (no bar) when `show` is false."""
+    if not show:
+        yield None
+        return
+    with progress_bar(console) as bar:
+        task = bar.add_task("training", total=None, status="preparing", unit="")
+
+        def on_progress(event: ProgressEvent) -> None:
+            bar.update(
+                task,
+                completed=event.done,
+                total=event.total,
+                status=event.description,
+                unit=event.unit,
+            )
+
+        yield on_progress
