@@ -59,6 +59,25 @@ OutOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, notes or notices.")]
 NoSaveOpt = Annotated[bool, typer.Option("--no-save", help="Do not write a run folder.")]
+SortOpt = Annotated[
+    SortKey | None,
+    typer.Option(
+        "--sort",
+        metavar="COL",
+        help="Sort rows by this column, best first: " + ", ".join(columns.SORT_KEYS) + ".",
+        show_default=False,
+    ),
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="COLS",
+        help="Table columns: +saturated,+ci95 adds to the default ones, -dead_init drops one, "
+        "a plain list replaces them. Names: as for --sort.",
+        show_default=False,
+    ),
+]
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", metavar="NAME=VALUE", help="Activation parameter (repeatable)."),

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import FormatOpt, OutOpt, OutputFormat, SortKey
+from actbench.cli.options import ColumnsOpt, FormatOpt, OutOpt, OutputFormat, SortOpt
 from actbench.cli.training import EXAMPLES
 from actbench.errors import RunFolderError
 
 if TYPE_CHECKING:
     from actbench.plots import ModelSource
-from actbench.render import columns, emit
+from actbench.render import emit
 
 
 def saved_models(run_dir: Path) -> ModelSource | None:
@@ -63,21 +63,8 @@ def report(
     run: RunArg,
     out: OutOpt = Path("runs"),
     fmt: FormatOpt = OutputFormat.table,
-    sort: Annotated[
-        SortKey | None,
-        typer.Option(
-            "--sort",
-            metavar="COL",
-            help="Sort rows by this column, best first: " + ", ".join(columns.SORT_KEYS) + ".",
-            show_default=False,
-        ),
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns", metavar="COLS", help="Table columns, as for compare.", show_default=False
-        ),
-    ] = None,
+    sort: SortOpt = None,
+    columns: ColumnsOpt = None,
     plots: Annotated[
         bool, typer.Option("--plots/--no-plots", help="Write PNG figures into the run folder.")
     ] = True,

@@ -14,6 +14,7 @@ import yaml
 from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
+    ColumnsOpt,
     ConfigArg,
     ExecutorKind,
     NoSaveOpt,
@@ -21,7 +22,7 @@ from actbench.cli.options import (
     ParamOpt,
     QuietOpt,
     RunFlags,
-    SortKey,
+    SortOpt,
     with_options,
 )
 from actbench.config import Config, load_config
@@ -33,7 +34,6 @@ from actbench.errors import (
     ConfigError,
     unknown,
 )
-from actbench.render import columns
 from actbench.render import format as fmt
 
 if TYPE_CHECKING:
@@ -263,25 +263,8 @@ def compare(
             show_default=False,
         ),
     ] = None,
-    sort: Annotated[
-        SortKey | None,
-        typer.Option(
-            "--sort",
-            metavar="COL",
-            help="Sort rows by this column, best first: " + ", ".join(columns.SORT_KEYS) + ".",
-            show_default=False,
-        ),
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            metavar="COLS",
-            help="Table columns: +saturated,+ci95 adds to the default ones, -dead_init drops "
-            "one, a plain list replaces them. Names: as for --sort.",
-            show_default=False,
-        ),
-    ] = None,
+    sort: SortOpt = None,
+    columns: ColumnsOpt = None,
     *,
     options: RunFlags,
 ) -> None:
