@@ -35,7 +35,7 @@ from actbench.engine import (
     train_population,
 )
 from actbench.errors import ConfigError, DeviceError, ResourceError
-from actbench.members import ModelIndex, index_models
+from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.notes import run_notes
 from actbench.render.format import plural
@@ -254,6 +254,7 @@ class PlanOutcome:
     models: dict[int, bytes] = field(default_factory=dict)  # member position -> state_dict
     device: str = ""  # where it trained, e.g. "cpu (2 threads)"
     threads: int | None = None  # CPU threads it trained with (None on CUDA)
+    scaler: Scaler | None = None  # its data's scaler, when the models are kept
 
 
 def train_plan(
@@ -338,6 +339,7 @@ def _train_plan(
         outcome.interrupted,
         models=models,
         device=describe_device(device),
+        scaler=scaler_of(data) if models else None,
     )
 
 
@@ -422,6 +424,7 @@ def run_experiment(
 
     records: dict[tuple[int, int, int], RunRecord] = {}
     kept: dict[tuple[int, int, int], tuple[MemberSpec, GridPoint, bytes]] = {}
+    scalers: dict[str, Scaler] = {}
     notices: list[str] = []
     for plan_outcome in outcomes:
         notices += plan_outcome.notices
@@ -438,6 +441,8 @@ def run_experiment(
             )
             if position in plan_outcome.models:
                 kept[key] = (planned.spec, point, plan_outcome.models[position])
+                if plan_outcome.scaler is not None:
+                    scalers[point.config.data.model_dump_json()] = plan_outcome.scaler
     interrupted = any(o.interrupted for o in outcomes) or len(records) < sum(
         len(p.members) for p in populations
     )
@@ -458,7 +463,7 @@ def run_experiment(
     )
     result = result.model_copy(update={"notes": run_notes(result)})
     # named in record order, so the names do not depend on which executor finished first
-    models, model_index = index_models([kept[key] for key in sorted(kept)])
+    models, model_index = index_models([kept[key] for key in sorted(kept)], scalers)
     return Experiment(config, config_name, result, models, model_index if kept else None)
 
 

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from actbench import activations
 from actbench.config import DataConfig, GridPoint
+from actbench.data import Dataset
 from actbench.engine import MemberSpec
 from actbench.errors import ActbenchError, RunFolderError, unknown
 from actbench.model import SimpleNN, n_logits
@@ -78,15 +79,19 @@ class ModelIndex(_Entry):
 # --- the data scaler ----------------------------------------------------------------------------
 
 
-def fit_scaler(cfg: DataConfig) -> Scaler:
-    """The scaler the members of this data config were trained behind (data.make_dataset's,
-    fit on the training split)."""
-    from actbench.data import make_dataset
-
-    data = make_dataset(cfg)
+def scaler_of(data: Dataset) -> Scaler:
+    """The scaler a dataset was standardised with (fit on its training split)."""
     return Scaler(
         mean=[float(v) for v in data.scaler_mean], scale=[float(v) for v in data.scaler_scale]
     )
+
+
+def fit_scaler(cfg: DataConfig) -> Scaler:
+    """The scaler the members of this data config were trained behind: the data made again.
+    Runs pass the scaler they trained with instead (index_models' `scalers`)."""
+    from actbench.data import make_dataset
+
+    return scaler_of(make_dataset(cfg))
 
 
 class Standardize(nn.Module):
@@ -134,19 +139,25 @@ def unique_filenames(stems: Sequence[str]) -> list[str]:
 
 def index_models(
     kept: Sequence[tuple[MemberSpec, GridPoint, bytes]],
+    scalers: Mapping[str, Scaler] | None = None,
 ) -> tuple[dict[str, bytes], ModelIndex]:
-    """File name -> state_dict bytes, and the index that maps each file to its member."""
+    """File name -> state_dict bytes, and the index that maps each file to its member.
+
+    scalers: data config (as JSON) -> the scaler its members trained behind; a data config
+    without one is made again to fit it (fit_scaler).
+    """
     names = unique_filenames([readable_name(spec, point) for spec, point, _ in kept])
-    scalers: list[Scaler] = []
-    scaler_of: dict[str, int] = {}
+    found: list[Scaler] = []  # the index's scalers, one per distinct data config
+    index_of: dict[str, int] = {}
     entries = []
     for name, (spec, point, _) in zip(names, kept, strict=True):
         cfg = point.config
         data_key = cfg.data.model_dump_json()
-        if data_key not in scaler_of:
-            scaler_of[data_key] = len(scalers)
-            scalers.append(fit_scaler(cfg.data))
-        scaler = scaler_of[data_key]
+        if data_key not in index_of:
+            index_of[data_key] = len(found)
+            known = (scalers or {}).get(data_key)
+            found.append(known if known is not None else fit_scaler(cfg.data))
+        scaler = index_of[data_key]
         entries.append(
             ModelEntry(
                 file=name,
@@ -157,13 +168,13 @@ def index_models(
                 seed=spec.seed,
                 hidden=list(cfg.model.hidden),
                 head=cfg.model.head,
-                n_features=len(scalers[scaler].mean),
+                n_features=len(found[scaler].mean),
                 n_classes=cfg.data.n_classes,
                 scaler=scaler,
             )
         )
     models = {name: blob for name, (_, _, blob) in zip(names, kept, strict=True)}
-    return models, ModelIndex(scalers=scalers, models=entries)
+    return models, ModelIndex(scalers=found, models=entries)
 
 
 def read_index(models_dir: Path) -> ModelIndex | None:
