@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from actbench.config import Config, config_from_mapping, read_yaml_mapping
+from actbench.config import Config, config_from_mapping, read_yaml_mapping, shortcuts
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve_run
 
@@ -381,12 +381,7 @@ def compare(
         config,
         overrides=overrides,
         sweep=sweep,
-        flags={
-            "train.seeds": seeds,
-            "train.epochs": epochs,
-            "train.lr": lr,
-            "train.device": device,
-        },
+        flags=shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
     )
     labels = [entry.label for entry in cfg.activations]
     if baseline is not None and baseline not in labels:
@@ -426,12 +421,7 @@ def train(
     """
     if params and act is None:
         raise ConfigError("--param needs --act NAME")
-    flags: dict[str, Any] = {
-        "train.seeds": seeds,
-        "train.epochs": epochs,
-        "train.lr": lr,
-        "train.device": device,
-    }
+    flags = shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device)
     if act is not None:
         flags["activations"] = [{"name": act, "params": dict(params or {})}]
     cfg, name = resolve(config, overrides=overrides, sweep=sweep, flags=flags)

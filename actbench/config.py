@@ -804,6 +804,25 @@ def validate(document: Mapping[str, Any]) -> Config:
         raise ConfigError(format_validation_error(exc)) from None
 
 
+def shortcuts(
+    *,
+    seeds: Any = None,
+    epochs: Any = None,
+    lr: Any = None,
+    device: Any = None,
+    threads: Any = None,
+) -> dict[str, Any]:
+    """The dedicated flags (--seeds, --epochs, --lr, --device, --threads and their Python
+    keywords) as the dotted keys load_config takes; None: not given."""
+    return {
+        "train.seeds": seeds,
+        "train.epochs": epochs,
+        "train.lr": lr,
+        "train.device": device,
+        "train.threads": threads,
+    }
+
+
 def load_config(
     path: Path | None = None,
     overrides: Iterable[str] = (),

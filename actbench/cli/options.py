@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
+from actbench.config import shortcuts
 from actbench.render import columns
 
 
@@ -206,13 +207,13 @@ class RunFlags:
 
     def config_flags(self) -> dict[str, Any]:
         """The dedicated flags as dotted config keys (None: not given)."""
-        return {
-            "train.seeds": self.seeds,
-            "train.epochs": self.epochs,
-            "train.lr": self.lr,
-            "train.device": self.device,
-            "train.threads": _count_or_word(self.threads),
-        }
+        return shortcuts(
+            seeds=self.seeds,
+            epochs=self.epochs,
+            lr=self.lr,
+            device=self.device,
+            threads=_count_or_word(self.threads),
+        )
 
 
 def _count_or_word(value: str | None) -> int | str | None:
