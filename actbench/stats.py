@@ -213,6 +213,7 @@ def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list
             return _none_if_nan(mean), _none_if_nan(std)
 
         accuracies = [r.test_accuracy for r in group]
+        ratios = finite(first_last_gradient_ratio(r) for r in group)
         acc_mean, acc_std = stat("test_accuracy")
         loss_mean, loss_std = stat("test_loss")
         saturated = mean_std(
@@ -249,11 +250,7 @@ def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list
                 dormant_neurons_mean=stat("dormant_neurons")[0],
                 saturated_mean=_none_if_nan(saturated),
                 revived_neurons_mean=stat("revived_neurons")[0],
-                grad_ratio_mean=_none_if_nan(
-                    geometric_mean(finite(first_last_gradient_ratio(r) for r in group))
-                    if any(first_last_gradient_ratio(r) is not None for r in group)
-                    else math.nan
-                ),
+                grad_ratio_mean=_none_if_nan(geometric_mean(ratios)) if ratios else None,
                 std_init_last_mean=_none_if_nan(
                     mean_std(last_layer_std_at_init(r) for r in group)[0]
                 ),
