@@ -109,6 +109,20 @@ def planar_points(result: RunResult) -> tuple[list[tuple[Point, Plane]], str]:
     return kept, note
 
 
+def planar_labels(
+    result: RunResult, colors: dict[str, Color], models: ModelSource | None
+) -> tuple[list[tuple[Point, Plane]], str, list[str]] | None:
+    """What a figure over the input plane draws: the 2-D grid points with their planes, a note,
+    and the labels they have; None without 2-D data or trained members."""
+    if models is None:
+        return None
+    planar, note = planar_points(result)
+    if not planar:
+        return None
+    labels = [label for label in colors if any(p.members(label) for p, _ in planar)]
+    return planar, note, labels
+
+
 def wrap_title(lines: Sequence[str], width: float, fontsize: float) -> list[str]:
     """Title lines wrapped to a figure `width` inches wide: small figures cut nothing."""
     # an average character of the default sans-serif font is about half an em wide
@@ -261,12 +275,10 @@ def boundary_figure(
     result: RunResult, colors: dict[str, Color], models: ModelSource | None
 ) -> Figure | None:
     """Mean predicted probability over the input plane per label (x grid point); 2-D data only."""
-    if models is None:
+    found = planar_labels(result, colors, models)
+    if found is None or models is None:
         return None
-    planar, note = planar_points(result)
-    if not planar:
-        return None
-    labels = [label for label in colors if any(p.members(label) for p, _ in planar)]
+    planar, note, labels = found
     panels = []
     for point, plane in planar:
         raw = plane.grid(RESOLUTION)

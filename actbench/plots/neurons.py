@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from actbench.plots.boundary import Plane, member_or_none, planar_points, title_inches, wrap_title
+from actbench.plots.boundary import (
+    Plane,
+    member_or_none,
+    planar_labels,
+    title_inches,
+    wrap_title,
+)
 from actbench.plots.common import Color, pyplot
 from actbench.runs import RunResult
 
@@ -126,12 +132,10 @@ def neurons_figure(
     result: RunResult, colors: dict[str, Color], models: ModelSource | None
 ) -> Figure | None:
     """seed 0's first hidden layer, unit by unit, over the input plane; 2-D data only."""
-    if models is None:
+    found = planar_labels(result, colors, models)
+    if found is None or models is None:
         return None
-    planar, note = planar_points(result)
-    if not planar:
-        return None
-    labels = [label for label in colors if any(p.members(label) for p, _ in planar)]
+    planar, note, labels = found
     fit = max(1, MAX_ROWS // max(1, len(labels)))
     shown_points = planar[:fit]
     rows: list[Row] = []
