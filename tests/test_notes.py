@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from cases import member_record as record
 
 from actbench.notes import MAX_NOTES, run_notes
-from actbench.runs import History, RunRecord, RunResult
+from actbench.runs import RunRecord, RunResult
 from actbench.stats import summarize
-
-
-def record(label: str, seed: int, accuracy: float, **extra: Any) -> RunRecord:
-    fields: dict[str, Any] = {
-        "label": label,
-        "activation": extra.pop("activation", label),
-        "seed": seed,
-        "epochs": 10,
-        "train_loss": 0.3,
-        "test_loss": 0.4,
-        "train_accuracy": 0.9,
-        "test_accuracy": accuracy,
-        "dead_neurons": 0,
-        "dead_per_layer": [0],
-        "dead_neurons_init": 0,
-        "dormant_neurons": 0,
-        "hidden_units": 50,
-        "history": History(),
-    }
-    return RunRecord(**{**fields, **extra})
 
 
 def result(*runs: RunRecord, classes: int = 2) -> RunResult:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from cases import ACTIVATION_VARIANTS
 
 from actbench import activations
 from actbench.config import DataConfig, TrainConfig
@@ -14,26 +15,7 @@ from actbench.engine import MemberSpec, Population, probed_epochs, train_populat
 from actbench.metrics import saturated_mask
 from actbench.probe import derivative, saturated_counts, signal
 
-CASES = [
-    ("identity", {}),
-    ("step", {}),
-    ("step", {"ste": True}),
-    ("sigmoid", {}),
-    ("tanh", {}),
-    ("relu", {}),
-    ("leaky_relu", {"negative_slope": 0.2}),
-    ("softmax", {}),
-    ("elu", {"alpha": 0.5}),
-    ("selu", {}),
-    ("gelu", {}),
-    ("gelu", {"approximate": "tanh"}),
-    ("silu", {}),
-    ("mish", {}),
-    ("softplus", {"beta": 2.0, "threshold": 5.0}),
-    ("relu6", {}),
-    ("hardtanh", {"min_val": -2.0, "max_val": 0.5}),
-    ("prelu", {}),
-]
+CASES = ACTIVATION_VARIANTS
 
 
 @pytest.fixture(scope="module")

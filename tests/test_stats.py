@@ -4,12 +4,12 @@ rows, and the per-member aggregates the table and the figures share."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pytest
+from cases import member_record as record
 from scipy import stats as scipy_stats
 
-from actbench.runs import History, RunRecord
+from actbench.runs import History
 from actbench.stats import (
     epoch_band,
     finite,
@@ -110,31 +110,11 @@ def test_epoch_band_mean_std_and_min_max() -> None:
     assert epoch_band([[None], []]) is None
 
 
-def _record(label: str, seed: int, accuracy: float | None, **extra: Any) -> RunRecord:
-    fields: dict[str, Any] = {
-        "label": label,
-        "activation": label,
-        "seed": seed,
-        "epochs": 1,
-        "train_loss": 0.3,
-        "test_loss": 0.4,
-        "train_accuracy": 0.9,
-        "test_accuracy": accuracy,
-        "dead_neurons": 0,
-        "dead_per_layer": [0],
-        "dead_neurons_init": 0,
-        "dormant_neurons": 0,
-        "hidden_units": 50,
-        "history": History(),
-    }
-    return RunRecord(**{**fields, **extra})
-
-
 def test_summary_pairs_seeds_against_the_baseline() -> None:
     relu = [0.80, 0.82, 0.81]
     tanh = [0.85, 0.86, 0.84]
-    records = [_record("relu", s, a) for s, a in enumerate(relu)]
-    records += [_record("tanh", s, a) for s, a in reversed(list(enumerate(tanh)))]
+    records = [record("relu", s, a) for s, a in enumerate(relu)]
+    records += [record("tanh", s, a) for s, a in reversed(list(enumerate(tanh)))]
     rows = {row.label: row for row in summarize(records, baseline="relu")}
     assert rows["relu"].diff_mean is None
     assert rows["tanh"].baseline == "relu"
@@ -145,14 +125,14 @@ def test_summary_pairs_seeds_against_the_baseline() -> None:
 
 
 def test_summary_of_one_seed_has_no_std_or_interval() -> None:
-    (row,) = summarize([_record("relu", 0, 0.8)])
+    (row,) = summarize([record("relu", 0, 0.8)])
     assert row.test_accuracy_std is None
     assert row.test_accuracy_ci95 is None
     assert row.test_accuracy_mean == 0.8
 
 
 def test_summary_counts_the_values_its_statistics_used() -> None:
-    records = [_record("relu", 0, 0.8), _record("relu", 1, None, status="failed")]
+    records = [record("relu", 0, 0.8), record("relu", 1, None, status="failed")]
     (row,) = summarize(records)
     assert (row.n_seeds, row.n_used) == (2, 1)
     assert row.test_accuracy_mean == 0.8
@@ -160,7 +140,7 @@ def test_summary_counts_the_values_its_statistics_used() -> None:
 
 def test_summary_saturated_is_the_width_weighted_fraction() -> None:
     records = [
-        _record("relu", s, 0.8, saturated_per_layer=[0.5, 0.0], hidden_widths=[30, 10])
+        record("relu", s, 0.8, saturated_per_layer=[0.5, 0.0], hidden_widths=[30, 10])
         for s in range(2)
     ]
     (row,) = summarize(records)
@@ -170,7 +150,7 @@ def test_summary_saturated_is_the_width_weighted_fraction() -> None:
 def test_gradient_ratio_and_init_signal_columns() -> None:
     history = History(grad_norm_per_layer=[[0.001, 0.1, 10.0]], health_epochs=[1])
     records = [
-        _record(
+        record(
             "sigmoid",
             s,
             0.8,
@@ -186,8 +166,8 @@ def test_gradient_ratio_and_init_signal_columns() -> None:
 
 
 def test_gradient_ratio_needs_two_layers_and_epoch_one() -> None:
-    one_layer = _record("relu", 0, 0.8, history=History(grad_norm_per_layer=[[0.5]]))
-    later = _record(
+    one_layer = record("relu", 0, 0.8, history=History(grad_norm_per_layer=[[0.5]]))
+    later = record(
         "relu", 1, 0.8, history=History(grad_norm_per_layer=[[0.5, 1.0]], health_epochs=[5])
     )
     (row,) = summarize([one_layer, later])
