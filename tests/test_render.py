@@ -1186,3 +1186,13 @@ def test_footer_counts_in_singular_and_plural() -> None:
     caption = result_view(result, notes=False).tables[0].caption
     assert caption[0].startswith("1 seed;")
     assert caption[-1].startswith("1 model, 1 epoch, ")
+
+
+def test_sweep_columns_align_numbers_right_and_words_left() -> None:
+    rows = [
+        row("relu", grid={"data.kind": kind, "train.lr": lr})
+        for kind in ("moons", "xor")
+        for lr in (0.1, 0.3)
+    ]
+    lines = md_lines(to_markdown(result_view(result_of(rows)).tables[0]))
+    assert lines[1].startswith("| --- | ---: | --- |")  # kind, lr, activation

@@ -43,9 +43,15 @@ def grid_keys(rows: Sequence[SummaryRow] | Sequence[RunRecord]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row.grid))
 
 
-def _grid_columns(keys: Sequence[str]) -> list[Column]:
+def _grid_columns(keys: Sequence[str], grids: Sequence[dict[str, Any]]) -> list[Column]:
+    """One column per sweep key: right-aligned for numbers, left for words and shapes."""
     names = fmt.key_names(keys)
-    return [Column(names[key], style="cyan", merge=True) for key in keys]
+
+    def numeric(key: str) -> bool:
+        values = [grid[key] for grid in grids if key in grid]
+        return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+    return [Column(names[key], numeric=numeric(key), style="cyan", merge=True) for key in keys]
 
 
 def _grid_cells(grid: dict[str, Any], keys: Sequence[str]) -> list[Cell]:
@@ -116,7 +122,7 @@ def comparison_table(
     table = TableView(
         title=run_title(result),
         columns=[
-            *_grid_columns(keys),
+            *_grid_columns(keys, [row.grid for row in rows]),
             *(
                 text_column(c.header)
                 if c.key == "activation"
@@ -157,7 +163,7 @@ def baseline_table(result: RunResult) -> TableView | None:
     table = TableView(
         title=f"test accuracy vs {rows[0].baseline}",
         columns=[
-            *_grid_columns(keys),
+            *_grid_columns(keys, [row.grid for row in rows]),
             text_column("activation"),
             Column("Δ acc\n(points)"),
             Column("95% CI\nof Δ"),
@@ -208,7 +214,7 @@ def members_table(result: RunResult) -> TableView:
     table = TableView(
         title=run_title(result) + ("" if several else f": {', '.join(labels)}"),
         columns=[
-            *_grid_columns(keys),
+            *_grid_columns(keys, [run.grid for run in result.runs]),
             *([text_column("activation")] if several else []),
             Column("seed"),
             Column("train\nloss"),
