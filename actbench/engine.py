@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from actbench import activations
 from actbench.config import InitScheme, TrainConfig
 from actbench.data import Dataset
+from actbench.kernels import Forward
 from actbench.metrics import LayerHealth
 from actbench.model import Head, init_model, member_loss, predictions
 from actbench.optim import StackedOptimizer
@@ -266,16 +267,23 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(
-    population: Population, x: Tensor, y: Tensor, head: Head, budget: int = DEFAULT_MEMORY_BUDGET
+    population: Population,
+    x: Tensor,
+    y: Tensor,
+    head: Head,
+    budget: int = DEFAULT_MEMORY_BUDGET,
+    forward: Forward | None = None,
 ) -> Evaluation:
-    """Loss and accuracy of every member on (x, y), in sample chunks."""
+    """Loss and accuracy of every member on (x, y), in sample chunks. `forward`: the
+    population's no-graph forward, to reuse its tensors from call to call."""
     m = population.size
+    forward = forward if forward is not None else Forward(population)
     loss_sum = torch.zeros(m, dtype=torch.float64, device=x.device)
     correct = torch.zeros(m, dtype=torch.int64, device=x.device)
     for part in chunks(x.shape[0], chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
         ys = y[part].expand(m, -1)
-        logits = population(xs)
+        logits = forward.logits(xs)
         loss_sum += member_loss(logits, ys, head).sum(1, dtype=torch.float64)
         correct += (predictions(logits, head) == ys).sum(1)
     n = x.shape[0]
@@ -353,7 +361,17 @@ class _Stepper:
         self.graphs: dict[int, Any] = {}
         self.static_index: dict[int, Tensor] = {}
         # the autograd-free step where every group has a closed-form backward (same numbers)
-        self.manual = ManualStep(population) if supports(population, head, device) else None
+        self.manual = (
+            ManualStep(population, self._gradient_slots(population, optimizer))
+            if supports(population, head, device)
+            else None
+        )
+
+    @staticmethod
+    def _gradient_slots(population: Population, optimizer: StackedOptimizer) -> list[Tensor]:
+        """The optimizer's flat-gradient views of the weights and biases, in that order."""
+        slot = {id(p): g for p, g in zip(optimizer.params, optimizer.grads, strict=True)}
+        return [slot[id(p)] for p in [*population.weights, *population.biases]]
 
     def start_epoch(self) -> None:
         self.loss_sum.zero_()
@@ -597,6 +615,7 @@ def train_population(
     revivals = RevivalTracker()
     revivals.update(start.probe)
     probe_health = HealthProbe(population, probe_x, dormant_tau, budget)
+    forward = Forward(population)
     histories = [History() for _ in range(m)]
     finished_epochs = torch.zeros(m, dtype=torch.int64)
     guard = _Guard(population.stacked_parameters(), m)
@@ -614,7 +633,7 @@ def train_population(
             break
         epoch_loss = (stepper.loss_sum / n).float()
         guard.freeze_diverged(epoch_loss)
-        test_acc = evaluate(population, data.x_test, data.y_test, head, budget).accuracy
+        test_acc = evaluate(population, data.x_test, data.y_test, head, budget, forward).accuracy
         probe = probe_health() if probing else []
         latest_probe = probe or None
         revivals.update(probe)

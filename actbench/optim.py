@@ -2,8 +2,14 @@
 
 torch.optim cannot give the rows of one tensor different learning rates, and a learning-rate
 sweep is exactly that. These optimizers repeat torch.optim's arithmetic operation for
-operation (its default, non-capturable path), with the step size as a per-member tensor: each
+operation (its default, single-tensor path), with the step size as a per-member tensor: each
 member's update is bit-identical on the CPU to torch.optim run on that member alone (tested).
+
+The state lives in flat buffers: every parameter becomes a view of one flat tensor, its
+gradient a view of another, and each optimizer operation is one kernel over all of them
+(about ten per step, whatever the number of layers). When every member has the same learning
+rate, the update is torch.optim's own call with a Python-float step size; otherwise the step
+size is expanded to one float32 value per element.
 
 `capturable=True` keeps the step count on the device and computes the bias corrections there,
 so a step can be recorded in a CUDA graph; it matches the eager path to rounding.
@@ -23,7 +29,10 @@ class StackedOptimizer:
     """One optimizer for every stacked parameter; `lr[m]` is member m's learning rate.
 
     `stacked` pairs each parameter with the members it holds along dim 0 (a slice of all
-    members: learnable activations belong to one group).
+    members: learnable activations belong to one group). The parameters keep their identity
+    but their data moves into `self.flat` (so in-place updates of either are seen by both);
+    `self.grads[i]` is parameter i's slot in the flat gradient, which a step may fill in place
+    and set as `p.grad` to spare the copy.
     """
 
     def __init__(
@@ -35,103 +44,124 @@ class StackedOptimizer:
         capturable: bool = False,
     ) -> None:
         self.params = [p for p, _ in stacked]
-        self.rows = [rows for _, rows in stacked]
         self.kind = cfg.optimizer
         self.weight_decay = cfg.weight_decay
         self.momentum = cfg.momentum
         self.betas = (0.9, 0.999)
         self.eps = 1e-8
         self.capturable = capturable
-        device = self.params[0].device
+        first = self.params[0]
+        device, dtype = first.device, first.dtype
+        if any(p.device != device or p.dtype != dtype for p in self.params):
+            raise ValueError("stacked parameters must share one device and dtype")
+        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.flat_grad = torch.zeros_like(self.flat)
+        self.grads: list[Tensor] = []
+        owners: list[Tensor] = []  # the member each element belongs to
+        offset = 0
+        for p, (_, rows) in zip(self.params, stacked, strict=True):
+            size = p.numel()
+            p.data = self.flat[offset : offset + size].view_as(p)
+            self.grads.append(self.flat_grad[offset : offset + size].view_as(p))
+            members = torch.arange(rows.start, rows.stop, device=device)
+            owners.append(members.repeat_interleave(size // max(1, p.shape[0])))
+            offset += size
+        self.owner = torch.cat(owners)
         # float64 like the Python floats torch.optim computes with; cast to float32 per use
         self.lr = torch.tensor(list(lr), dtype=torch.float64)
+        values = set(self.lr.tolist())
+        self.uniform_lr: float | None = values.pop() if len(values) == 1 else None
         self.steps = 0
         self.step_tensor = torch.zeros((), dtype=torch.float32, device=device)
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.momentum_buffer = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.momentum_buffer = torch.zeros_like(self.flat)
         self._lr_device = self.lr.to(device=device, dtype=torch.float32)
-        self._lr_views = self._views(self.lr)
-        self._decay_views = self._views(1 - self.lr * self.weight_decay)
+        self._lr_elements = self._per_element(self.lr)
+        self._decay = self._per_element(1 - self.lr * self.weight_decay)
 
-    def _views(self, values: Tensor) -> list[Tensor]:
-        """values[m] of each parameter's members, shaped to broadcast over the parameter.
+    def _per_element(self, values: Tensor) -> Tensor:
+        """values[m] (one per member) at every element of member m, as the parameters' dtype.
 
-        values is cast once (float64 -> the parameters' float32, exactly as torch.optim casts its
-        Python-float step size), then sliced per parameter without copies.
+        The cast comes first (float64 -> float32, exactly as torch.optim casts its Python-float
+        step size), then the gather.
         """
-        values = values.to(self.params[0].device, self.params[0].dtype)
-        return [
-            values[rows].view(-1, *([1] * (p.dim() - 1)))
-            for p, rows in zip(self.params, self.rows, strict=True)
-        ]
+        values = values.to(self.flat.device, self.flat.dtype)
+        return values.index_select(0, self.owner)
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
+    def _gradient(self) -> Tensor:
+        """The flat gradient: slots a step filled in place stay, other gradients are copied in."""
+        for p, slot in zip(self.params, self.grads, strict=True):
+            if p.grad is slot:
+                continue
+            if p.grad is None:
+                slot.zero_()
+            else:
+                slot.copy_(p.grad)
+        return self.flat_grad
+
     @torch.no_grad()
     def step(self) -> None:
-        # foreach: one dispatch per operation for all stacks; the same arithmetic as the
-        # per-tensor loop (and as torch.optim's), bit for bit.
-        grads = [_grad(p) for p in self.params]
+        grad = self._gradient()
         if self.kind == "sgd":
-            self._sgd(grads)
+            self._sgd(grad)
         else:
-            self._adam(grads)
+            self._adam(grad)
 
-    def _sgd(self, grads: list[Tensor]) -> None:
+    def _sgd(self, grad: Tensor) -> None:
         # torch.optim.SGD: d_p = g + wd * p; buf = momentum * buf + d_p; p -= lr * buf.
         # A zero-initialised buffer gives torch's first-step `buf = d_p` exactly.
         if self.weight_decay:
-            grads = list(torch._foreach_add(grads, self.params, alpha=self.weight_decay))
+            grad = grad.add(self.flat, alpha=self.weight_decay)
         if self.momentum:
-            torch._foreach_mul_(self.momentum_buffer, self.momentum)
-            torch._foreach_add_(self.momentum_buffer, grads)
-            grads = self.momentum_buffer
-        torch._foreach_addcmul_(self.params, grads, self._lr_views, value=-1)
+            self.momentum_buffer.mul_(self.momentum).add_(grad)
+            grad = self.momentum_buffer
+        if self.uniform_lr is not None:
+            self.flat.add_(grad, alpha=-self.uniform_lr)
+        else:
+            # p + (-1 * g) * lr == p + (-lr) * g: a sign flip and a product, both exact
+            self.flat.addcmul_(grad, self._lr_elements, value=-1)
 
-    def _adam(self, grads: list[Tensor]) -> None:
+    def _adam(self, grad: Tensor) -> None:
         beta1, beta2 = self.betas
         self.steps += 1
-        correction2_sqrt: Tensor | float
-        if self.capturable:
-            self.step_tensor += 1
-            step_size = -(self._lr_device / (1 - beta1**self.step_tensor))
-            correction2_sqrt = (1 - beta2**self.step_tensor).sqrt()
-        else:
-            step_size = -(self.lr / (1 - beta1**self.steps))
-            correction2_sqrt = (1 - beta2**self.steps) ** 0.5
         if self.weight_decay:
             if self.kind == "adamw":
-                torch._foreach_mul_(self.params, self._decay_views)
+                if self.uniform_lr is not None:
+                    self.flat.mul_(1 - self.uniform_lr * self.weight_decay)
+                else:
+                    self.flat.mul_(self._decay)
             else:
-                grads = list(torch._foreach_add(grads, self.params, alpha=self.weight_decay))
-        torch._foreach_lerp_(self.exp_avg, grads, 1 - beta1)
-        torch._foreach_mul_(self.exp_avg_sq, beta2)
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1 - beta2)
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        if isinstance(correction2_sqrt, Tensor):
-            torch._foreach_div_(denom, [correction2_sqrt] * len(denom))
+                grad = grad.add(self.flat, alpha=self.weight_decay)
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = self.exp_avg_sq.sqrt()
+        if self.capturable:
+            self.step_tensor += 1
+            denom.div_((1 - beta2**self.step_tensor).sqrt()).add_(self.eps)
+            step_size = -(self._lr_device / (1 - beta1**self.step_tensor))
+            # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
+            updates = self.exp_avg * step_size.index_select(0, self.owner)
+            self.flat.addcdiv_(updates, denom)
+            return
+        denom.div_((1 - beta2**self.steps) ** 0.5).add_(self.eps)
+        if self.uniform_lr is not None:
+            step_size = self.uniform_lr / (1 - beta1**self.steps)
+            self.flat.addcdiv_(self.exp_avg, denom, value=-step_size)  # torch.optim.Adam's call
         else:
-            torch._foreach_div_(denom, correction2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
-        updates = torch._foreach_mul(self.exp_avg, self._views(step_size))
-        torch._foreach_addcdiv_(self.params, updates, denom)
+            step_size = self._per_element(-(self.lr / (1 - beta1**self.steps)))
+            self.flat.addcdiv_(self.exp_avg * step_size, denom)
 
     def member_state(self) -> list[Tensor]:
         """Every state tensor (for resetting after a CUDA-graph warm-up)."""
-        return [*self.exp_avg, *self.exp_avg_sq, *self.momentum_buffer, self.step_tensor]
+        return [self.exp_avg, self.exp_avg_sq, self.momentum_buffer, self.step_tensor]
 
     def reset(self) -> None:
         """Back to the state before the first step."""
         for tensor in self.member_state():
             tensor.zero_()
         self.steps = 0
-
-
-def _grad(p: Tensor) -> Tensor:
-    if p.grad is None:
-        return torch.zeros_like(p)
-    return p.grad

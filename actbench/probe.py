@@ -9,13 +9,14 @@ graph; activations without such a kernel (PReLU's learnable slope) fall back to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from actbench import activations
+from actbench.kernels import Forward, closed_form
 from actbench.metrics import LayerAccumulator, LayerHealth, count_saturated
 
 if TYPE_CHECKING:
@@ -23,58 +24,12 @@ if TYPE_CHECKING:
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
 
-# SELU's constants as ATen's selu passes them to elu_backward (Klambauer et al. 2017).
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
-
-_aten = torch.ops.aten
-
-# name -> (module, z, h, ones, out) -> f'(z), each the kernel autograd runs for that module,
-# written into `out` when given (the `grad_input` overloads) so a probe allocates nothing
-_Derivative = Callable[[nn.Module, Tensor, Tensor, Tensor, Tensor | None], Tensor]
-
-
-def _kernel(op: Any, *args: Any, **kwargs: Any) -> Callable[..., Tensor]:
-    def run(out: Tensor | None) -> Tensor:
-        if out is None:
-            return cast(Tensor, op.default(*args, **kwargs))
-        return cast(Tensor, op.grad_input(*args, **kwargs, grad_input=out))
-
-    return run
-
 
 def _softmax_diagonal(h: Tensor, out: Tensor | None) -> Tensor:
     # the diagonal of the Jacobian, f (1 - f), as activations.derivative defines it
     if out is None:
         return h * (1 - h)
     return torch.neg(h, out=out).add_(1).mul_(h)  # (-h + 1) * h: the same roundings
-
-
-_CLOSED_FORM: dict[str, _Derivative] = {
-    "sigmoid": lambda m, z, h, one, out: _kernel(_aten.sigmoid_backward, one, h)(out),
-    "tanh": lambda m, z, h, one, out: _kernel(_aten.tanh_backward, one, h)(out),
-    "relu": lambda m, z, h, one, out: _kernel(_aten.threshold_backward, one, h, 0)(out),
-    "leaky_relu": lambda m, z, h, one, out: _kernel(
-        _aten.leaky_relu_backward, one, z, m.negative_slope, False
-    )(out),
-    "elu": lambda m, z, h, one, out: _kernel(_aten.elu_backward, one, m.alpha, 1, 1, False, z)(out),
-    "selu": lambda m, z, h, one, out: _kernel(
-        _aten.elu_backward, one, _SELU_ALPHA, _SELU_SCALE, 1, False, z
-    )(out),
-    "gelu": lambda m, z, h, one, out: _kernel(
-        _aten.gelu_backward, one, z, approximate=m.approximate
-    )(out),
-    "silu": lambda m, z, h, one, out: _kernel(_aten.silu_backward, one, z)(out),
-    "mish": lambda m, z, h, one, out: _aten.mish_backward(one, z),
-    "softplus": lambda m, z, h, one, out: _kernel(
-        _aten.softplus_backward, one, z, m.beta, m.threshold
-    )(out),
-    "relu6": lambda m, z, h, one, out: _kernel(_aten.hardtanh_backward, one, z, 0.0, 6.0)(out),
-    "hardtanh": lambda m, z, h, one, out: _kernel(
-        _aten.hardtanh_backward, one, z, m.min_val, m.max_val
-    )(out),
-    "softmax": lambda m, z, h, one, out: _softmax_diagonal(h, out),
-}
 
 
 def chunk_size(population: Population, budget: int) -> int:
@@ -102,14 +57,20 @@ def derivative(
 ) -> Tensor:
     """f'(z) elementwise (the Jacobian's diagonal for softmax); h = module(z).
 
-    Equal bit for bit to `activations.derivative(module, spec, z)` (tested). Written into `out`
-    (z's shape) where the kernel has an out variant; always use the returned tensor.
+    The backward kernel autograd runs (`actbench.kernels`) with a unit gradient: equal bit for
+    bit to `activations.derivative(module, spec, z)` (tested). Written into `out` (z's shape)
+    when given; always use the returned tensor.
     """
-    closed_form = _CLOSED_FORM.get(spec.name)
-    if closed_form is None or any(True for _ in module.parameters()):
+    if spec.name == "softmax":
+        return _softmax_diagonal(h, out)
+    kernels = None if any(True for _ in module.parameters()) else closed_form(spec.name, module)
+    if kernels is None:
         return activations.derivative(module, spec, z)
     one = torch.ones((), dtype=z.dtype, device=z.device).expand_as(z)
-    return closed_form(module, z, h, one, out)
+    if out is None:
+        out = torch.empty_like(z)
+    kernels.backward(one, z, h, out)
+    return out
 
 
 def _constant_saturation(
@@ -167,40 +128,10 @@ class HealthProbe:
         self.x = x
         self.tau = tau
         self.chunk = chunk_size(population, budget)
-        self._scratch: dict[tuple[str, tuple[int, ...]], Tensor] = {}
+        self.forward = Forward(population)
 
     def _buffer(self, name: str, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-        return self._sized(name, tuple(like.shape), like, dtype)
-
-    def _layers(self, xs: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """Population.layers into the probe's own tensors: the same kernels (baddbmm, each
-        group's activation), no split/cat and no fresh allocation of a layer's size."""
-        population = self.population
-        h = xs
-        for layer in range(len(population.hidden_widths)):
-            weight, bias = population.weights[layer], population.biases[layer]
-            shape = (xs.shape[0], xs.shape[1], weight.shape[1])
-            z = self._sized(f"z{layer}", shape, xs)
-            torch.baddbmm(bias, h, weight.transpose(1, 2), out=z)
-            acts = population.layer_acts(layer)
-            if len(acts) == 1:
-                out = acts[0](z)
-            else:
-                out = self._sized(f"h{layer}", shape, xs)
-                for act, group in zip(acts, population.groups, strict=True):
-                    out[group.start : group.stop].copy_(act(z[group.start : group.stop]))
-            yield z, out
-            h = out
-
-    def _sized(
-        self, name: str, shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None
-    ) -> Tensor:
-        key = (name, shape)
-        buffer = self._scratch.get(key)
-        if buffer is None:
-            buffer = torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
-            self._scratch[key] = buffer
-        return buffer
+        return self.forward.buffer(name, tuple(like.shape), like, dtype)
 
     @torch.no_grad()
     def __call__(self, saturation: bool = True) -> list[LayerHealth]:
@@ -209,7 +140,7 @@ class HealthProbe:
         accumulators = [LayerAccumulator() for _ in population.hidden_widths]
         for part in chunks(self.x.shape[0], self.chunk):
             xs = self.x[part].expand(m, -1, -1)
-            for layer, (z, h) in enumerate(self._layers(xs)):
+            for layer, (z, h) in enumerate(self.forward.layers(xs)):
                 saturated = None
                 if saturation:
                     scratch = self._buffer("derivative", z)
@@ -243,9 +174,10 @@ def signal(
     total = torch.zeros(m, n_layers, dtype=torch.float64, device=x.device)
     squares = torch.zeros_like(total)
     count = torch.zeros(n_layers, dtype=torch.float64, device=x.device)
+    forward = Forward(population)
     for part in chunks(x.shape[0], chunk_size(population, budget)):
         xs = x[part].expand(m, -1, -1)
-        for layer, (_, h) in enumerate(population.layers(xs)):
+        for layer, (_, h) in enumerate(forward.layers(xs)):
             wide = h.double()
             total[:, layer] += wide.sum(dim=(1, 2))
             squares[:, layer] += wide.square().sum(dim=(1, 2))

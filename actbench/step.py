@@ -5,8 +5,9 @@ around activation groups, the loss) written against the very ATen kernels autogr
 it, in the same order and on the same slices:
 - linear: z = baddbmm(b, x, W^T); grad_W = g^T @ x (bmm, nn.Linear's orientation),
   grad_b = g.sum over the batch, grad_x = g @ W;
-- activations: each group's module forward, then its backward kernel (`tanh_backward`,
-  `threshold_backward`, ...) on that group's slice, written into one buffer (no split/cat);
+- activations: each group's forward kernel, then its backward kernel (`tanh_backward`,
+  `threshold_backward`, ...; the table is `actbench.kernels`) on that group's slice, written
+  into buffers reused step after step (no split/cat, no allocation);
 - loss: log_softmax + nll_loss forward, `nll_loss_backward` + `_log_softmax_backward_data`
   with the 1/B of each member's mean.
 So every member's gradient is bit-identical to the autograd path, hence to the same SimpleNN
@@ -16,39 +17,16 @@ trained alone (tested). Populations with an activation that has no closed-form b
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from actbench.kernels import Kernels, layer_kernels
 from actbench.model import Head
 
 _aten = torch.ops.aten
-# SELU's constants as ATen's selu passes them to elu (Klambauer et al. 2017).
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
 
-# name -> (module, grad, z, h) -> grad_z: the backward kernel autograd runs for the module
-_Backward = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
-_BACKWARD: dict[str, _Backward] = {
-    "identity": lambda m, g, z, h: g,
-    "sigmoid": lambda m, g, z, h: _aten.sigmoid_backward(g, h),
-    "tanh": lambda m, g, z, h: _aten.tanh_backward(g, h),
-    "relu": lambda m, g, z, h: _aten.threshold_backward(g, h, 0),
-    "leaky_relu": lambda m, g, z, h: _aten.leaky_relu_backward(g, z, m.negative_slope, False),
-    "elu": lambda m, g, z, h: _aten.elu_backward(g, m.alpha, 1, 1, False, z),
-    "selu": lambda m, g, z, h: _aten.elu_backward(g, _SELU_ALPHA, _SELU_SCALE, 1, False, z),
-    "gelu": lambda m, g, z, h: _aten.gelu_backward(g, z, approximate=m.approximate),
-    "silu": lambda m, g, z, h: _aten.silu_backward(g, z),
-    "mish": lambda m, g, z, h: _aten.mish_backward(g, z),
-    "softplus": lambda m, g, z, h: _aten.softplus_backward(g, z, m.beta, m.threshold),
-    "relu6": lambda m, g, z, h: _aten.hardtanh_backward(g, z, 0.0, 6.0),
-    "hardtanh": lambda m, g, z, h: _aten.hardtanh_backward(g, z, m.min_val, m.max_val),
-    "softmax": lambda m, g, z, h: _aten._softmax_backward_data(g, h, -1, h.dtype),
-    # the step's own autograd Function: zeros, or the gradient straight through
-    "step": lambda m, g, z, h: g if m.ste else torch.zeros_like(g),
-}
 _IGNORE_INDEX = -100  # F.cross_entropy's default
 
 
@@ -56,78 +34,149 @@ def supports(population: Any, head: Head, device: torch.device) -> bool:
     """Can this population train with the manual step (else: the autograd path)?"""
     if head != "softmax" or device.type != "cpu":
         return False
-    for layer in range(len(population.hidden_widths)):
-        for act, group in zip(population.layer_acts(layer), population.groups, strict=True):
-            if group.spec.name not in _BACKWARD or any(True for _ in act.parameters()):
-                return False
-    return True
+    return all(
+        layer_kernels(population, layer) is not None
+        for layer in range(len(population.hidden_widths))
+    )
+
+
+class _Buffers:
+    """Every intermediate of a step for one batch size: [M, B, ...] tensors reused step after
+    step, with each activation group's slice cut once. Contiguous views into storage shared by
+    all batch sizes (sized for the largest seen), so a short last batch costs no memory."""
+
+    def __init__(self, step: ManualStep, batch: int) -> None:
+        m, widths = step.members, step.hidden_widths
+        take = step.storage
+        self.z = [take(f"z{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        self.h = [take(f"h{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        self.grad_h = [take(f"grad_h{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        self.grad_z = [take(f"grad_z{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        classes = step.classes
+        self.logits = take("logits", (m, batch, classes))
+        self.log_probs = take("log_probs", (m * batch, classes))
+        self.grad_log_probs = take("grad_log_probs", (m * batch, classes))
+        self.grad_logits = take("grad_logits", (m * batch, classes))
+        self.per_sample = take("per_sample", (m * batch,))
+        self.total_weight = take("total_weight", ())
+        # d(sum_m mean_b loss)/d loss[m, b] = 1/B, as the mean's backward divides
+        self.grad_loss = torch.ones((), dtype=step.dtype).expand(m * batch) / batch
+        bounds = step.bounds
+
+        def parts(tensors: list[Tensor]) -> list[list[Tensor]]:
+            return [[t[start:stop] for start, stop in bounds] for t in tensors]
+
+        self.z_parts, self.h_parts = parts(self.z), parts(self.h)
+        self.grad_h_parts, self.grad_z_parts = parts(self.grad_h), parts(self.grad_z)
 
 
 class ManualStep:
-    """Forward, loss and backward of every member; leaves the gradients in `p.grad`."""
+    """Forward, loss and backward of every member; leaves the gradients in `p.grad`.
 
-    def __init__(self, population: Any) -> None:
+    `grads` are the tensors the weight and bias gradients are written into, in the order of
+    `[*population.weights, *population.biases]` (the optimizer's flat-gradient slots, so it
+    needs no copy); by default new ones. They are set as the parameters' `.grad`.
+    """
+
+    def __init__(self, population: Any, grads: list[Tensor] | None = None) -> None:
         self.population = population
-        self.n_hidden = len(population.hidden_widths)
-        self.acts = [population.layer_acts(layer) for layer in range(self.n_hidden)]
+        self.weights = list(population.weights)
+        self.biases = list(population.biases)
+        params = [*self.weights, *self.biases]
+        self.grads = grads if grads is not None else [torch.zeros_like(p) for p in params]
+        for p, grad in zip(params, self.grads, strict=True):
+            p.grad = grad
+        self.members = population.size
+        self.hidden_widths = list(population.hidden_widths)
+        self.classes = self.weights[-1].shape[1]
+        self.dtype = self.weights[0].dtype
         self.bounds = [(g.start, g.stop) for g in population.groups]
+        self.kernels: list[list[Kernels]] = []
+        for layer in range(len(self.hidden_widths)):
+            found = layer_kernels(population, layer)
+            assert found is not None, "supports() said no"
+            self.kernels.append(found)
+        self._storage: dict[str, Tensor] = {}
+        self._buffers: dict[int, _Buffers] = {}
 
-    def _activate(self, layer: int, z: Tensor) -> Tensor:
-        acts = self.acts[layer]
-        if len(acts) == 1:
-            return acts[0](z)
-        h = torch.empty_like(z)
-        for act, (start, stop) in zip(acts, self.bounds, strict=True):
-            h[start:stop] = act(z[start:stop])
-        return h
+    def storage(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        """A contiguous [shape] view of the named storage, grown when too small."""
+        size = 1
+        for n in shape:
+            size *= n
+        store = self._storage.get(name)
+        if store is None or store.numel() < size:
+            store = self._storage[name] = torch.empty(size, dtype=self.dtype)
+        return store[:size].view(shape)
 
-    def _activation_backward(self, layer: int, grad: Tensor, z: Tensor, h: Tensor) -> Tensor:
-        acts, groups = self.acts[layer], self.population.groups
-        if len(acts) == 1:
-            return _BACKWARD[groups[0].spec.name](acts[0], grad, z, h)
-        grad_z = torch.empty_like(z)
-        for act, group, (start, stop) in zip(acts, groups, self.bounds, strict=True):
-            part = slice(start, stop)
-            grad_z[part] = _BACKWARD[group.spec.name](act, grad[part], z[part], h[part])
-        return grad_z
+    def _buffers_for(self, batch: int) -> _Buffers:
+        buffers = self._buffers.get(batch)
+        if buffers is None:
+            if self._buffers and batch > max(self._buffers):
+                # the storage grows: drop the views of the old one rather than keep both alive
+                self._storage.clear()
+                self._buffers.clear()
+            buffers = self._buffers[batch] = _Buffers(self, batch)
+        return buffers
 
     @torch.no_grad()
     def __call__(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """inputs [M, B, in], targets [M, B] -> per-sample losses [M, B]; sets every p.grad."""
-        population = self.population
-        weights, biases = population.weights, population.biases
-        saved: list[tuple[Tensor, Tensor, Tensor]] = []  # (layer input, z, h) per hidden layer
+        """inputs [M, B, in], targets [M, B] -> per-sample losses [M, B] (valid until the next
+        call); writes every gradient."""
+        weights, biases = self.weights, self.biases
+        buffers = self._buffers_for(inputs.shape[1])
         h = inputs
-        for layer in range(self.n_hidden):
-            z = torch.baddbmm(biases[layer], h, weights[layer].transpose(1, 2))
-            out = self._activate(layer, z)
-            saved.append((h, z, out))
-            h = out
-        logits = torch.baddbmm(biases[-1], h, weights[-1].transpose(1, 2))
-        m, batch, classes = logits.shape
-        log_probs = torch.log_softmax(logits.reshape(-1, classes), 1)
+        for layer, kernels in enumerate(self.kernels):
+            torch.baddbmm(biases[layer], h, weights[layer].transpose(1, 2), out=buffers.z[layer])
+            z_parts, h_parts = buffers.z_parts[layer], buffers.h_parts[layer]
+            for (forward, _), z_part, h_part in zip(kernels, z_parts, h_parts, strict=True):
+                forward(z_part, h_part)
+            h = buffers.h[layer]
+        logits = torch.baddbmm(biases[-1], h, weights[-1].transpose(1, 2), out=buffers.logits)
+        classes = logits.shape[-1]
+        log_probs = torch._log_softmax(logits.view(-1, classes), 1, False, out=buffers.log_probs)
         flat_targets = targets.reshape(-1)
-        per_sample, total_weight = _aten.nll_loss_forward(
-            log_probs, flat_targets, None, 0, _IGNORE_INDEX
+        per_sample, total_weight = _aten.nll_loss_forward.output(
+            log_probs,
+            flat_targets,
+            None,
+            0,
+            _IGNORE_INDEX,
+            output=buffers.per_sample,
+            total_weight=buffers.total_weight,
         )
-        # d(sum_m mean_b loss)/d loss[m, b] = 1/B, as the mean's backward divides
-        grad_loss = torch.ones((), dtype=logits.dtype, device=logits.device).expand(m * batch)
-        grad_loss = grad_loss / batch
-        grad_log_probs = _aten.nll_loss_backward(
-            grad_loss, log_probs, flat_targets, None, 0, _IGNORE_INDEX, total_weight
+        _aten.nll_loss_backward.grad_input(
+            buffers.grad_loss,
+            log_probs,
+            flat_targets,
+            None,
+            0,
+            _IGNORE_INDEX,
+            total_weight,
+            grad_input=buffers.grad_log_probs,
         )
-        grad = _aten._log_softmax_backward_data(grad_log_probs, log_probs, 1, logits.dtype).view(
-            m, batch, classes
-        )
-        self._linear_backward(len(weights) - 1, grad, h)
-        for layer in reversed(range(self.n_hidden)):
-            grad_h = torch.bmm(grad, weights[layer + 1])
-            layer_input, z, out = saved[layer]
-            grad = self._activation_backward(layer, grad_h, z, out)
-            self._linear_backward(layer, grad, layer_input)
-        return per_sample.view(m, batch)
+        grad = _aten._log_softmax_backward_data.out(
+            buffers.grad_log_probs, log_probs, 1, logits.dtype, out=buffers.grad_logits
+        ).view(logits.shape)
+        n_hidden = len(self.kernels)
+        self._linear_backward(n_hidden, grad, h)
+        for layer in reversed(range(n_hidden)):
+            torch.bmm(grad, weights[layer + 1], out=buffers.grad_h[layer])
+            parts = zip(
+                self.kernels[layer],
+                buffers.grad_h_parts[layer],
+                buffers.z_parts[layer],
+                buffers.h_parts[layer],
+                buffers.grad_z_parts[layer],
+                strict=True,
+            )
+            for (_, backward), grad_part, z_part, h_part, out in parts:
+                backward(grad_part, z_part, h_part, out)
+            grad = buffers.grad_z[layer]
+            self._linear_backward(layer, grad, buffers.h[layer - 1] if layer else inputs)
+        return per_sample.view(targets.shape)
 
     def _linear_backward(self, layer: int, grad: Tensor, layer_input: Tensor) -> None:
-        weight, bias = self.population.weights[layer], self.population.biases[layer]
-        weight.grad = torch.bmm(grad.transpose(1, 2), layer_input)
-        bias.grad = grad.sum(1, keepdim=True)
+        n = len(self.weights)
+        torch.bmm(grad.transpose(1, 2), layer_input, out=self.grads[layer])
+        torch.sum(grad, 1, keepdim=True, out=self.grads[n + layer])
