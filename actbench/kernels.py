@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 _aten = torch.ops.aten
-_nn = torch._C._nn
+_nn = torch._C._nn  # its stubs lack some out= overloads the ops have (tested)
 # SELU's constants as ATen's selu passes them to elu (Klambauer et al. 2017).
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -60,7 +60,7 @@ def closed_form(name: str, m: Any) -> Kernels | None:
     if name in ("elu", "selu"):  # ATen's selu is elu with SELU's alpha and scale
         alpha, scale = (m.alpha, 1) if name == "elu" else (_SELU_ALPHA, _SELU_SCALE)
         return Kernels(
-            lambda z, out: _nn.elu(z, alpha, scale, 1, out=out),
+            lambda z, out: _nn.elu(z, alpha, scale, 1, out=out),  # type: ignore[call-arg]
             lambda g, z, h, out: _aten.elu_backward.grad_input(
                 g, alpha, scale, 1, False, z, grad_input=out
             ),
@@ -68,25 +68,25 @@ def closed_form(name: str, m: Any) -> Kernels | None:
     if name == "gelu":
         approximate = m.approximate
         return Kernels(
-            lambda z, out: _nn.gelu(z, approximate=approximate, out=out),
+            lambda z, out: _nn.gelu(z, approximate=approximate, out=out),  # type: ignore[call-arg]
             lambda g, z, h, out: _aten.gelu_backward.grad_input(
                 g, z, approximate=approximate, grad_input=out
             ),
         )
     if name == "silu":
         return Kernels(
-            lambda z, out: _nn.silu(z, out=out),
+            lambda z, out: _nn.silu(z, out=out),  # type: ignore[call-arg]
             lambda g, z, h, out: _aten.silu_backward.grad_input(g, z, grad_input=out),
         )
     if name == "mish":
         return Kernels(
-            lambda z, out: _nn.mish(z, out=out),
+            lambda z, out: _nn.mish(z, out=out),  # type: ignore[call-arg]
             lambda g, z, h, out: out.copy_(_aten.mish_backward(g, z)),
         )
     if name == "softplus":
         beta, threshold = m.beta, m.threshold
         return Kernels(
-            lambda z, out: _nn.softplus(z, beta, threshold, out=out),
+            lambda z, out: _nn.softplus(z, beta, threshold, out=out),  # type: ignore[call-arg]
             lambda g, z, h, out: _aten.softplus_backward.grad_input(
                 g, z, beta, threshold, grad_input=out
             ),

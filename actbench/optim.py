@@ -143,9 +143,9 @@ class StackedOptimizer:
         if self.capturable:
             self.step_tensor += 1
             denom.div_((1 - beta2**self.step_tensor).sqrt()).add_(self.eps)
-            step_size = -(self._lr_device / (1 - beta1**self.step_tensor))
+            member_steps = -(self._lr_device / (1 - beta1**self.step_tensor))
             # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
-            updates = self.exp_avg * step_size.index_select(0, self.owner)
+            updates = self.exp_avg * member_steps.index_select(0, self.owner)
             self.flat.addcdiv_(updates, denom)
             return
         denom.div_((1 - beta2**self.steps) ** 0.5).add_(self.eps)
@@ -153,8 +153,8 @@ class StackedOptimizer:
             step_size = self.uniform_lr / (1 - beta1**self.steps)
             self.flat.addcdiv_(self.exp_avg, denom, value=-step_size)  # torch.optim.Adam's call
         else:
-            step_size = self._per_element(-(self.lr / (1 - beta1**self.steps)))
-            self.flat.addcdiv_(self.exp_avg * step_size, denom)
+            element_steps = self._per_element(-(self.lr / (1 - beta1**self.steps)))
+            self.flat.addcdiv_(self.exp_avg * element_steps, denom)
 
     def member_state(self) -> list[Tensor]:
         """Every state tensor (for resetting after a CUDA-graph warm-up)."""

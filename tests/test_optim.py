@@ -42,24 +42,27 @@ def _gradients(steps: int) -> list[list[torch.Tensor]]:
     return [[torch.randn(s, generator=generator) for s in SHAPES] for _ in range(steps)]
 
 
+@pytest.mark.parametrize("learning_rates", [LEARNING_RATES, [3e-3] * 6], ids=["sweep", "uniform"])
 @pytest.mark.parametrize(("settings", "torch_optimizer", "torch_kwargs"), CASES)
 def test_each_member_matches_torch_optim_with_its_own_learning_rate(
     settings: dict[str, Any],
     torch_optimizer: type[torch.optim.Optimizer],
     torch_kwargs: dict[str, Any],
+    learning_rates: list[float],
 ) -> None:
     torch.manual_seed(0)
     start = [torch.randn(s) for s in SHAPES]
     gradients = _gradients(30)
     stacked = [torch.nn.Parameter(p.clone()) for p in start]
     optimizer = StackedOptimizer(
-        [(p, slice(0, 6)) for p in stacked], LEARNING_RATES, TrainConfig(**settings)
+        [(p, slice(0, 6)) for p in stacked], learning_rates, TrainConfig(**settings)
     )
+    assert (optimizer.uniform_lr is None) == (learning_rates == LEARNING_RATES)
     for step in gradients:
         for p, g in zip(stacked, step, strict=True):
             p.grad = g.clone()
         optimizer.step()
-    for member, lr in enumerate(LEARNING_RATES):
+    for member, lr in enumerate(learning_rates):
         alone = [torch.nn.Parameter(p[member].clone()) for p in start]
         reference = torch_optimizer(alone, lr=lr, **torch_kwargs)
         for step in gradients:
@@ -115,3 +118,38 @@ def test_zero_grad_clears_gradients() -> None:
     param.grad = torch.ones(2, 3)
     StackedOptimizer([(param, slice(0, 2))], [0.1, 0.1], TrainConfig()).zero_grad()
     assert param.grad is None
+
+
+def test_parameters_become_views_of_the_flat_buffer() -> None:
+    weight = torch.nn.Parameter(torch.zeros(2, 3, 4))
+    bias = torch.nn.Parameter(torch.zeros(2, 1, 3))
+    optimizer = StackedOptimizer(
+        [(weight, slice(0, 2)), (bias, slice(0, 2))], [0.1, 0.1], TrainConfig(optimizer="sgd")
+    )
+    assert optimizer.flat.numel() == weight.numel() + bias.numel()
+    with torch.no_grad():
+        optimizer.flat.fill_(2.0)
+    assert bool((weight == 2).all()) and bool((bias == 2).all())
+    # an in-place step through the parameter is seen by the optimizer, and back
+    with torch.no_grad():
+        bias.add_(1)
+    assert bool((optimizer.flat[-bias.numel() :] == 3).all())
+
+
+def test_gradients_are_copied_in_unless_written_into_their_slots() -> None:
+    weight = torch.nn.Parameter(torch.zeros(2, 3))
+    bias = torch.nn.Parameter(torch.zeros(2, 1))
+    optimizer = StackedOptimizer(
+        [(weight, slice(0, 2)), (bias, slice(0, 2))], [1.0, 0.5], TrainConfig(optimizer="sgd")
+    )
+    weight.grad = torch.ones(2, 3)  # a fresh tensor, as autograd leaves it
+    bias.grad = None  # no gradient: zero
+    optimizer.step()
+    assert weight.detach().tolist() == [[-1.0] * 3, [-0.5] * 3]
+    assert bias.detach().flatten().tolist() == [0.0, 0.0]
+    slot = optimizer.grads[0]
+    slot.fill_(2.0)  # a step that writes into the slot and sets it as the gradient
+    weight.grad = slot
+    bias.grad = None
+    optimizer.step()
+    assert weight.detach().tolist() == [[-3.0] * 3, [-1.5] * 3]

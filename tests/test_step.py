@@ -69,3 +69,27 @@ def test_populations_without_a_closed_form_keep_the_autograd_path(
 ) -> None:
     population = _population(data, [("tanh", {}), *activations], (8,))
     assert not supports(population, head, torch.device("cpu"))
+
+
+def test_one_step_object_serves_every_batch_size_with_reused_buffers(data: Dataset) -> None:
+    population = _population(data, ACTIVATIONS, (16, 8))
+    reused = ManualStep(population)
+    for size in (37, 64, 37, 5):  # smaller, larger (storage grows), smaller again
+        inputs, targets = _batch(data, population.size, size)
+        losses = reused(inputs, targets).clone()
+        grads = [grad.clone() for grad in reused.grads]
+        fresh = ManualStep(population)
+        assert torch.equal(losses, fresh(inputs, targets))
+        for grad, expected in zip(grads, fresh.grads, strict=True):
+            assert torch.equal(grad, expected)
+
+
+def test_gradients_are_written_into_the_given_tensors(data: Dataset) -> None:
+    population = _population(data, [("tanh", {}), ("relu", {})], (8,))
+    params = [*population.weights, *population.biases]
+    slots = [torch.full_like(p, 9.0) for p in params]
+    step = ManualStep(population, slots)
+    step(*_batch(data, population.size, 16))
+    for p, slot in zip(params, slots, strict=True):
+        assert p.grad is slot
+        assert not bool((slot == 9.0).any())
