@@ -62,7 +62,7 @@ class BenchSettings:
     activations: tuple[str, ...] = REFERENCE_ACTIVATIONS
     device: str = "cpu"
     ways: tuple[str, ...] = DEFAULT_WAYS
-    health: bool = False  # also time the population with per-epoch neuron health on
+    health: bool = False  # also time the population with neuron health on (its default setting)
     repeat: int = 3  # timings of the short ways (population, sklearn): the median of this many
     threads: int | str = "auto"  # the population's and vmap's train.threads
 
@@ -235,7 +235,14 @@ def _population(
     population = Population(
         members, data.n_features, config.model.hidden, n_logits(config.model.head, data.n_classes)
     ).to(data.x_train.device)
-    train_population(population, data, config.train, config.model.head, track_health=health)
+    train_population(
+        population,
+        data,
+        config.train,
+        config.model.head,
+        track_health=health,
+        health_every=config.metrics.probe_interval(config.train.epochs),
+    )
     return evaluate(population, data.x_test, data.y_test, config.model.head).accuracy.tolist()
 
 

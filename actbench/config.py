@@ -310,18 +310,39 @@ class TrainConfig(_Section):
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
 
 
+# Probes of a run with metrics.health_every: auto. A probe reads every member's hidden outputs
+# and derivatives over the probe set, about 40% of an epoch's training at the reference setup:
+# every epoch of a long run would make health cost more than training; 50 points draw a curve.
+HEALTH_PROBES = 50
+
+
 class MetricsConfig(_Section):
     dormant_tau: Float = Field(0.1, ge=0, le=1, description="dormant threshold (Sokar et al. 2023)")
     probe_size: Int = Field(
         2048, ge=1, le=10_000_000, description="training samples used for per-epoch health"
     )
     health: bool = Field(True, description="measure neuron health during training")
-    health_every: Int = Field(
-        1,
-        ge=1,
-        le=1_000_000,
-        description="epochs between health probes; the first and last epoch are always probed",
+    health_every: Literal["auto"] | Int = Field(
+        "auto",
+        description="epochs between health probes: auto (every epoch up to "
+        f"{HEALTH_PROBES} epochs, then about {HEALTH_PROBES} probes a run) or a count; the "
+        "first and last epoch are always probed",
     )
+
+    @field_validator("health_every", mode="before")
+    @classmethod
+    def _health_every(cls, value: Any) -> Any:
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1_000_000
+        ):
+            return value
+        raise ValueError(f"expected auto or a number of epochs from 1 to 1000000 (got {value!r})")
+
+    def probe_interval(self, epochs: int) -> int:
+        """Epochs between health probes for a run of `epochs` (health_every resolved)."""
+        if self.health_every == "auto":
+            return max(1, math.ceil(epochs / HEALTH_PROBES))
+        return self.health_every
 
 
 class ActivationEntry(_Section):

@@ -320,7 +320,7 @@ def _train_plan(
         dormant_tau=cfg.metrics.dormant_tau,
         probe_size=cfg.metrics.probe_size,
         track_health=cfg.metrics.health,
-        health_every=cfg.metrics.health_every,
+        health_every=cfg.metrics.probe_interval(cfg.train.epochs),
         on_epoch=on_epoch,
         should_stop=should_stop,
         keep_state=keep_models,

@@ -9,7 +9,7 @@ import torch
 from cases import ACTIVATION_VARIANTS
 
 from actbench import activations
-from actbench.config import DataConfig, TrainConfig
+from actbench.config import DataConfig, MetricsConfig, TrainConfig
 from actbench.data import Dataset, make_dataset
 from actbench.engine import MemberSpec, Population, probed_epochs, train_population
 from actbench.metrics import saturated_mask
@@ -98,6 +98,26 @@ def test_probed_epochs_include_the_first_and_the_last() -> None:
     assert probed_epochs(7, 3) == {1, 3, 6, 7}
     assert probed_epochs(4, 1) == {1, 2, 3, 4}
     assert probed_epochs(1, 10) == {1}
+
+
+@pytest.mark.parametrize(
+    ("epochs", "interval", "probes"),
+    [(1, 1, 1), (50, 1, 50), (51, 2, 27), (100, 2, 51), (200, 4, 51), (1000, 20, 51)],
+)
+def test_health_every_auto_probes_every_epoch_of_short_runs_and_about_50_of_long_ones(
+    epochs: int, interval: int, probes: int
+) -> None:
+    metrics = MetricsConfig()
+    assert metrics.health_every == "auto"
+    assert metrics.probe_interval(epochs) == interval
+    assert len(probed_epochs(epochs, interval)) == probes
+    assert MetricsConfig(health_every=3).probe_interval(epochs) == 3
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.5, "sometimes", 10**7])
+def test_health_every_takes_auto_or_a_count(value: Any) -> None:
+    with pytest.raises(ValueError, match="expected auto or a number of epochs"):
+        MetricsConfig(health_every=value)
 
 
 def test_health_every_records_probed_epochs_only_and_trains_the_same(data: Dataset) -> None:

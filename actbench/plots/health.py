@@ -46,7 +46,7 @@ def _saturated_percent(per_layer: Sequence[float | None], widths: list[int] | No
 
 def by_epoch(run: RunRecord, values: Sequence[float | None]) -> list[float | None]:
     """A health series (one value per probed epoch) laid out one entry per epoch, None where
-    the epoch was not probed (metrics.health_every > 1)."""
+    the epoch was not probed (see metrics.health_every)."""
     probed = run.history.health_epochs
     if not probed:
         return list(values)
