@@ -47,6 +47,15 @@ def _reject_bool(value: Any) -> Any:
     return value
 
 
+def _auto_or_count(value: Any, most: int, what: str) -> Any:
+    """'auto' or an int from 1 to `most` (not a bool), as given; else the error naming both."""
+    if value == "auto" or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
+    ):
+        return value
+    raise ValueError(f"expected auto or {what} from 1 to {most} (got {value!r})")
+
+
 def _finite(value: Any) -> Any:
     # Before the bounds are checked (a NaN fails `gt=0` with a confusing message). Strings are
     # parsed here too: PyYAML reads `1e-3`, `inf` and `Infinity` as strings.
@@ -282,11 +291,7 @@ class TrainConfig(_Section):
     @field_validator("threads", mode="before")
     @classmethod
     def _threads(cls, value: Any) -> Any:
-        if value == "auto" or (
-            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096
-        ):
-            return value
-        raise ValueError(f"expected auto or a thread count from 1 to 4096 (got {value!r})")
+        return _auto_or_count(value, 4096, "a thread count")
 
     @field_validator("device")
     @classmethod
@@ -319,7 +324,10 @@ HEALTH_PROBES = 50
 class MetricsConfig(_Section):
     dormant_tau: Float = Field(0.1, ge=0, le=1, description="dormant threshold (Sokar et al. 2023)")
     probe_size: Int = Field(
-        2048, ge=1, le=10_000_000, description="training samples used for per-epoch health"
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="training samples the health probes use during training",
     )
     health: bool = Field(True, description="measure neuron health during training")
     health_every: Literal["auto"] | Int = Field(
@@ -332,11 +340,7 @@ class MetricsConfig(_Section):
     @field_validator("health_every", mode="before")
     @classmethod
     def _health_every(cls, value: Any) -> Any:
-        if value == "auto" or (
-            isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1_000_000
-        ):
-            return value
-        raise ValueError(f"expected auto or a number of epochs from 1 to 1000000 (got {value!r})")
+        return _auto_or_count(value, 1_000_000, "a number of epochs")
 
     def probe_interval(self, epochs: int) -> int:
         """Epochs between health probes for a run of `epochs` (health_every resolved)."""
