@@ -317,8 +317,8 @@ class TrainConfig(_Section):
 
 # Probes of a run with metrics.health_every: auto. A probe reads every member's hidden outputs
 # and derivatives over the probe set, about 40% of an epoch's training at the reference setup:
-# every epoch of a long run would make health cost more than training; 50 points draw a curve.
-HEALTH_PROBES = 50
+# every epoch of a long run would make health cost more than training; 40 points draw a curve.
+HEALTH_PROBES = 40
 
 
 class MetricsConfig(_Section):

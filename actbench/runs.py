@@ -42,7 +42,7 @@ class History(_Record):
     train_loss and test_accuracy have one entry per finished epoch (RunRecord.epochs entries; a
     diverged run stops at its last finite epoch). The health series (dead ... grad_norm) have
     one entry per probed epoch, listed in health_epochs (metrics.health_every: with auto, every
-    epoch of a run of up to 50 epochs, about 50 epochs of a longer one), or are empty when
+    epoch of a run of up to 40 epochs, about 40 epochs of a longer one), or are empty when
     neuron health was not tracked.
 
     Neuron health is measured on the probe set (the first `metrics.probe_size` training

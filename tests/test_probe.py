@@ -102,9 +102,9 @@ def test_probed_epochs_include_the_first_and_the_last() -> None:
 
 @pytest.mark.parametrize(
     ("epochs", "interval", "probes"),
-    [(1, 1, 1), (50, 1, 50), (51, 2, 27), (100, 2, 51), (200, 4, 51), (1000, 20, 51)],
+    [(1, 1, 1), (40, 1, 40), (41, 2, 22), (100, 3, 35), (200, 5, 41), (1000, 25, 41)],
 )
-def test_health_every_auto_probes_every_epoch_of_short_runs_and_about_50_of_long_ones(
+def test_health_every_auto_probes_every_epoch_of_short_runs_and_about_40_of_long_ones(
     epochs: int, interval: int, probes: int
 ) -> None:
     metrics = MetricsConfig()
