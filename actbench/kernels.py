@@ -9,6 +9,7 @@ autograd path bit for bit (tested). Activations with learnable parameters (PReLU
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -140,22 +141,39 @@ def activate_into(
     return out
 
 
+class Scratch:
+    """Named tensors reused call after call, so a hot loop allocates nothing (on the CPU a fresh
+    tensor of a layer's size costs a page fault per page). Each name is one storage, grown to
+    the largest size asked for and handed out as contiguous views: a view stays valid until its
+    name is asked for at a larger size (or another dtype or device)."""
+
+    def __init__(self) -> None:
+        self._storage: dict[str, Tensor] = {}
+
+    def get(
+        self, name: str, shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """A [shape] tensor of `dtype` (like's by default) on like's device; contents undefined."""
+        dtype = dtype or like.dtype
+        size = math.prod(shape)
+        store = self._storage.get(name)
+        if (
+            store is None
+            or store.numel() < size
+            or store.dtype != dtype
+            or store.device != like.device
+        ):
+            store = self._storage[name] = torch.empty(size, dtype=dtype, device=like.device)
+        return store[:size].view(shape)
+
+
 class Forward:
-    """A population's hidden layers and logits with no graph, into tensors reused from call to
-    call (on the CPU a fresh tensor of a layer's size costs a page fault per page)."""
+    """A population's hidden layers and logits with no graph, into reused tensors (`scratch`)."""
 
     def __init__(self, population: Any) -> None:
         self.population = population
         self.kernels = [layer_kernels(population, i) for i in range(len(population.hidden_widths))]
-        self._buffers: dict[tuple[str, tuple[int, ...]], Tensor] = {}
-
-    def buffer(self, name: str, shape: tuple[int, ...], like: Tensor, dtype: Any = None) -> Tensor:
-        key = (name, shape)
-        found = self._buffers.get(key)
-        if found is None:
-            found = torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
-            self._buffers[key] = found
-        return found
+        self.scratch = Scratch()
 
     @torch.no_grad()
     def layers(self, xs: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
@@ -165,9 +183,10 @@ class Forward:
         for layer, kernels in enumerate(self.kernels):
             weight, bias = population.weights[layer], population.biases[layer]
             shape = (xs.shape[0], xs.shape[1], weight.shape[1])
-            z = self.buffer(f"z{layer}", shape, xs)
+            z = self.scratch.get(f"z{layer}", shape, xs)
             torch.baddbmm(bias, h, weight.transpose(1, 2), out=z)
-            h = activate_into(population, layer, kernels, z, self.buffer(f"h{layer}", shape, xs))
+            out = self.scratch.get(f"h{layer}", shape, xs)
+            h = activate_into(population, layer, kernels, z, out)
             yield z, h
 
     @torch.no_grad()

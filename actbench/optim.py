@@ -145,7 +145,7 @@ class StackedOptimizer:
             denom.div_((1 - beta2**self.step_tensor).sqrt()).add_(self.eps)
             member_steps = -(self._lr_device / (1 - beta1**self.step_tensor))
             # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
-            updates = self.exp_avg * member_steps.index_select(0, self.owner)
+            updates = self.exp_avg * self._per_element(member_steps)
             self.flat.addcdiv_(updates, denom)
             return
         denom.div_((1 - beta2**self.steps) ** 0.5).add_(self.eps)

@@ -131,7 +131,7 @@ class HealthProbe:
         self.forward = Forward(population)
 
     def _buffer(self, name: str, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-        return self.forward.buffer(name, tuple(like.shape), like, dtype)
+        return self.forward.scratch.get(name, tuple(like.shape), like, dtype)
 
     @torch.no_grad()
     def __call__(self, saturation: bool = True) -> list[LayerHealth]:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from actbench.kernels import Kernels, layer_kernels
+from actbench.kernels import Kernels, Scratch, layer_kernels
 from actbench.model import Head
 
 _aten = torch.ops.aten
@@ -47,7 +47,10 @@ class _Buffers:
 
     def __init__(self, step: ManualStep, batch: int) -> None:
         m, widths = step.members, step.hidden_widths
-        take = step.storage
+
+        def take(name: str, shape: tuple[int, ...]) -> Tensor:
+            return step.scratch.get(name, shape, step.weights[0])
+
         self.z = [take(f"z{i}", (m, batch, w)) for i, w in enumerate(widths)]
         self.h = [take(f"h{i}", (m, batch, w)) for i, w in enumerate(widths)]
         self.grad_h = [take(f"grad_h{i}", (m, batch, w)) for i, w in enumerate(widths)]
@@ -96,26 +99,14 @@ class ManualStep:
             found = layer_kernels(population, layer)
             assert found is not None, "supports() said no"
             self.kernels.append(found)
-        self._storage: dict[str, Tensor] = {}
+        self.scratch = Scratch()
         self._buffers: dict[int, _Buffers] = {}
-
-    def storage(self, name: str, shape: tuple[int, ...]) -> Tensor:
-        """A contiguous [shape] view of the named storage, grown when too small."""
-        size = 1
-        for n in shape:
-            size *= n
-        store = self._storage.get(name)
-        if store is None or store.numel() < size:
-            store = self._storage[name] = torch.empty(size, dtype=self.dtype)
-        return store[:size].view(shape)
 
     def _buffers_for(self, batch: int) -> _Buffers:
         buffers = self._buffers.get(batch)
         if buffers is None:
             if self._buffers and batch > max(self._buffers):
-                # the storage grows: drop the views of the old one rather than keep both alive
-                self._storage.clear()
-                self._buffers.clear()
+                self._buffers.clear()  # the storage grows: the other sizes' views would go stale
             buffers = self._buffers[batch] = _Buffers(self, batch)
         return buffers
 
