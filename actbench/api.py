@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from actbench.config import Config, config_from_mapping, read_yaml_mapping, shortcuts
+from actbench.config import (
+    Config,
+    check_baseline_label,
+    config_from_mapping,
+    read_yaml_mapping,
+    shortcuts,
+)
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve_run
 
@@ -383,9 +389,7 @@ def compare(
         sweep=sweep,
         flags=shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
     )
-    labels = [entry.label for entry in cfg.activations]
-    if baseline is not None and baseline not in labels:
-        raise ConfigError(unknown("--baseline label", baseline, labels))
+    check_baseline_label(cfg, baseline)  # before the run folder and the progress bar
     return _run(
         cfg,
         name or "defaults",

@@ -444,6 +444,13 @@ class GridPoint:
         return grid_point(self.values)
 
 
+def check_baseline_label(config: Config, baseline: str | None) -> None:
+    """The label --baseline names must be one of the config's (checked before any training)."""
+    labels = [entry.label for entry in config.activations]
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(unknown("--baseline", baseline, labels))
+
+
 def grid_size(sweep: Mapping[str, Sequence[Any]]) -> int:
     """Points of the sweep's cross product, counted without building it."""
     return math.prod(len(values) for values in sweep.values())

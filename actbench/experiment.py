@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from actbench import __version__
-from actbench.config import Config, GridPoint, grid_points
+from actbench.config import Config, GridPoint, check_baseline_label, grid_points
 from actbench.data import make_dataset
 from actbench.engine import (
     DEFAULT_MEMORY_BUDGET,
@@ -34,7 +34,7 @@ from actbench.engine import (
     Population,
     train_population,
 )
-from actbench.errors import ConfigError, DeviceError, ResourceError
+from actbench.errors import DeviceError, ResourceError
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.notes import run_notes
@@ -414,11 +414,7 @@ def run_experiment(
     """
     started = time.perf_counter()
     points, populations = plan(config)
-    labels = [entry.label for entry in config.activations]
-    if baseline is not None and baseline not in labels:
-        raise ConfigError(
-            f"--baseline '{baseline}' is not a label of this run; labels: {', '.join(labels)}"
-        )
+    check_baseline_label(config, baseline)
     context = ExecutionContext(config.train.device, on_progress, should_stop, keep_models)
     outcomes = executor(populations, context)
 

@@ -25,14 +25,13 @@ from actbench.cli.options import (
     SortOpt,
     with_options,
 )
-from actbench.config import Config, load_config
+from actbench.config import Config, check_baseline_label, load_config
 from actbench.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     ActbenchError,
     ConfigError,
-    unknown,
 )
 from actbench.render import format as fmt
 
@@ -72,10 +71,8 @@ def _thresholds(config: Config, flags: RunFlags, report: Report) -> list[Thresho
 
     thresholds = [parse_threshold(text) for text in flags.fail_under or ()]
     thresholds += [parse_fail_over(text) for text in flags.fail_over or ()]
-    labels = [entry.label for entry in config.activations]
-    check_threshold_labels(thresholds, labels)
-    if report.baseline is not None and report.baseline not in labels:
-        raise ConfigError(unknown("--baseline label", report.baseline, labels))
+    check_threshold_labels(thresholds, [entry.label for entry in config.activations])
+    check_baseline_label(config, report.baseline)
     return thresholds
 
 
