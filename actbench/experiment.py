@@ -38,7 +38,7 @@ from actbench.errors import DeviceError, ResourceError
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.notes import run_notes
-from actbench.render.format import plural
+from actbench.render.format import percent, plural
 from actbench.runs import (
     MemberIdentity,
     MemberMetrics,
@@ -368,14 +368,14 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
     done_before = 0
     outcomes = []
     for number, population_plan in enumerate(plans, start=1):
-        what = f"{len(population_plan.members)} models"
+        what = plural(len(population_plan.members), "model")
         if len(plans) > 1:
             what = f"population {number}/{len(plans)}: {what}"
 
         def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
             if context.on_progress is not None:
                 best = float(epoch.test_accuracy.nan_to_num(0.0).max())
-                description = f"{what}, best test acc {100 * best:.1f}%"
+                description = f"{what}, best test acc {percent(best)}%"
                 context.on_progress(
                     ProgressEvent(done_before + epoch.epoch, total_epochs, description)
                 )

@@ -112,14 +112,7 @@ def bench_view(result: dict[str, Any]) -> View:
         [
             [
                 Cell(name),
-                *(
-                    Cell(
-                        f"{100 * result['accuracy'][way][name]:.1f}"
-                        if name in result["accuracy"][way]
-                        else fmt.MISSING
-                    )
-                    for way in ways
-                ),
+                *(Cell(fmt.percent(result["accuracy"][way].get(name))) for way in ways),
             ]
             for name in names
         ]
