@@ -41,10 +41,10 @@ from actbench.engine import (
     member_generator,
     train_population,
 )
-from actbench.experiment import describe_device, resolve_device
+from actbench.experiment import config_threads, describe_device, resolve_device
 from actbench.model import init_model, member_loss, n_logits, predictions
 from actbench.reference import make_optimizer, train_single
-from actbench.threads import resolve_threads, step_work, using_threads
+from actbench.threads import step_work, using_threads
 
 REFERENCE_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
 WAYS = ("per_run", "population", "sklearn", "vmap", "jax")
@@ -77,6 +77,7 @@ class BenchSettings:
                 f"train.seeds={self.seeds}",
                 f"train.batch_size={self.batch_size}",
                 f"train.device={self.device}",
+                f"train.threads={self.threads}",
                 f"activations={list(self.activations)}",
             ],
         )
@@ -404,10 +405,7 @@ def run_bench(settings: BenchSettings, on_way: Callable[[str], None] | None = No
         for entry in config.activations
         for seed in config.train.seed_values
     ]
-    n_out = n_logits(config.model.head, data.n_classes)
-    widths = [data.n_features, *config.model.hidden, n_out]
-    batch = min(config.train.batch_size, data.x_train.shape[0])
-    threads = resolve_threads(settings.threads, step_work(len(members), batch, widths))
+    threads = config_threads(config, len(members))
     result = BenchResult(
         device=describe_device(device),
         members=len(members),

@@ -281,11 +281,14 @@ def train_plan(
 
 def plan_threads(population_plan: PopulationPlan) -> int:
     """`train.threads` of a plan as a count (`auto`: from its work per step and the load)."""
-    cfg = population_plan.config
+    return config_threads(population_plan.config, len(population_plan.members))
+
+
+def config_threads(cfg: Config, members: int) -> int:
+    """`train.threads` as a count for a population of `members` networks of cfg's shape."""
     widths = [cfg.data.n_inputs, *cfg.model.hidden, n_logits(cfg.model.head, cfg.data.n_classes)]
     batch = min(cfg.train.batch_size, cfg.data.n_train)
-    work = step_work(len(population_plan.members), batch, widths)
-    return resolve_threads(cfg.train.threads, work)
+    return resolve_threads(cfg.train.threads, step_work(members, batch, widths))
 
 
 def _train_plan(

@@ -102,6 +102,8 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
         (["--ways", "turbo"], "unknown --ways value 'turbo'"),
         (["--hidden", "fifty"], "--hidden expects comma-separated integers"),
         (["--activations", "rleu"], "did you mean 'relu'"),
+        (["--threads", "0"], "train.threads: expected auto or a thread count from 1 to 4096"),
+        (["--threads", "many"], "train.threads: expected auto or a thread count"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(
