@@ -225,10 +225,6 @@ def _flat(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:
-    from actbench.runs import HEALTH_SERIES
-
-    history = run.history
-    series = [getattr(history, f"{name}_per_layer") for name in HEALTH_SERIES]
     identity = {
         **{key: _tuples(value) for key, value in run.grid.items()},
         "label": run.label,
@@ -236,12 +232,9 @@ def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:
         "seed": run.seed,
         "status": run.status,
     }
-    for epoch, (loss, accuracy) in enumerate(
-        zip(history.train_loss, history.test_accuracy, strict=True)
-    ):
-        row = {**identity, "epoch": epoch + 1, "train_loss": loss, "test_accuracy": accuracy}
-        for name, per_layer in zip(HEALTH_SERIES, series, strict=True):
-            values = per_layer[epoch] if epoch < len(per_layer) else []
+    for epoch, loss, accuracy, health in run.history.epochs():
+        row = {**identity, "epoch": epoch, "train_loss": loss, "test_accuracy": accuracy}
+        for name, values in health.items():  # only the probed epochs have health
             for layer, value in enumerate(values):
                 row[f"{name}_l{layer + 1}"] = value
         yield row

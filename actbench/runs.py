@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,10 @@ Status = Literal["ok", "diverged", "interrupted", "failed"]
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="null")
+
+
+# The per-layer health series of a History, as `<name>_per_layer`.
+HEALTH_SERIES = ("dead", "dormant", "saturated", "mean_abs", "grad_norm")
 
 
 class History(_Record):
@@ -58,6 +62,22 @@ class History(_Record):
     mean_abs_per_layer: list[list[float | None]] = Field(default_factory=list)
     grad_norm_per_layer: list[list[float | None]] = Field(default_factory=list)
     health_epochs: list[int] = Field(default_factory=list)  # 1-based epochs probed
+
+    def epochs(self) -> Iterator[tuple[int, float | None, float | None, dict[str, list[Any]]]]:
+        """(epoch, train_loss, test_accuracy, health) for every finished epoch, 1-based; health
+        maps each of HEALTH_SERIES to its per-layer values where the epoch was probed
+        (health_epochs; every epoch when that list is empty, as in runs saved before it
+        existed), and is {} where it was not."""
+        probed = {epoch: index for index, epoch in enumerate(self.health_epochs)}
+        losses = zip(self.train_loss, self.test_accuracy, strict=True)
+        for epoch, (loss, accuracy) in enumerate(losses, start=1):
+            index = probed.get(epoch) if self.health_epochs else epoch - 1
+            health: dict[str, list[Any]] = {}
+            for name in HEALTH_SERIES:
+                series = getattr(self, f"{name}_per_layer")
+                if index is not None and index < len(series):
+                    health[name] = list(series[index])
+            yield epoch, loss, accuracy, health
 
 
 class MemberIdentity(_Record):
@@ -253,9 +273,6 @@ def reserve_run_dir(root: Path, run_id: str) -> Path:
     raise RunFolderError(f"no free run-folder name for '{run_id}' in '{root}'")
 
 
-HEALTH_SERIES = ("dead", "dormant", "saturated", "mean_abs", "grad_norm")
-
-
 def history_csv(result: RunResult) -> str:
     """One row per member and epoch: grid values, loss, accuracy, and neuron health per layer
     (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...)."""
@@ -276,32 +293,18 @@ def history_csv(result: RunResult) -> str:
         ]
     )
     for run in result.runs:
-        history = run.history
         grid = [
             json.dumps(v) if isinstance(v, list) else v
             for v in (run.grid.get(k, "") for k in grid_keys)
         ]
-        per_layer: list[Sequence[Sequence[Any]]] = [
-            history.dead_per_layer,
-            history.dormant_per_layer,
-            history.saturated_per_layer,
-            history.mean_abs_per_layer,
-            history.grad_norm_per_layer,
-        ]
-        # the health series have one entry per probed epoch (health_epochs; every epoch when
-        # that list is empty, as in runs saved before it existed)
-        probed = {epoch: index for index, epoch in enumerate(history.health_epochs)}
-        for epoch, (loss, accuracy) in enumerate(
-            zip(history.train_loss, history.test_accuracy, strict=True)
-        ):
-            index = probed.get(epoch + 1) if history.health_epochs else epoch
-            health: list[Any] = []
-            for series in per_layer:
-                values = list(series[index]) if index is not None and index < len(series) else []
-                health += [v if v is not None else "" for v in values]
-                health += [""] * (layers - len(values))
+        for epoch, loss, accuracy, health in run.history.epochs():
+            cells: list[Any] = []
+            for name in HEALTH_SERIES:
+                values = health.get(name, [])
+                cells += [v if v is not None else "" for v in values]
+                cells += [""] * (layers - len(values))
             writer.writerow(
-                [run.label, run.activation, *grid, run.seed, epoch + 1, loss, accuracy, *health]
+                [run.label, run.activation, *grid, run.seed, epoch, loss, accuracy, *cells]
             )
     return buffer.getvalue()
 

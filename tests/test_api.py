@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import pydoc
@@ -503,3 +505,25 @@ def test_readme_python_examples_run(tmp_path: Path) -> None:
         env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_history_frame_and_csv_put_health_at_the_probed_epochs(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    result = actbench.compare(
+        SMOKE,
+        overrides={**SMALL, "metrics.health_every": 2, "activations": ["relu"]},
+        epochs=5,
+        seeds=1,
+        save=True,
+        out=tmp_path,
+    )
+    run = result.runs[0]
+    assert run.history.health_epochs == [1, 2, 4, 5]
+    frame = result.to_pandas("history").set_index("epoch")
+    assert frame["dormant_l1"].isna().tolist() == [False, False, True, False, False]
+    for index, epoch in enumerate(run.history.health_epochs):
+        assert frame.loc[epoch, "saturated_l1"] == run.history.saturated_per_layer[index][0]
+    assert result.run_dir is not None
+    rows = list(csv.DictReader(io.StringIO((result.run_dir / "history.csv").read_text())))
+    assert [row["saturated_l1"] != "" for row in rows] == [True, True, False, True, True]
+    assert float(rows[3]["saturated_l1"]) == run.history.saturated_per_layer[2][0]

@@ -460,3 +460,21 @@ def test_history_csv_puts_health_on_the_epochs_that_were_probed() -> None:
     rows = list(csv.DictReader(io.StringIO(history_csv(result))))
     assert [r["dead_l1"] for r in rows] == ["1", "", "", "3"]
     assert [r["grad_norm_l1"] for r in rows] == ["1.0", "", "", "2.0"]
+
+
+def test_history_epochs_put_health_only_at_the_probed_epochs() -> None:
+    history = History(
+        train_loss=[0.5, 0.4, 0.3],
+        test_accuracy=[0.7, 0.8, 0.9],
+        dead_per_layer=[[0], [2]],
+        grad_norm_per_layer=[[0.1], [0.3]],
+        health_epochs=[1, 3],
+    )
+    rows = list(history.epochs())
+    assert [(epoch, loss) for epoch, loss, _, _ in rows] == [(1, 0.5), (2, 0.4), (3, 0.3)]
+    assert rows[0][3]["dead"] == [0] and rows[0][3]["grad_norm"] == [0.1]
+    assert rows[1][3] == {}
+    assert rows[2][3]["dead"] == [2] and rows[2][3]["grad_norm"] == [0.3]
+    # runs saved before health_epochs existed: one health entry per epoch
+    legacy = History(train_loss=[0.5, 0.4], test_accuracy=[0.7, 0.8], dead_per_layer=[[0], [1]])
+    assert [health["dead"] for _, _, _, health in legacy.epochs()] == [[0], [1]]
