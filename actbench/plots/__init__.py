@@ -88,7 +88,8 @@ FIGURES: tuple[FigureSpec, ...] = (
         "health.png",
         _from_results(health_figure),
         "Neuron health: dead, dormant and saturated hidden units (% of all hidden units) "
-        "and the gradient norm after every epoch; epoch 0 is the network at initialisation.",
+        "and the gradient norm at every probed epoch (metrics.health_every); epoch 0 is the "
+        "network at initialisation.",
     ),
     FigureSpec(
         "sweep.png",
