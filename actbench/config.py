@@ -31,7 +31,7 @@ from pydantic import (
 
 from actbench import activations
 from actbench.errors import ActbenchError, ConfigError, brief, printable, unknown
-from actbench.render.format import grid_point
+from actbench.format import grid_point
 
 # Bounds on what a config may ask for, so that hostile or mistaken input fails in well under a
 # second with one line instead of running away with time or memory.

@@ -7,6 +7,8 @@ import reprlib
 from collections.abc import Iterable
 from typing import Any
 
+from actbench.format import printable
+
 EXIT_OK = 0
 EXIT_FAILED = 1  # a run diverged, a member failed, or a CI gate was not met
 EXIT_USAGE = 2  # bad config, flag, path or device
@@ -45,16 +47,6 @@ class RunFolderError(ActbenchError):
 
 class ResourceError(ActbenchError):
     """The requested population would not fit in memory."""
-
-
-def printable(text: str) -> str:
-    """`text` with control and other non-printable characters written as escapes ('\\n', '\\x1b'):
-    safe to show on a terminal, and always one line."""
-    if text.isprintable():
-        return text
-    return "".join(
-        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
-    )
 
 
 _BRIEF = reprlib.Repr()

@@ -35,10 +35,10 @@ from actbench.engine import (
     train_population,
 )
 from actbench.errors import DeviceError, ResourceError
+from actbench.format import percent, plural
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.notes import run_notes
-from actbench.render.format import percent, plural
 from actbench.runs import (
     MemberIdentity,
     MemberMetrics,

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from actbench import format as fmt
 from actbench.config import Config, grid_points, validate
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
-from actbench.render import format as fmt
-from actbench.render.format import grid_point
+from actbench.format import grid_point
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
 
 NUMERIC_FIELDS = tuple(

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from actbench import format as fmt
 from actbench.plots import CAPTIONS
-from actbench.render import format as fmt
 from actbench.render.results import members_table, result_view
 from actbench.render.view import to_html
 from actbench.runs import RunResult, write_atomic

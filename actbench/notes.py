@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from actbench.render import format as fmt
+from actbench import format as fmt
 from actbench.runs import RunRecord, RunResult, SummaryRow
-from actbench.stats import grid_key, paired_test
+from actbench.stats import SIGNIFICANCE, grid_key, paired_test
 
 MAX_NOTES = 8
-SIGNIFICANCE = 0.05
 CHANCE_MARGIN = 0.03  # within 3 points of chance counts as at chance
 LOST_UNITS = 0.5  # mean units lost over seeds worth a note
 
@@ -105,13 +104,13 @@ def _leaders(first: SummaryRow, second: SummaryRow, runs: Sequence[RunRecord]) -
             f"{first.label} and {second.label} lead, but one seed cannot tell them apart: "
             "add seeds (--seeds 5) or use --baseline"
         ]
-    p = "< 0.001" if test.p_value < 0.001 else f"= {test.p_value:.3f}"
+    p = fmt.p_clause(test.p_value)
     if test.p_value >= SIGNIFICANCE:
         return [
             f"the top two, {first.label} and {second.label}, are within seed noise "
-            f"(paired p {p}): add seeds or use --baseline"
+            f"(paired {p}): add seeds or use --baseline"
         ]
     return [
         f"{first.label} leads {second.label} by {fmt.points(test.mean)} points over "
-        f"{test.n} seeds (paired p {p})"
+        f"{test.n} seeds (paired {p})"
     ]

@@ -18,7 +18,8 @@ from typing import Any
 
 from actbench.runs import RunRecord, SummaryRow
 
-CONFIDENCE = 0.95
+SIGNIFICANCE = 0.05  # the one level: a paired difference with p < 0.05 is significant
+CONFIDENCE = 1 - SIGNIFICANCE  # of the intervals: 95 %
 
 
 def finite(values: Iterable[float | None]) -> list[float]:
@@ -230,7 +231,9 @@ def summarize(records: Sequence[RunRecord], baseline: str | None = None) -> list
                 "diff_mean": _none_if_nan(test.mean),
                 "diff_ci95": test.interval,
                 "p_value": _none_if_nan(test.p_value),
-                "significant": None if math.isnan(test.p_value) else bool(test.p_value < 0.05),
+                "significant": None
+                if math.isnan(test.p_value)
+                else bool(test.p_value < SIGNIFICANCE),
             }
         rows.append(
             SummaryRow(

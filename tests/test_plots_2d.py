@@ -25,6 +25,7 @@ from PIL import Image
 from torch import nn
 
 import actbench
+from actbench import format as fmt
 from actbench.api import Result
 from actbench.data import split_raw
 from actbench.members import Standardize
@@ -33,7 +34,6 @@ from actbench.plots import FIGURES
 from actbench.plots.boundary import boundary_figure, planes_of
 from actbench.plots.common import DPI, RC_PARAMS, label_colors
 from actbench.plots.neurons import GAP, MAX_UNITS, TILE, neurons_figure, unit_maps
-from actbench.render import format as fmt
 from actbench.runs import RunResult
 
 LABELS = ("identity", "relu")

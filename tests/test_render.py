@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.text import Text
 
 from actbench import activations as registry
+from actbench import format as fmt
 from actbench.cli.options import SortKey
 from actbench.errors import ConfigError
 from actbench.render import FORMATS, Format, View, emit
 from actbench.render import columns as cols
-from actbench.render import format as fmt
 from actbench.render.bench import bench_view
 from actbench.render.catalog import activations_view, show_view
 from actbench.render.listing import runs_view
@@ -1095,7 +1095,7 @@ def test_interval(bounds: list[float] | None, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "text"), [(0.0004, "<0.001"), (0.0312, "0.031"), (1.0, "1.000"), (None, "-")]
+    ("value", "text"), [(0.0004, "< 0.001"), (0.0312, "0.031"), (1.0, "1.000"), (None, "-")]
 )
 def test_p_value(value: float | None, text: str) -> None:
     assert fmt.p_value(value) == text

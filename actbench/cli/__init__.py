@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-EXIT_INTERRUPTED = 130
+from actbench.errors import EXIT_INTERRUPTED
 
 # Process-wide CLI state: --debug is accepted anywhere on the command line.
 _state = {"debug": False}

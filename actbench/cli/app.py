@@ -60,7 +60,7 @@ def stdout_console() -> Console:
 
 def say(console: Console, tag: str, message: str, style: str = "") -> None:
     """'<tag> <message>' on stderr; the message is text, never markup ('[lr=0.1]' stays)."""
-    from actbench.render.format import printable
+    from actbench.format import printable
 
     message = printable(message)
     if not tag:

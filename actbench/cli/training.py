@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import yaml
 
+from actbench import format as fmt
 from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
@@ -33,7 +34,6 @@ from actbench.errors import (
     ActbenchError,
     ConfigError,
 )
-from actbench.render import format as fmt
 
 if TYPE_CHECKING:
     from actbench.experiment import Executor, Experiment

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actbench import format as fmt
 from actbench.plots.activations import activations_figure
 from actbench.plots.boundary import boundary_figure
 from actbench.plots.common import (
@@ -28,7 +29,6 @@ from actbench.plots.curves import curves_figure
 from actbench.plots.health import health_figure
 from actbench.plots.neurons import neurons_figure
 from actbench.plots.sweep import sweep_figure
-from actbench.render import format as fmt
 from actbench.runs import RunResult, write_atomic
 
 if TYPE_CHECKING:

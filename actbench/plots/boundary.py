@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actbench import format as fmt
 from actbench.config import Config, ConfigError, DataConfig, config_from_mapping
 from actbench.config import grid_points as config_grid_points
 from actbench.errors import ActbenchError
 from actbench.plots.common import Color, Point, canonical, drawn_points, pyplot
-from actbench.render import format as fmt
 from actbench.runs import RunResult
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from actbench.render import format as fmt
+from actbench import format as fmt
 from actbench.runs import RunRecord, RunResult
 from actbench.stats import EpochBand, epoch_band
 

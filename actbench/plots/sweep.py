@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actbench.render import format as fmt
+from actbench import format as fmt
 from actbench.runs import RunResult, SummaryRow
 
 if TYPE_CHECKING:

@@ -1,8 +1,8 @@
 """Everything actbench shows: views built from results, written by one `emit(view, fmt,
-console)` as a table, JSON, CSV or Markdown. `format` is the one formatter of values.
+console)` as a table, JSON, CSV or Markdown. Values are written by `actbench.format`, the
+one formatter.
 
 - view.py: the View/TableView/Cell model, emit, the 80-column fitting, Markdown, CSV
-- format.py: numbers, percents, counts, sweep points, hidden shapes, labels
 - columns.py: the comparison table's columns (sort keys, --columns)
 - results.py: compare / train / report / baseline views
 - catalog.py: activations and show; listing.py: saved runs; bench.py: the benchmark

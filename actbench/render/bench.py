@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actbench.render import format as fmt
+from actbench import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 
 # way -> (display name, key of its seconds in the benchmark's JSON)

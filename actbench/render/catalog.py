@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from actbench import format as fmt
 from actbench.activations import ActivationSpec
-from actbench.render import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from actbench import format as fmt
 from actbench.errors import ConfigError, unknown
-from actbench.render import format as fmt
 from actbench.runs import SummaryRow
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from actbench.render import format as fmt
+from actbench import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 from actbench.runs import SavedRun
 

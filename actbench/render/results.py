@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from actbench import format as fmt
 from actbench.notes import run_notes
 from actbench.render import columns as cols
-from actbench.render import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 from actbench.runs import RunRecord, RunResult, SummaryRow
+from actbench.stats import SIGNIFICANCE
 
 
 def result_view(
@@ -172,7 +173,7 @@ def baseline_table(result: RunResult) -> TableView | None:
         ],
         caption=[
             "paired over the same seeds (same init, same batches)",
-            "p: paired t-test; ns: p >= 0.05 (more seeds help)",
+            f"p: paired t-test; ns: p >= {SIGNIFICANCE:g} (more seeds help)",
         ],
         name="baseline",
     )

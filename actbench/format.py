@@ -55,9 +55,16 @@ def interval(bounds: Sequence[float] | None) -> str:
 
 
 def p_value(value: float | None) -> str:
+    """A p-value: 0.031, or < 0.001 (three decimals cannot say how small)."""
     if value is None or math.isnan(value):
         return MISSING
-    return "<0.001" if 0 < value < 0.001 else f"{value:.3f}"
+    return "< 0.001" if 0 < value < 0.001 else f"{value:.3f}"
+
+
+def p_clause(value: float | None) -> str:
+    """A p-value in a sentence: 'p = 0.031', 'p < 0.001'."""
+    text = p_value(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def count(mean: float | None) -> str:
@@ -132,7 +139,7 @@ def params(values: Mapping[str, Any]) -> str:
 
 def printable(text: str) -> str:
     """Text with control characters (escape sequences, newlines) shown as escapes, so a label
-    can never retitle or clear the terminal, or break a table row."""
+    can never retitle or clear the terminal, or break a table row; always one line."""
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
