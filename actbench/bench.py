@@ -24,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,7 @@ from torch import nn
 from actbench.config import Config, load_config
 from actbench.data import Dataset, make_dataset
 from actbench.engine import (
-    MemberSpec,
-    Population,
+    TrainSettings,
     batch_slices,
     evaluate,
     member_generator,
@@ -43,6 +42,7 @@ from actbench.engine import (
 )
 from actbench.experiment import config_threads, describe_device, resolve_device
 from actbench.model import init_model, member_loss, n_logits, predictions
+from actbench.population import MemberSpec, Population
 from actbench.reference import make_optimizer, train_single
 from actbench.threads import step_work, using_threads
 
@@ -234,17 +234,11 @@ def _population(
     members: Sequence[MemberSpec], data: Dataset, config: Config, health: bool
 ) -> list[float]:
     population = Population(
-        members, data.n_features, config.model.hidden, n_logits(config.model.head, data.n_classes)
+        members, data.n_features, config.model.hidden, data.n_classes, head=config.model.head
     ).to(data.x_train.device)
-    train_population(
-        population,
-        data,
-        config.train,
-        config.model.head,
-        track_health=health,
-        health_every=config.metrics.probe_interval(config.train.epochs),
-    )
-    return evaluate(population, data.x_test, data.y_test, config.model.head).accuracy.tolist()
+    settings = TrainSettings.of(config)
+    train_population(population, data, replace(settings, track_health=health))
+    return evaluate(population, data.x_test, data.y_test).accuracy.tolist()
 
 
 def _vmap(members: Sequence[MemberSpec], data: Dataset, config: Config) -> list[float]:

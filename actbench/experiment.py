@@ -27,18 +27,14 @@ import torch
 from actbench import __version__
 from actbench.config import Config, GridPoint, check_baseline_label, grid_points
 from actbench.data import make_dataset
-from actbench.engine import (
-    DEFAULT_MEMORY_BUDGET,
-    EpochReport,
-    MemberSpec,
-    Population,
-    train_population,
-)
+from actbench.engine import EpochReport, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
 from actbench.format import percent, plural
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.notes import run_notes
+from actbench.population import MemberSpec, Population
+from actbench.probe import DEFAULT_MEMORY_BUDGET
 from actbench.runs import (
     MemberIdentity,
     MemberMetrics,
@@ -312,21 +308,16 @@ def _train_plan(
         population_plan.specs,
         data.n_features,
         cfg.model.hidden,
-        n_logits(cfg.model.head, data.n_classes),
+        data.n_classes,
+        head=cfg.model.head,
         init=cfg.model.init,
     ).to(device)
     outcome = train_population(
         population,
         data,
-        cfg.train,
-        cfg.model.head,
-        dormant_tau=cfg.metrics.dormant_tau,
-        probe_size=cfg.metrics.probe_size,
-        track_health=cfg.metrics.health,
-        health_every=cfg.metrics.probe_interval(cfg.train.epochs),
+        TrainSettings.of(cfg, keep_state=keep_models),
         on_epoch=on_epoch,
         should_stop=should_stop,
-        keep_state=keep_models,
     )
     models = {}
     # plain bytes: results may cross a process boundary (Ray)

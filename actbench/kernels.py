@@ -10,7 +10,7 @@ autograd path bit for bit (tested). Activations with learnable parameters (PReLU
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -127,20 +127,6 @@ def layer_kernels(population: Any, layer: int) -> list[Kernels] | None:
     return found
 
 
-def activate_into(
-    population: Any, layer: int, kernels: Sequence[Kernels] | None, z: Tensor, out: Tensor
-) -> Tensor:
-    """Write each group's activation of z ([M, ...]) into its slice of out; return out."""
-    acts = population.layer_acts(layer)
-    for index, (act, group) in enumerate(zip(acts, population.groups, strict=True)):
-        part = slice(group.start, group.stop)
-        if kernels is not None:
-            kernels[index].forward(z[part], out[part])
-        else:
-            out[part].copy_(act(z[part]))
-    return out
-
-
 class Scratch:
     """Named tensors reused call after call, so a hot loop allocates nothing (on the CPU a fresh
     tensor of a layer's size costs a page fault per page). Each name is one storage, grown to
@@ -165,34 +151,3 @@ class Scratch:
         ):
             store = self._storage[name] = torch.empty(size, dtype=dtype, device=like.device)
         return store[:size].view(shape)
-
-
-class Forward:
-    """A population's hidden layers and logits with no graph, into reused tensors (`scratch`)."""
-
-    def __init__(self, population: Any) -> None:
-        self.population = population
-        self.kernels = [layer_kernels(population, i) for i in range(len(population.hidden_widths))]
-        self.scratch = Scratch()
-
-    @torch.no_grad()
-    def layers(self, xs: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
-        """(z, h) of every hidden layer for xs [M, n, in]; valid until the next call."""
-        population = self.population
-        h = xs
-        for layer, kernels in enumerate(self.kernels):
-            weight, bias = population.weights[layer], population.biases[layer]
-            shape = (xs.shape[0], xs.shape[1], weight.shape[1])
-            z = self.scratch.get(f"z{layer}", shape, xs)
-            torch.baddbmm(bias, h, weight.transpose(1, 2), out=z)
-            out = self.scratch.get(f"h{layer}", shape, xs)
-            h = activate_into(population, layer, kernels, z, out)
-            yield z, h
-
-    @torch.no_grad()
-    def logits(self, xs: Tensor) -> Tensor:
-        h = xs
-        for _, hidden in self.layers(xs):
-            h = hidden
-        weight, bias = self.population.weights[-1], self.population.biases[-1]
-        return torch.baddbmm(bias, h, weight.transpose(1, 2))

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from actbench import activations
 from actbench.config import DataConfig, GridPoint
 from actbench.data import Dataset
-from actbench.engine import MemberSpec
 from actbench.errors import ActbenchError, RunFolderError, unknown
 from actbench.model import SimpleNN, n_logits
+from actbench.population import MemberSpec
 
 INDEX_FILE = "index.json"
 MAX_STEM = 120  # file names stay well under the usual 255-byte limit

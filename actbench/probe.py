@@ -16,11 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from actbench import activations
-from actbench.kernels import Forward, closed_form
+from actbench.kernels import closed_form
 from actbench.metrics import LayerAccumulator, LayerHealth, count_saturated
+from actbench.population import Forward
 
 if TYPE_CHECKING:
-    from actbench.engine import Population
+    from actbench.population import Population
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
 

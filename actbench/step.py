@@ -1,87 +1,80 @@
-"""One training step's forward and backward for a whole population, without autograd.
+"""One training step of a whole population, behind one interface.
 
-The step the engine would otherwise record op by op (two custom Functions per layer, split/cat
-around activation groups, the loss) written against the very ATen kernels autograd runs for
-it, in the same order and on the same slices:
-- linear: z = baddbmm(b, x, W^T); grad_W = g^T @ x (bmm, nn.Linear's orientation),
-  grad_b = g.sum over the batch, grad_x = g @ W;
-- activations: each group's forward kernel, then its backward kernel (`tanh_backward`,
-  `threshold_backward`, ...; the table is `actbench.kernels`) on that group's slice, written
-  into buffers reused step after step (no split/cat, no allocation);
-- loss: log_softmax + nll_loss forward, `nll_loss_backward` + `_log_softmax_backward_data`
-  with the 1/B of each member's mean.
-So every member's gradient is bit-identical to the autograd path, hence to the same SimpleNN
-trained alone (tested). Populations with an activation that has no closed-form backward here
-(learnable PReLU slopes), the sigmoid head, or a CUDA device keep the autograd path.
+`make_step` is the one place that decides how a population trains. Every way computes the same
+thing (forward, each member's mean loss, backward, the optimizer's update, the epoch's sums):
+- manual: forward and backward without autograd, against the very ATen kernels autograd runs,
+  in the same order and on the same slices (`ManualGradients`), so every member's gradient is
+  bit-identical to the autograd path, hence to the same SimpleNN trained alone (tested);
+- autograd: the population's recorded forward and `backward()` (`AutogradGradients`), for what
+  the manual step does not cover (activations without closed-form kernels such as PReLU's
+  learnable slope, the sigmoid head, CUDA, and torch versions the manual step is not tested on);
+- CUDA graph: either of them recorded once per batch size and replayed (`CudaGraphStep`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from actbench.kernels import Kernels, Scratch, layer_kernels
-from actbench.model import Head
+from actbench.data import Dataset
+from actbench.kernels import layer_kernels
+from actbench.model import member_loss
+from actbench.optim import StackedOptimizer
+from actbench.population import Forward, Population
 
-_aten = torch.ops.aten
+# The torch releases (major, minor) the autograd-free step is tested on. It calls ATen's
+# backward kernels and out= overloads directly, which torch does not promise to keep: on any
+# other release populations train through autograd, with the same numbers.
+MANUAL_STEP_TORCH = ((2, 11), (2, 12), (2, 13))
 
 _IGNORE_INDEX = -100  # F.cross_entropy's default
 
-
-def supports(population: Any, head: Head, device: torch.device) -> bool:
-    """Can this population train with the manual step (else: the autograd path)?"""
-    if head != "softmax" or device.type != "cpu":
-        return False
-    return all(
-        layer_kernels(population, layer) is not None
-        for layer in range(len(population.hidden_widths))
-    )
+Gradients = Callable[[Tensor, Tensor], Tensor]  # (inputs, targets) -> per-sample losses
 
 
-class _Buffers:
-    """Every intermediate of a step for one batch size: [M, B, ...] tensors reused step after
-    step, with each activation group's slice cut once. Contiguous views into storage shared by
-    all batch sizes (sized for the largest seen), so a short last batch costs no memory."""
-
-    def __init__(self, step: ManualStep, batch: int) -> None:
-        m, widths = step.members, step.hidden_widths
-
-        def take(name: str, shape: tuple[int, ...]) -> Tensor:
-            return step.scratch.get(name, shape, step.weights[0])
-
-        self.z = [take(f"z{i}", (m, batch, w)) for i, w in enumerate(widths)]
-        self.h = [take(f"h{i}", (m, batch, w)) for i, w in enumerate(widths)]
-        self.grad_h = [take(f"grad_h{i}", (m, batch, w)) for i, w in enumerate(widths)]
-        self.grad_z = [take(f"grad_z{i}", (m, batch, w)) for i, w in enumerate(widths)]
-        classes = step.classes
-        self.logits = take("logits", (m, batch, classes))
-        self.log_probs = take("log_probs", (m * batch, classes))
-        self.grad_log_probs = take("grad_log_probs", (m * batch, classes))
-        self.grad_logits = take("grad_logits", (m * batch, classes))
-        self.per_sample = take("per_sample", (m * batch,))
-        self.total_weight = take("total_weight", ())
-        # d(sum_m mean_b loss)/d loss[m, b] = 1/B, as the mean's backward divides
-        self.grad_loss = torch.ones((), dtype=step.dtype).expand(m * batch) / batch
-        bounds = step.bounds
-
-        def parts(tensors: list[Tensor]) -> list[list[Tensor]]:
-            return [[t[start:stop] for start, stop in bounds] for t in tensors]
-
-        self.z_parts, self.h_parts = parts(self.z), parts(self.h)
-        self.grad_h_parts, self.grad_z_parts = parts(self.grad_h), parts(self.grad_z)
+def _torch_release() -> tuple[int, int]:
+    major, minor = torch.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
-class ManualStep:
-    """Forward, loss and backward of every member; leaves the gradients in `p.grad`.
+def manual_step_problem(population: Population, device: torch.device) -> str | None:
+    """Why the autograd-free step cannot train this population here (None: it can)."""
+    if population.head != "softmax":
+        return "the sigmoid head"
+    if device.type != "cpu":
+        return f"device {device.type}"
+    if _torch_release() not in MANUAL_STEP_TORCH:
+        return f"torch {torch.__version__} (tested: {_releases()})"
+    if any(layer_kernels(population, i) is None for i in range(len(population.hidden_widths))):
+        return "an activation without closed-form kernels"
+    return None
+
+
+def _releases() -> str:
+    return ", ".join(f"{major}.{minor}" for major, minor in MANUAL_STEP_TORCH)
+
+
+class ManualGradients:
+    """Forward, loss and backward of every member without autograd; returns the per-sample
+    losses [M, B] (valid until the next call) and leaves every gradient in `p.grad`.
+
+    - linear: z = baddbmm(b, x, W^T); grad_W = g^T @ x (bmm, nn.Linear's orientation),
+      grad_b = g.sum over the batch, grad_x = g @ W;
+    - activations: each group's forward kernel, then its backward kernel (`tanh_backward`,
+      `threshold_backward`, ...; from its activation spec) on that group's slice, written into
+      buffers reused step after step (no split/cat, no allocation);
+    - loss: log_softmax + nll_loss forward, `nll_loss_backward` + `_log_softmax_backward_data`
+      with the 1/B of each member's mean.
 
     `grads` are the tensors the weight and bias gradients are written into, in the order of
     `[*population.weights, *population.biases]` (the optimizer's flat-gradient slots, so it
     needs no copy); by default new ones. They are set as the parameters' `.grad`.
     """
 
-    def __init__(self, population: Any, grads: list[Tensor] | None = None) -> None:
+    def __init__(self, population: Population, grads: list[Tensor] | None = None) -> None:
         self.population = population
         self.weights = list(population.weights)
         self.biases = list(population.biases)
@@ -89,81 +82,73 @@ class ManualStep:
         self.grads = grads if grads is not None else [torch.zeros_like(p) for p in params]
         for p, grad in zip(params, self.grads, strict=True):
             p.grad = grad
-        self.members = population.size
-        self.hidden_widths = list(population.hidden_widths)
-        self.classes = self.weights[-1].shape[1]
-        self.dtype = self.weights[0].dtype
-        self.bounds = [(g.start, g.stop) for g in population.groups]
-        self.kernels: list[list[Kernels]] = []
-        for layer in range(len(self.hidden_widths)):
-            found = layer_kernels(population, layer)
-            assert found is not None, "supports() said no"
-            self.kernels.append(found)
-        self.scratch = Scratch()
-        self._buffers: dict[int, _Buffers] = {}
+        self.forward = Forward(population)
+        if any(kernels is None for kernels in self.forward.kernels):
+            raise ValueError("every group needs closed-form kernels (see manual_step_problem)")
+        self.scratch = self.forward.scratch
+        self._backward: dict[int, _BackwardBuffers] = {}
 
-    def _buffers_for(self, batch: int) -> _Buffers:
-        buffers = self._buffers.get(batch)
-        if buffers is None:
-            if self._buffers and batch > max(self._buffers):
-                self._buffers.clear()  # the storage grows: the other sizes' views would go stale
-            buffers = self._buffers[batch] = _Buffers(self, batch)
-        return buffers
+    def _buffers(self, batch: int) -> _BackwardBuffers:
+        found = self._backward.get(batch)
+        if found is None:
+            if self._backward and batch > max(self._backward):
+                self._backward.clear()  # the storage grows: the other sizes' views would go stale
+            found = self._backward[batch] = _BackwardBuffers(self, batch)
+        return found
 
     @torch.no_grad()
     def __call__(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """inputs [M, B, in], targets [M, B] -> per-sample losses [M, B] (valid until the next
-        call); writes every gradient."""
-        weights, biases = self.weights, self.biases
-        buffers = self._buffers_for(inputs.shape[1])
-        h = inputs
-        for layer, kernels in enumerate(self.kernels):
-            torch.baddbmm(biases[layer], h, weights[layer].transpose(1, 2), out=buffers.z[layer])
-            z_parts, h_parts = buffers.z_parts[layer], buffers.h_parts[layer]
-            for (forward, _), z_part, h_part in zip(kernels, z_parts, h_parts, strict=True):
-                forward(z_part, h_part)
-            h = buffers.h[layer]
-        logits = torch.baddbmm(biases[-1], h, weights[-1].transpose(1, 2), out=buffers.logits)
-        classes = logits.shape[-1]
-        log_probs = torch._log_softmax(logits.view(-1, classes), 1, False, out=buffers.log_probs)
+        weights = self.weights
+        batch = inputs.shape[1]
+        classes = self.population.n_out
+        logits = self.forward.logits(inputs)
+        buffers = self.forward.buffers(inputs)
+        own = self._buffers(batch)
+        log_probs = torch._log_softmax(logits.view(-1, classes), 1, False, out=own.log_probs)
         flat_targets = targets.reshape(-1)
-        per_sample, total_weight = _aten.nll_loss_forward.output(
+        per_sample, total_weight = torch.ops.aten.nll_loss_forward.output(
             log_probs,
             flat_targets,
             None,
             0,
             _IGNORE_INDEX,
-            output=buffers.per_sample,
-            total_weight=buffers.total_weight,
+            output=own.per_sample,
+            total_weight=own.total_weight,
         )
-        _aten.nll_loss_backward.grad_input(
-            buffers.grad_loss,
+        grad_log_probs = torch.ops.aten.nll_loss_backward.grad_input(
+            own.grad_loss,
             log_probs,
             flat_targets,
             None,
             0,
             _IGNORE_INDEX,
             total_weight,
-            grad_input=buffers.grad_log_probs,
+            grad_input=own.grad_log_probs,
         )
-        grad = _aten._log_softmax_backward_data.out(
-            buffers.grad_log_probs, log_probs, 1, logits.dtype, out=buffers.grad_logits
+        grad = torch.ops.aten._log_softmax_backward_data.out(
+            grad_log_probs,
+            log_probs,
+            1,
+            logits.dtype,
+            out=own.grad_logits,
         ).view(logits.shape)
-        n_hidden = len(self.kernels)
-        self._linear_backward(n_hidden, grad, h)
+        n_hidden = len(self.population.hidden_widths)
+        self._linear_backward(n_hidden, grad, buffers.h[-1] if n_hidden else inputs)
         for layer in reversed(range(n_hidden)):
-            torch.bmm(grad, weights[layer + 1], out=buffers.grad_h[layer])
+            torch.bmm(grad, weights[layer + 1], out=own.grad_h[layer])
+            kernels = self.forward.kernels[layer]
+            assert kernels is not None
             parts = zip(
-                self.kernels[layer],
-                buffers.grad_h_parts[layer],
+                kernels,
+                own.grad_h_parts[layer],
                 buffers.z_parts[layer],
                 buffers.h_parts[layer],
-                buffers.grad_z_parts[layer],
+                own.grad_z_parts[layer],
                 strict=True,
             )
-            for (_, backward), grad_part, z_part, h_part, out in parts:
-                backward(grad_part, z_part, h_part, out)
-            grad = buffers.grad_z[layer]
+            for activation, grad_part, z_part, h_part, out in parts:
+                activation.backward(grad_part, z_part, h_part, out)
+            grad = own.grad_z[layer]
             self._linear_backward(layer, grad, buffers.h[layer - 1] if layer else inputs)
         return per_sample.view(targets.shape)
 
@@ -171,3 +156,208 @@ class ManualStep:
         n = len(self.weights)
         torch.bmm(grad.transpose(1, 2), layer_input, out=self.grads[layer])
         torch.sum(grad, 1, keepdim=True, out=self.grads[n + layer])
+
+
+class _BackwardBuffers:
+    """The loss's and the backward's tensors for one batch size, reused step after step, with
+    each group's slice of the hidden gradients cut once."""
+
+    def __init__(self, owner: ManualGradients, batch: int) -> None:
+        population = owner.population
+        m, classes = population.size, population.n_out
+
+        def take(name: str, shape: tuple[int, ...]) -> Tensor:
+            return owner.scratch.get(name, shape, owner.weights[0])
+
+        self.log_probs = take("log_probs", (m * batch, classes))
+        self.grad_log_probs = take("grad_log_probs", (m * batch, classes))
+        self.grad_logits = take("grad_logits", (m * batch, classes))
+        self.per_sample = take("per_sample", (m * batch,))
+        self.total_weight = take("total_weight", ())
+        # d(sum_m mean_b loss)/d loss[m, b] = 1/B, as the mean's backward divides
+        self.grad_loss = torch.ones((), dtype=owner.weights[0].dtype).expand(m * batch) / batch
+        widths = population.hidden_widths
+        self.grad_h = [take(f"grad_h{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        self.grad_z = [take(f"grad_z{i}", (m, batch, w)) for i, w in enumerate(widths)]
+        bounds = [(g.start, g.stop) for g in population.groups]
+        self.grad_h_parts = [[t[a:b] for a, b in bounds] for t in self.grad_h]
+        self.grad_z_parts = [[t[a:b] for a, b in bounds] for t in self.grad_z]
+
+
+class AutogradGradients:
+    """The population's recorded forward, each member's mean loss, and `backward()`."""
+
+    def __init__(self, population: Population, optimizer: StackedOptimizer) -> None:
+        self.population = population
+        self.optimizer = optimizer
+
+    def __call__(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        per_sample = member_loss(self.population(inputs), targets, self.population.head)
+        self.optimizer.zero_grad()
+        per_sample.mean(1).sum().backward()
+        return per_sample
+
+
+class Step:
+    """One optimisation step of every member, and the epoch's sums it accumulates.
+
+    The loss and gradient-norm sums live in fixed tensors so that a captured step can
+    accumulate into them; nothing in a step synchronises with the host. `kind` says which way
+    it trains: manual, autograd, or either recorded as CUDA graphs.
+    """
+
+    def __init__(
+        self,
+        population: Population,
+        data: Dataset,
+        optimizer: StackedOptimizer,
+        gradients: Gradients,
+        kind: str,
+        track_gradients: bool = True,
+    ) -> None:
+        self.population = population
+        self.data = data
+        self.optimizer = optimizer
+        self.gradients = gradients
+        self.kind = kind
+        self.track_gradients = track_gradients
+        device = data.x_train.device
+        m = population.size
+        self.hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
+        self.loss_sum = torch.zeros(m, dtype=torch.float64, device=device)
+        self.grad_norm_sum = [
+            torch.zeros(m, dtype=torch.float64, device=device) for _ in self.hidden_weights
+        ]
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the step replays what it recorded (it then tracks what it tracked then)."""
+        return False
+
+    def start_epoch(self) -> None:
+        self.loss_sum.zero_()
+        for total in self.grad_norm_sum:
+            total.zero_()
+
+    def _body(self, index: Tensor, batch_size: int) -> None:
+        m = self.population.size
+        inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
+        targets = self.data.y_train.index_select(0, index).view(m, batch_size)
+        per_sample = self.gradients(inputs, targets)
+        # Reported sums accumulate in float64: float32 terms then add exactly, in any order, so
+        # the numbers do not depend on how torch splits a small reduction across threads (which
+        # depends on the number of members and threads).
+        if self.track_gradients:
+            for total, weight in zip(self.grad_norm_sum, self.hidden_weights, strict=True):
+                assert weight.grad is not None
+                total += torch.linalg.vector_norm(
+                    weight.grad.flatten(1), dim=1, dtype=torch.float64
+                )
+        self.optimizer.step()
+        self.loss_sum += per_sample.detach().sum(1, dtype=torch.float64)
+
+    def __call__(self, index: Tensor, batch_size: int) -> None:
+        """index: the flat [M * batch_size] sample indices of this step."""
+        self._body(index, batch_size)
+
+
+class CudaGraphStep(Step):
+    """A step recorded as one CUDA graph per batch size (PyTorch's whole-network capture
+    recipe) and replayed with the next batch's indices copied into a static buffer."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graphs: dict[int, Any] = {}
+        self.static_index: dict[int, Tensor] = {}
+
+    @property
+    def recorded(self) -> bool:
+        return True
+
+    def __call__(self, index: Tensor, batch_size: int) -> None:
+        self.static_index[batch_size].copy_(index)
+        self.graphs[batch_size].replay()
+
+    def capture(self, batch_sizes: Sequence[int]) -> None:
+        """Record the graphs. The warm-up steps really update the members, so the parameters,
+        the optimizer's state and the sums are put back whether capture succeeds or fails;
+        the optimizer keeps its capturable mode only if it succeeded."""
+        params = self.optimizer.params
+        saved = [p.detach().clone() for p in params]
+        self.optimizer.capturable = True
+        try:
+            self._record(batch_sizes)
+        except BaseException:
+            self.graphs.clear()
+            self.optimizer.capturable = False
+            raise
+        finally:
+            with torch.no_grad():
+                for p, value in zip(params, saved, strict=True):
+                    p.copy_(value)
+            self.optimizer.reset()
+            self.start_epoch()
+            if self.loss_sum.device.type == "cuda":
+                torch.cuda.synchronize()
+
+    def _record(self, batch_sizes: Sequence[int]) -> None:
+        m = self.population.size
+        for size in batch_sizes:
+            self.static_index[size] = torch.zeros(
+                m * size, dtype=torch.int64, device=self.loss_sum.device
+            )
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                for size in batch_sizes:
+                    self._body(self.static_index[size], size)
+        torch.cuda.current_stream().wait_stream(side)
+        pool = None
+        for size in batch_sizes:
+            graph = torch.cuda.CUDAGraph()
+            self.optimizer.zero_grad()
+            with torch.cuda.graph(graph, pool=pool):
+                self._body(self.static_index[size], size)
+            pool = graph.pool()
+            self.graphs[size] = graph
+
+
+def _wants_graphs(device: torch.device, cuda_graphs: bool) -> bool:
+    return cuda_graphs and device.type == "cuda"
+
+
+def make_step(
+    population: Population,
+    data: Dataset,
+    optimizer: StackedOptimizer,
+    *,
+    batch_sizes: Sequence[int],
+    cuda_graphs: bool = True,
+    track_gradients: bool = True,
+) -> tuple[Step, list[str]]:
+    """The step that trains this population here, and notices for the user.
+
+    The manual step where `manual_step_problem` finds none, else autograd; on CUDA (unless
+    `cuda_graphs` is off) recorded as graphs for every batch size, or eager with a notice when
+    capture fails.
+    """
+    device = data.x_train.device
+    gradients: Gradients
+    if manual_step_problem(population, device) is None:
+        slot = {id(p): g for p, g in zip(optimizer.params, optimizer.grads, strict=True)}
+        slots = [slot[id(p)] for p in [*population.weights, *population.biases]]
+        gradients, kind = ManualGradients(population, slots), "manual"
+    else:
+        gradients, kind = AutogradGradients(population, optimizer), "autograd"
+    if not _wants_graphs(device, cuda_graphs):
+        return Step(population, data, optimizer, gradients, kind, track_gradients), []
+    graphed = CudaGraphStep(
+        population, data, optimizer, gradients, f"{kind}, CUDA graphs", track_gradients
+    )
+    try:
+        graphed.capture(batch_sizes)
+    except Exception as exc:  # any activation or torch build without capture support
+        notice = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
+        return Step(population, data, optimizer, gradients, kind, track_gradients), [notice]
+    return graphed, []

@@ -20,8 +20,9 @@ import torch
 
 from actbench.config import Config
 from actbench.data import Dataset
-from actbench.engine import MemberSpec, member_generator
+from actbench.engine import member_generator
 from actbench.model import init_model, n_logits
+from actbench.population import MemberSpec
 
 
 def _activation(name: str, params: Mapping[str, Any]) -> Callable[[Any], Any] | None:

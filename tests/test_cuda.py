@@ -7,7 +7,8 @@ import torch
 
 from actbench.config import DataConfig, TrainConfig
 from actbench.data import make_dataset
-from actbench.engine import MemberSpec, Population, train_population
+from actbench.engine import TrainSettings, train_population
+from actbench.population import MemberSpec, Population
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -24,7 +25,7 @@ def _train(device: str, graphs: bool) -> tuple[Population, list[str]]:
     ]
     population = Population(members, data.n_features, (16, 8), 2).to(device)
     cfg = TrainConfig(epochs=3, batch_size=64, cuda_graphs=graphs)
-    outcome = train_population(population, data, cfg, "softmax")
+    outcome = train_population(population, data, TrainSettings(cfg))
     return population, outcome.notices
 
 

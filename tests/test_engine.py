@@ -11,15 +11,10 @@ import torch
 
 from actbench.config import DataConfig, TrainConfig, load_config
 from actbench.data import Dataset, make_dataset
-from actbench.engine import (
-    MemberSpec,
-    Population,
-    evaluate,
-    health,
-    stacked_linear,
-    train_population,
-)
-from actbench.model import init_model, n_logits
+from actbench.engine import TrainSettings, evaluate, train_population
+from actbench.model import init_model
+from actbench.population import MemberSpec, Population, stacked_linear
+from actbench.probe import health
 from actbench.reference import train_single
 
 SMALL = DataConfig(n_samples=400)
@@ -36,7 +31,7 @@ def _population(
     hidden: tuple[int, ...] = (50,),
     head: Any = "softmax",
 ) -> Population:
-    return Population(members, data.n_features, hidden, n_logits(head, data.n_classes))
+    return Population(members, data.n_features, hidden, data.n_classes, head=head)
 
 
 def _members(
@@ -70,7 +65,7 @@ def test_member_equals_model_trained_alone_bit_for_bit(
     acts = [("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("tanh", {}), ("elu", {})]
     members = _members(acts, seeds=[0, 1])
     population = _population(data, members, hidden)
-    train_population(population, data, cfg, "softmax")
+    train_population(population, data, TrainSettings(cfg))
     for index, member in enumerate(members):
         alone = train_single(
             data, hidden, "softmax", cfg, member.activation, member.params, member.seed
@@ -98,7 +93,7 @@ def test_member_equals_model_trained_alone_to_tolerance(
     cfg = TrainConfig(epochs=3, batch_size=batch_size)
     members = _members([(activation, {}), ("tanh", {})], seeds=[0, 1])
     population = _population(data, members, hidden, head)
-    train_population(population, data, cfg, head)
+    train_population(population, data, TrainSettings(cfg))
     for index, member in enumerate(members):
         alone = train_single(data, hidden, head, cfg, member.activation, member.params, member.seed)
         assert _max_difference(population.member_state_dict(index), alone.state_dict()) < 1e-5
@@ -111,10 +106,10 @@ def test_member_does_not_depend_on_the_rest_of_the_population(data: Dataset) -> 
         [("relu", {}), ("tanh", {}), ("sigmoid", {}), ("gelu", {})], seeds=[0, 1, 2]
     )
     big = _population(data, everyone)
-    big_outcome = train_population(big, data, cfg, "softmax")
+    big_outcome = train_population(big, data, TrainSettings(cfg))
     relu_only = [m for m in everyone if m.activation == "relu"]
     small = _population(data, relu_only)
-    small_outcome = train_population(small, data, cfg, "softmax")
+    small_outcome = train_population(small, data, TrainSettings(cfg))
     for index in range(len(relu_only)):
         assert _max_difference(big.member_state_dict(index), small.member_state_dict(index)) == 0.0
         assert (
@@ -131,8 +126,8 @@ def test_training_is_reproducible(data: Dataset) -> None:
     members = _members([("relu", {}), ("tanh", {})], seeds=[0, 1])
     first = _population(data, members)
     second = _population(data, members)
-    train_population(first, data, cfg, "softmax")
-    train_population(second, data, cfg, "softmax")
+    train_population(first, data, TrainSettings(cfg))
+    train_population(second, data, TrainSettings(cfg))
     for index in range(len(members)):
         assert _max_difference(first.member_state_dict(index), second.member_state_dict(index)) == 0
 
@@ -173,7 +168,7 @@ def test_stacked_linear_matches_nn_linear_forward_and_backward(n_in: int, n_out:
 def test_member_state_dict_loads_into_simple_nn_and_gives_the_same_logits(data: Dataset) -> None:
     members = _members([("relu", {}), ("prelu", {"init": 0.1})], seeds=[0, 1])
     population = _population(data, members, hidden=(8, 8))
-    train_population(population, data, TrainConfig(epochs=1), "softmax")
+    train_population(population, data, TrainSettings(TrainConfig(epochs=1)))
     x = data.x_test[:10]
     stacked_logits = population(x.expand(len(members), -1, -1))
     for index, member in enumerate(members):
@@ -185,7 +180,7 @@ def test_member_state_dict_loads_into_simple_nn_and_gives_the_same_logits(data: 
 def test_prelu_slopes_are_learned_per_member(data: Dataset) -> None:
     members = _members([("prelu", {})], seeds=[0, 1])
     population = _population(data, members)
-    train_population(population, data, TrainConfig(epochs=2, lr=0.01), "softmax")
+    train_population(population, data, TrainSettings(TrainConfig(epochs=2, lr=0.01)))
     slopes = [population.member_state_dict(i)["acts.0.weight"] for i in range(2)]
     assert not torch.equal(slopes[0], torch.tensor([0.25]))
     assert not torch.equal(slopes[0], slopes[1])
@@ -193,8 +188,8 @@ def test_prelu_slopes_are_learned_per_member(data: Dataset) -> None:
 
 def test_evaluation_in_small_chunks_equals_one_pass(data: Dataset) -> None:
     population = _population(data, _members([("relu", {}), ("tanh", {})], seeds=[0, 1]))
-    whole = evaluate(population, data.x_train, data.y_train, "softmax")
-    chunked = evaluate(population, data.x_train, data.y_train, "softmax", budget=1)
+    whole = evaluate(population, data.x_train, data.y_train)
+    chunked = evaluate(population, data.x_train, data.y_train, budget=1)
     assert torch.equal(whole.accuracy, chunked.accuracy)
     assert torch.allclose(whole.loss, chunked.loss, atol=1e-6)
     dead_whole = health(population, data.x_train, 0.1)
@@ -207,7 +202,7 @@ def test_evaluation_in_small_chunks_equals_one_pass(data: Dataset) -> None:
 def test_evaluate_matches_a_direct_computation(data: Dataset) -> None:
     members = _members([("tanh", {})], seeds=[5])
     population = _population(data, members)
-    result = evaluate(population, data.x_test, data.y_test, "softmax")
+    result = evaluate(population, data.x_test, data.y_test)
     model = init_model(5, data.n_features, (50,), 2, "tanh")
     logits = model(data.x_test)
     expected_loss = torch.nn.functional.cross_entropy(logits, data.y_test)
@@ -224,7 +219,7 @@ def test_a_diverging_member_is_frozen_and_the_others_finish(data: Dataset) -> No
     cfg = TrainConfig(epochs=4, optimizer="sgd", lr=20.0)
     members = _members([("identity", {}), ("sigmoid", {})], seeds=[0])
     population = _population(data, members)
-    outcome = train_population(population, data, cfg, "softmax")
+    outcome = train_population(population, data, TrainSettings(cfg))
     diverged, survivor = outcome.members
     assert diverged.status == "diverged"
     assert diverged.epochs < cfg.epochs
@@ -247,12 +242,12 @@ def test_interrupt_rolls_back_to_the_last_finished_epoch(data: Dataset) -> None:
 
     interrupted = _population(data, members)
     outcome = train_population(
-        interrupted, data, TrainConfig(epochs=10), "softmax", should_stop=stop_in_third_epoch
+        interrupted, data, TrainSettings(TrainConfig(epochs=10)), should_stop=stop_in_third_epoch
     )
     assert outcome.interrupted
     assert all(m.status == "interrupted" and m.epochs == 2 for m in outcome.members)
     two_epochs = _population(data, members)
-    reference = train_population(two_epochs, data, TrainConfig(epochs=2), "softmax")
+    reference = train_population(two_epochs, data, TrainSettings(TrainConfig(epochs=2)))
     for index in range(len(members)):
         assert (
             _max_difference(
@@ -312,7 +307,7 @@ def test_a_high_learning_rate_kills_relu_units_but_not_leaky_ones() -> None:
     config = load_config(None, ["train.lr=0.3", "train.seeds=5"])
     data = make_dataset(config.data)
     members = _members([("relu", {}), ("leaky_relu", {})], seeds=range(5))
-    outcome = train_population(_population(data, members), data, config.train, "softmax")
+    outcome = train_population(_population(data, members), data, TrainSettings(config.train))
     relu_dead = [sum(m.dead_per_layer) for m in outcome.members[:5]]
     leaky_dead = [sum(m.dead_per_layer) for m in outcome.members[5:]]
     assert sum(d > 0 for d in relu_dead) >= 2
@@ -323,7 +318,7 @@ def test_a_low_learning_rate_leaves_relu_units_alive() -> None:
     config = load_config(None, ["train.seeds=5"])
     data = make_dataset(config.data)
     population = _population(data, _members([("relu", {})], seeds=range(5)))
-    outcome = train_population(population, data, config.train, "softmax")
+    outcome = train_population(population, data, TrainSettings(config.train))
     assert [sum(m.dead_per_layer) for m in outcome.members] == [0] * 5
 
 
@@ -332,7 +327,7 @@ def test_member_with_its_own_learning_rate_equals_the_model_trained_alone(data: 
         MemberSpec("relu", "relu", {}, seed, lr) for lr in (0.001, 0.01, 0.05) for seed in (0, 1)
     ]
     population = _population(data, members)
-    train_population(population, data, TrainConfig(epochs=2), "softmax")
+    train_population(population, data, TrainSettings(TrainConfig(epochs=2)))
     for index, member in enumerate(members):
         alone = train_single(
             data, (50,), "softmax", TrainConfig(epochs=2, lr=member.lr), "relu", {}, member.seed
@@ -361,7 +356,7 @@ def test_a_dead_first_layer_relu_unit_never_revives_under_plain_sgd(data: Datase
     # them. (Deeper layers and Adam's momentum are different: see the README.)
     cfg = TrainConfig(epochs=20, optimizer="sgd", lr=5.0)
     members = _members([("relu", {})], seeds=range(6))
-    outcome = train_population(_population(data, members), data, cfg, "softmax")
+    outcome = train_population(_population(data, members), data, TrainSettings(cfg))
     assert any(m.dead_per_layer[0] > 0 for m in outcome.members)
     assert all(m.revived_neurons == 0 for m in outcome.members)
 
@@ -375,7 +370,7 @@ def test_a_full_batch_step_to_non_finite_weights_is_rolled_back_to_the_last_fini
     cfg = TrainConfig(epochs=3, batch_size=10_000, optimizer="sgd", lr=0.01)
     members = [MemberSpec("identity", "identity", {}, 0, 1e39), MemberSpec("relu", "relu", {}, 0)]
     population = _population(data, members)
-    outcome = train_population(population, data, cfg, "softmax")
+    outcome = train_population(population, data, TrainSettings(cfg))
     diverged, survivor = outcome.members
     assert diverged.status == "diverged"
     assert diverged.epochs == 0

@@ -12,8 +12,8 @@ from cases import ACTIVATION_VARIANTS
 from actbench import activations
 from actbench.config import DataConfig
 from actbench.data import make_dataset
-from actbench.engine import MemberSpec, Population
-from actbench.kernels import Forward, closed_form, layer_kernels
+from actbench.kernels import closed_form, layer_kernels
+from actbench.population import Forward, MemberSpec, Population
 
 IDS = [f"{name}{params or ''}" for name, params in ACTIVATION_VARIANTS]
 

@@ -10,7 +10,6 @@ import torch
 
 from actbench.config import DataConfig, validate
 from actbench.data import make_dataset
-from actbench.engine import MemberSpec
 from actbench.errors import ActbenchError, RunFolderError
 from actbench.experiment import plan
 from actbench.members import (
@@ -24,6 +23,7 @@ from actbench.members import (
     unique_filenames,
 )
 from actbench.model import init_model
+from actbench.population import MemberSpec
 
 
 def test_scaler_gives_the_training_inputs_bit_for_bit() -> None:

@@ -210,7 +210,7 @@ def test_selu_keeps_unit_variance_over_20_layers_with_lecun_init_only() -> None:
 
 
 def test_population_members_start_as_init_model_with_the_scheme() -> None:
-    from actbench.engine import MemberSpec, Population
+    from actbench.population import MemberSpec, Population
 
     members = [MemberSpec("selu", "selu", {}, 3), MemberSpec("relu", "relu", {}, 4)]
     population = Population(members, 20, (16, 8), 2, init="kaiming")

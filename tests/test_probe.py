@@ -11,8 +11,9 @@ from cases import ACTIVATION_VARIANTS
 from actbench import activations
 from actbench.config import DataConfig, MetricsConfig, TrainConfig
 from actbench.data import Dataset, make_dataset
-from actbench.engine import MemberSpec, Population, probed_epochs, train_population
+from actbench.engine import TrainSettings, probed_epochs, train_population
 from actbench.metrics import saturated_mask
+from actbench.population import MemberSpec, Population
 from actbench.probe import derivative, saturated_counts, signal
 
 CASES = ACTIVATION_VARIANTS
@@ -88,7 +89,7 @@ def test_signal_is_mean_and_std_over_samples_and_units(data: Dataset) -> None:
 def test_outcome_carries_the_signal_at_init(data: Dataset) -> None:
     population = _population(data, ["tanh"], hidden=(8, 4))
     expected_mean, expected_std = signal(population, data.x_train)
-    outcome = train_population(population, data, TrainConfig(epochs=1), "softmax")
+    outcome = train_population(population, data, TrainSettings(TrainConfig(epochs=1)))
     for index, member in enumerate(outcome.members):
         assert member.mean_per_layer_init == expected_mean[index].tolist()
         assert member.std_per_layer_init == expected_std[index].tolist()
@@ -124,8 +125,8 @@ def test_health_every_records_probed_epochs_only_and_trains_the_same(data: Datas
     cfg = TrainConfig(epochs=7)
     sparse = _population(data, ["relu", "tanh"])
     dense = _population(data, ["relu", "tanh"])
-    sparse_outcome = train_population(sparse, data, cfg, "softmax", health_every=3)
-    dense_outcome = train_population(dense, data, cfg, "softmax")
+    sparse_outcome = train_population(sparse, data, TrainSettings(cfg, health_every=3))
+    dense_outcome = train_population(dense, data, TrainSettings(cfg))
     for index, (a, b) in enumerate(zip(sparse_outcome.members, dense_outcome.members, strict=True)):
         assert a.history.health_epochs == [1, 3, 6, 7]
         assert b.history.health_epochs == list(range(1, 8))
