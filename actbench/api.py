@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from actbench.config import (
     Config,
-    check_baseline_label,
     config_from_mapping,
     read_yaml_mapping,
     shortcuts,
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from torch import nn
 
-    from actbench.experiment import Experiment
     from actbench.members import ModelIndex
     from actbench.render.view import View
 
@@ -316,41 +314,31 @@ def _run(
 ) -> Result:
     from rich.console import Console
 
-    from actbench.experiment import (
-        Experiment,
-        keeps_models,
-        run_experiment,
-        save_experiment,
-        stop_on_signals,
-    )
+    from actbench.pipeline import RunRequest, run, stop_on_signals
     from actbench.render.progress import progress_updates
 
-    if save_models and not save:
-        raise ConfigError("save_models=True needs save=True (models are saved in the run folder)")
+    request = RunRequest(
+        config,
+        name,
+        baseline=baseline,
+        out=Path(out) if save else None,
+        save_models=save_models,
+        keep_models=True,
+    )
     # a notebook's interrupt (Ctrl-C) stops at the next step and keeps the finished epochs
     with (
         progress_updates(Console(stderr=True), progress) as on_progress,
         stop_on_signals((signal.SIGINT,)) as stop,
     ):
-        experiment = run_experiment(
-            config,
-            name,
-            baseline=baseline,
-            on_progress=on_progress,
-            should_stop=stop.is_set,
-            keep_models=True,
-        )
-    run_dir = None
-    if save:
-        saved: Experiment = experiment
-        if not (save_models or keeps_models(config)):
-            saved = Experiment(experiment.config, experiment.config_name, experiment.result)
-        run_dir = save_experiment(saved, Path(out))
-        experiment.result = saved.result  # the run id of the folder
+        experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
+    if experiment.save_error is not None:
+        raise RunFolderError(experiment.save_error)
     models = None
     if experiment.model_index is not None:
         models = _Models(experiment.model_index, blobs=experiment.models)
-    return Result(config, experiment.result, run_dir, per_member=per_member, models=models)
+    return Result(
+        config, experiment.result, experiment.run_dir, per_member=per_member, models=models
+    )
 
 
 def compare(
@@ -382,7 +370,6 @@ def compare(
         sweep=sweep,
         flags=shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
     )
-    check_baseline_label(cfg, baseline)  # before the run folder and the progress bar
     return _run(
         cfg,
         name or "defaults",

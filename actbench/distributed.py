@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from actbench.engine import PopulationOutcome
 from actbench.errors import ConfigError
 from actbench.experiment import (
     ExecutionContext,
@@ -439,5 +440,5 @@ def _run_shards(
             f"interrupted: {len(missing)} of {total} shards ({members} models) were cancelled "
             "before they started or finished and are not in the results"
         )
-        result.append(PlanOutcome([], [], [notice], interrupted=True))
+        result.append(PlanOutcome([], PopulationOutcome([], 0.0, True, [notice])))
     return result

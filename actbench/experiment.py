@@ -11,39 +11,30 @@ import io
 import itertools
 import os
 import platform
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 
 from actbench import __version__
-from actbench.config import Config, GridPoint, check_baseline_label, grid_points
+from actbench.config import Config, GridPoint, grid_points
 from actbench.data import make_dataset
-from actbench.engine import EpochReport, TrainSettings, train_population
+from actbench.engine import EpochReport, PopulationOutcome, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
-from actbench.format import percent, plural
+from actbench.format import plural
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
-from actbench.notes import run_notes
 from actbench.population import MemberSpec, Population
 from actbench.probe import DEFAULT_MEMORY_BUDGET
 from actbench.runs import (
     MemberIdentity,
-    MemberMetrics,
     RunRecord,
     RunResult,
     new_run_id,
-    reserve_run_dir,
-    save_run,
-    write_atomic,
 )
 from actbench.stats import summarize
 from actbench.threads import resolve_threads, step_work, using_threads
@@ -188,50 +179,33 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
     )
 
 
-@contextmanager
-def stop_on_signals(
-    signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
-) -> Iterator[threading.Event]:
-    """While the block runs, the first of `signals` asks the work to stop at its next step (or
-    after it, when saving): pass `stop.is_set` as should_stop. A second Ctrl-C aborts at once.
-    Outside the main thread signals stay as they are."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 @dataclass
 class ProgressEvent:
-    """Work done over the whole experiment (epochs, or shards on Ray) and a status line."""
+    """Work done over the whole experiment (epochs, or shards on Ray) and what to say of it:
+    a status line (Ray), or the population in training and its best test accuracy so far."""
 
     done: int
     total: int
-    description: str
+    description: str = ""
     unit: str = "epochs"
+    models: int = 0  # members of the population in training
+    population: tuple[int, int] | None = None  # (number, of how many), with several
+    best_accuracy: float | None = None  # best test accuracy of its members, a fraction
 
 
 @dataclass
 class Experiment:
-    """A finished (or interrupted) experiment, not yet saved."""
+    """A finished (or interrupted) experiment, and what the run pipeline did with it."""
 
     config: Config
     config_name: str
     result: RunResult
     models: dict[str, bytes] = field(default_factory=dict)  # file name -> state_dict
     model_index: ModelIndex | None = None  # which member each file is; None without models
+    run_dir: Path | None = None  # where it was saved (None: not saved)
+    save_error: str | None = None  # why saving failed, in one line
+    gate_failures: list[str] = field(default_factory=list)  # the CI gates it failed
+    gate_notes: list[str] = field(default_factory=list)  # what the gates could not check
 
     @property
     def interrupted(self) -> bool:
@@ -240,17 +214,24 @@ class Experiment:
 
 @dataclass
 class PlanOutcome:
-    """What training one population plan produced, as plain picklable Python values."""
+    """What training one population plan produced (picklable: it may come from a Ray worker)."""
 
     members: list[PlannedMember]
-    outcomes: list[MemberMetrics] | None  # None when the plan failed
-    notices: list[str] = field(default_factory=list)
-    interrupted: bool = False
+    trained: PopulationOutcome | None  # the engine's outcome; None when the plan failed
     error: str | None = None
-    models: dict[int, bytes] = field(default_factory=dict)  # member position -> state_dict
+    # member position -> state_dict as bytes: a Ray worker sends back plain values only
+    models: dict[int, bytes] = field(default_factory=dict)
     device: str = ""  # where it trained, e.g. "cpu (2 threads)"
     threads: int | None = None  # CPU threads it trained with (None on CUDA)
     scaler: Scaler | None = None  # its data's scaler, when the models are kept
+
+    @property
+    def notices(self) -> list[str]:
+        return self.trained.notices if self.trained is not None else []
+
+    @property
+    def interrupted(self) -> bool:
+        return self.trained is not None and self.trained.interrupted
 
 
 def train_plan(
@@ -319,18 +300,11 @@ def _train_plan(
         on_epoch=on_epoch,
         should_stop=should_stop,
     )
-    models = {}
-    # plain bytes: results may cross a process boundary (Ray)
-    for position, state in enumerate(outcome.states):
-        if state is not None:
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            models[position] = buffer.getvalue()
+    outcome.notices[:0] = notices
+    models = {i: _state_bytes(state) for i, state in enumerate(outcome.states) if state is not None}
     return PlanOutcome(
         population_plan.members,
-        outcome.members,
-        notices + outcome.notices,
-        outcome.interrupted,
+        replace(outcome, states=[]),
         models=models,
         device=describe_device(device),
         scaler=scaler_of(data) if models else None,
@@ -362,16 +336,22 @@ def run_locally(plans: Sequence[PopulationPlan], context: ExecutionContext) -> l
     done_before = 0
     outcomes = []
     for number, population_plan in enumerate(plans, start=1):
-        what = plural(len(population_plan.members), "model")
-        if len(plans) > 1:
-            what = f"population {number}/{len(plans)}: {what}"
 
-        def report(epoch: EpochReport, done_before: int = done_before, what: str = what) -> None:
+        def report(
+            epoch: EpochReport,
+            done_before: int = done_before,
+            number: int = number,
+            models: int = len(population_plan.members),
+        ) -> None:
             if context.on_progress is not None:
-                best = float(epoch.test_accuracy.nan_to_num(0.0).max())
-                description = f"{what}, best test acc {percent(best)}%"
                 context.on_progress(
-                    ProgressEvent(done_before + epoch.epoch, total_epochs, description)
+                    ProgressEvent(
+                        done_before + epoch.epoch,
+                        total_epochs,
+                        models=models,
+                        population=(number, len(plans)) if len(plans) > 1 else None,
+                        best_accuracy=float(epoch.test_accuracy.nan_to_num(0.0).max()),
+                    )
                 )
 
         outcome = train_plan(
@@ -408,7 +388,6 @@ def run_experiment(
     """
     started = time.perf_counter()
     points, populations = plan(config)
-    check_baseline_label(config, baseline)
     context = ExecutionContext(config.train.device, on_progress, should_stop, keep_models)
     outcomes = executor(populations, context)
 
@@ -421,14 +400,13 @@ def run_experiment(
         for position, planned in enumerate(plan_outcome.members):
             point = points[planned.point]
             key = (planned.point, planned.entry, planned.spec.seed)
-            if plan_outcome.outcomes is None:
+            trained = plan_outcome.trained
+            if trained is None:
                 records[key] = RunRecord.failed(
                     identity(planned.spec, point), plan_outcome.error or "failed"
                 )
                 continue
-            records[key] = RunRecord.of(
-                identity(planned.spec, point), plan_outcome.outcomes[position]
-            )
+            records[key] = RunRecord.of(identity(planned.spec, point), trained.members[position])
             if position in plan_outcome.models:
                 kept[key] = (planned.spec, point, plan_outcome.models[position])
                 if plan_outcome.scaler is not None:
@@ -451,10 +429,16 @@ def run_experiment(
         notices=list(dict.fromkeys(notices)),
         environment=environment(devices),
     )
-    result = result.model_copy(update={"notes": run_notes(result)})
     # named in record order, so the names do not depend on which executor finished first
     models, model_index = index_models([kept[key] for key in sorted(kept)], scalers)
     return Experiment(config, config_name, result, models, model_index if kept else None)
+
+
+def _state_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    """A member's state_dict as the bytes of its model file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def identity(member: MemberSpec, point: GridPoint) -> MemberIdentity:
@@ -499,61 +483,9 @@ def environment(device: str, argv: Sequence[str] | None = None) -> dict[str, Any
     }
 
 
-def prepare_run_dir(root: Path, run_id: str, config: Config) -> Path:
-    """Reserve a fresh run folder for a run about to train and write its config.yaml, so an
-    unusable --out (a file, read-only, a name too long) is found before any training."""
-    run_dir = reserve_run_dir(root, run_id)
-    try:
-        write_atomic(run_dir / "config.yaml", config.to_yaml())
-    except OSError as exc:
-        from actbench.errors import RunFolderError
-
-        raise RunFolderError(
-            f"cannot write into the run folder '{run_dir}': {exc.strerror or exc}"
-        ) from None
-    return run_dir
-
-
-def keeps_models(config: Config) -> bool:
-    """Whether a saved run keeps its members' weights without --save-models: for 2-D data,
-    where they are a few hundred numbers each and `report` draws decision boundaries from
-    them."""
-    return any(point.config.data.is_2d for point in grid_points(config))
-
-
-def discard_run_dir(run_dir: Path, root: Path | None = None) -> None:
-    """Remove a run folder that holds nothing but its config (the run never started), and
-    `root` too (a runs folder made for it) if that is left empty."""
-    try:
-        if {p.name for p in run_dir.iterdir()} <= {"config.yaml"}:
-            (run_dir / "config.yaml").unlink(missing_ok=True)
-            run_dir.rmdir()
-            if root is not None and not any(root.iterdir()):
-                root.rmdir()
-    except OSError:
-        pass
-
-
 def preflight(config: Config) -> None:
     """Checks a local run can pass before anything is written: the device exists and every
     population fits in its memory."""
     device = resolve_device(config.train.device)
     for population_plan in plan(config)[1]:
         check_memory(population_plan.config, len(population_plan.members), device)
-
-
-def save_experiment(experiment: Experiment, root: Path, run_dir: Path | None = None) -> Path:
-    """Write the run into `run_dir` (from prepare_run_dir), or into a fresh folder under root."""
-    if run_dir is None:
-        run_dir = reserve_run_dir(root, experiment.result.run_id)
-    result = experiment.result.model_copy(update={"run_id": run_dir.name})
-    experiment.result = result
-    index = experiment.model_index
-    return save_run(
-        run_dir,
-        result,
-        experiment.config.to_yaml(),
-        result.environment,
-        experiment.models,
-        model_index=index.to_json() if index is not None and experiment.models else None,
-    )

@@ -853,12 +853,14 @@ def test_saving_same_run_id_again_gets_a_new_folder(
     saved_compare: SavedCompare, runs_root: Path
 ) -> None:
     from actbench.config import validate
-    from actbench.experiment import Experiment, save_experiment
+    from actbench.experiment import Experiment
+    from actbench.pipeline import prepare_run_dir, save_experiment
     from actbench.runs import load_result
 
     result = load_result(saved_compare.run_dir)
     config = validate(yaml.safe_load((saved_compare.run_dir / "config.yaml").read_text()))
-    second = save_experiment(Experiment(config, "defaults", result), runs_root)
+    run_dir = prepare_run_dir(runs_root, result.run_id, config)
+    second = save_experiment(Experiment(config, "defaults", result), run_dir)
     assert second.name == f"{saved_compare.run_dir.name}-2"
     assert json.loads((second / "results.json").read_text())["run_id"] == second.name
     original = saved_compare.run_dir.name

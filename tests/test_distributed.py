@@ -189,7 +189,7 @@ def test_a_shard_returns_plain_python_values(sweep: Config) -> None:
             for item in value:
                 yield from walk(item)
 
-    assert outcome.outcomes is not None and len(outcome.models) == len(shard.members)
+    assert outcome.trained is not None and len(outcome.models) == len(shard.members)
     leaves = [
         v for v in walk(outcome) if not dataclasses.is_dataclass(v) and not isinstance(v, BaseModel)
     ]

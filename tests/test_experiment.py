@@ -111,6 +111,7 @@ def test_health_can_be_switched_off() -> None:
 
 def test_unknown_baseline_is_a_config_error() -> None:
     from actbench.errors import ConfigError
+    from actbench.pipeline import RunRequest, run
 
     with pytest.raises(ConfigError, match="baseline 'gelu'"):
-        run_experiment(load_config(None, [*TINY, "activations=[relu]"]), "t", baseline="gelu")
+        run(RunRequest(load_config(None, [*TINY, "activations=[relu]"]), "t", baseline="gelu"))

@@ -26,19 +26,16 @@ from actbench.cli.options import (
     SortOpt,
     with_options,
 )
-from actbench.config import Config, check_baseline_label, load_config
+from actbench.config import Config, load_config
 from actbench.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    ActbenchError,
     ConfigError,
 )
 
 if TYPE_CHECKING:
     from actbench.experiment import Executor, Experiment
-    from actbench.gates import Threshold
-    from actbench.runs import RunResult
 
 
 @dataclass(frozen=True)
@@ -51,102 +48,51 @@ class Report:
     baseline: str | None = None
 
 
-def _executor(flags: RunFlags) -> Executor:
-    """The executor chosen by --executor; Ray's flags without it are a usage error."""
-    from actbench.experiment import run_locally
-
+def _executor(flags: RunFlags) -> Executor | None:
+    """The executor chosen by --executor (None: this process); Ray's flags without it are a
+    usage error."""
     if flags.executor is ExecutorKind.local:
         for flag, value in (("--ray-address", flags.ray_address), ("--shards", flags.shards)):
             if value is not None:
                 raise ConfigError(f"{flag} needs --executor ray")
-        return run_locally
+        return None
     from actbench.distributed import make_ray_executor
 
     return make_ray_executor(flags.ray_address, flags.shards, debug=_state["debug"])
 
 
-def _thresholds(config: Config, flags: RunFlags, report: Report) -> list[Threshold]:
-    """--fail-under and --fail-over, checked against this run's labels (before training)."""
-    from actbench.gates import check_threshold_labels, parse_fail_over, parse_threshold
-
-    thresholds = [parse_threshold(text) for text in flags.fail_under or ()]
-    thresholds += [parse_fail_over(text) for text in flags.fail_over or ()]
-    check_threshold_labels(thresholds, [entry.label for entry in config.activations])
-    check_baseline_label(config, report.baseline)
-    return thresholds
-
-
 def _train(config: Config, flags: RunFlags, report: Report, name: str) -> int:
-    """Train, save, show, judge: the body of compare and train. Returns the exit code."""
-    from actbench.experiment import discard_run_dir, preflight, prepare_run_dir
-    from actbench.gates import check_baseline, check_max_regression, load_baseline
-    from actbench.render.columns import select
-    from actbench.runs import new_run_id
-
-    # Everything the user typed is checked before any training.
-    thresholds = _thresholds(config, flags, report)
-    select(report.columns)
-    check_max_regression(flags.max_regression)
-    reference = load_baseline(flags.baseline_file) if flags.baseline_file else None
-    if reference is not None:
-        check_baseline(config, reference)
-    executor = _executor(flags)
-    # The run folder exists (and is writable) before training, so a finished run is not lost
-    # to an unusable --out.
-    if flags.executor is ExecutorKind.local:
-        preflight(config)  # device and memory: refused before a run folder exists
-    run_dir = None
-    new_root = not flags.out.exists()
-    if not flags.no_save:
-        run_dir = prepare_run_dir(flags.out, new_run_id(name, config.to_dict()), config)
-    try:
-        return _train_in(config, flags, report, name, run_dir, executor, thresholds, reference)
-    except ActbenchError:
-        if run_dir is not None:
-            discard_run_dir(run_dir, flags.out if new_root else None)
-        raise
-
-
-def _train_in(
-    config: Config,
-    flags: RunFlags,
-    report: Report,
-    name: str,
-    run_dir: Path | None,
-    executor: Executor,
-    thresholds: list[Threshold],
-    reference: RunResult | None,
-) -> int:
-    from actbench.experiment import keeps_models, run_experiment, stop_on_signals
-    from actbench.gates import check_all
+    """Run the pipeline, show the result, judge it: the body of compare and train. Returns
+    the exit code."""
+    from actbench.pipeline import RunRequest, run, stop_on_signals
     from actbench.render import emit
+    from actbench.render.columns import select
     from actbench.render.progress import progress_updates
     from actbench.render.results import result_view
 
+    select(report.columns)  # a bad --columns is found before any training
+    request = RunRequest(
+        config,
+        name,
+        baseline=report.baseline,
+        fail_under=flags.fail_under or (),
+        fail_over=flags.fail_over or (),
+        baseline_file=flags.baseline_file,
+        max_regression=flags.max_regression,
+        out=None if flags.no_save else flags.out,
+        save_models=flags.save_models,
+        executor=_executor(flags),
+    )
     stdout = stdout_console()
     stderr = stderr_console()
     show_progress = not flags.quiet and stderr.is_terminal
-
-    def train(**callbacks: Any) -> Experiment:
-        return run_experiment(
-            config,
-            name,
-            run_id=run_dir.name if run_dir else "",
-            baseline=report.baseline,
-            keep_models=flags.save_models or keeps_models(config),
-            executor=executor,
-            **callbacks,
-        )
-
     with stop_on_signals() as stop:
         with progress_updates(stderr, show_progress) as on_progress:
-            experiment = train(on_progress=on_progress, should_stop=stop.is_set)
+            experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
         result = experiment.result
         if not flags.quiet:
             for notice in result.notices:
                 say(stderr, "note:", notice, "yellow")
-        save_error = _save(experiment, flags.out, run_dir)
-        result = experiment.result
         view = result_view(
             result,
             per_member=report.per_member,
@@ -155,21 +101,28 @@ def _train_in(
             notes=not flags.quiet,
         )
         emit(view, flags.fmt.value, stdout)
+    return _verdict(experiment, flags, stop.is_set())
 
-    saved = run_dir is not None and save_error is None
+
+def _verdict(experiment: Experiment, flags: RunFlags, stopped: bool) -> int:
+    """Say what became of the run (saved, interrupted, diverged, failed, gates) on stderr and
+    return its exit code."""
+    stderr = stderr_console()
+    result, run_dir = experiment.result, experiment.run_dir
+    saved = run_dir is not None and experiment.save_error is None
     if saved and not flags.quiet:
         say(stderr, "", f"saved {run_dir}")
-    if save_error is not None:
-        say(stderr, "error:", save_error, "red")
+    if experiment.save_error is not None:
+        say(stderr, "error:", experiment.save_error, "red")
     if experiment.interrupted:
         where = f"; partial results in {run_dir}" if saved else ""
         say(stderr, "interrupted:", f"finished epochs kept{where}", "red")
         return EXIT_INTERRUPTED
-    if stop.is_set():  # the signal came while saving or printing: the run is complete
+    if stopped:  # the signal came while saving or printing: the run is complete
         where = f" in {run_dir}" if saved else ""
         say(stderr, "interrupted:", f"after training finished; complete results{where}", "red")
         return EXIT_INTERRUPTED
-    code = EXIT_FAILED if save_error is not None else EXIT_OK
+    code = EXIT_FAILED if experiment.save_error is not None else EXIT_OK
     diverged = [r for r in result.runs if r.status == "diverged"]
     if diverged and not flags.allow_diverged:
         names = ", ".join(
@@ -195,31 +148,12 @@ def _train_in(
             "red",
         )
         code = EXIT_FAILED
-    failures, notes = check_all(result, thresholds, reference, flags.max_regression)
     if not flags.quiet:
-        for note in notes:
+        for note in experiment.gate_notes:
             say(stderr, "note:", note, "yellow")
-    for failure in failures:
+    for failure in experiment.gate_failures:
         say(stderr, "gate failed:", failure, "red")
-    return EXIT_FAILED if failures else code
-
-
-def _save(experiment: Experiment, root: Path, run_dir: Path | None) -> str | None:
-    """Write the run into its folder; a failure is returned as one line (the results are
-    still printed), never raised."""
-    from actbench.experiment import save_experiment
-
-    if run_dir is None:
-        return None
-    try:
-        save_experiment(experiment, root, run_dir)
-    except (OSError, ActbenchError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return (
-            f"could not write the run folder {run_dir}: {reason}; the results are printed "
-            "above and the files written so far are in that folder"
-        )
-    return None
+    return EXIT_FAILED if experiment.gate_failures else code
 
 
 def _resolve(config: Path | None, flags: RunFlags, extra: dict[str, Any] | None = None) -> Config:
@@ -348,14 +282,10 @@ def rerun(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
-    from actbench.experiment import (
-        prepare_run_dir,
-        run_experiment,
-        save_experiment,
-        stop_on_signals,
-    )
     from actbench.gates import environment_changes, reproduction_differences
-    from actbench.runs import load_result, new_run_id, resolve_run
+    from actbench.pipeline import RunRequest, stop_on_signals
+    from actbench.pipeline import run as run_pipeline
+    from actbench.runs import load_result, resolve_run
 
     run_dir = resolve_run(run, out)
     saved = load_result(run_dir)
@@ -367,19 +297,17 @@ def rerun(
         )
     config = load_config(run_dir / "config.yaml")
     stderr = stderr_console()
-    name = f"rerun-{run_dir.name}"[:60]
-    new_dir = None if no_save else prepare_run_dir(out, new_run_id(name, config.to_dict()), config)
+    request = RunRequest(config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out)
     with stop_on_signals() as stop:
-        experiment = run_experiment(
-            config, name, run_id=new_dir.name if new_dir else "", should_stop=stop.is_set
-        )
-        if experiment.interrupted:
-            say(stderr, "interrupted:", "the rerun stopped before it finished", "red")
-            raise typer.Exit(EXIT_INTERRUPTED)
-        if new_dir is not None:
-            save_experiment(experiment, out, new_dir)
-            if not quiet:
-                say(stderr, "", f"saved {new_dir}")
+        experiment = run_pipeline(request, should_stop=stop.is_set)
+    new_dir = experiment.run_dir
+    if experiment.save_error is not None:
+        say(stderr, "error:", experiment.save_error, "red")
+    elif new_dir is not None and not quiet:
+        say(stderr, "", f"saved {new_dir}")
+    if experiment.interrupted:
+        say(stderr, "interrupted:", "the rerun stopped before it finished", "red")
+        raise typer.Exit(EXIT_INTERRUPTED)
     differences = reproduction_differences(saved, experiment.result)
     total = fmt.plural(len(saved.runs), "run")
     if not differences:

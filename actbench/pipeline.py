@@ -1,0 +1,225 @@
+"""The one run pipeline: request -> validate -> run folder -> train -> save -> notes -> gates.
+
+`compare`, `train` and `rerun` on the command line and `actbench.compare` / `actbench.train` in
+Python all call `run` and differ only in what they do with the outcome: the CLI prints it and
+turns it into an exit code, the API returns a `Result`. Every check of a request runs once, in
+`validate`, before anything is written or trained.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from actbench.config import Config, check_baseline_label, grid_points
+from actbench.errors import ActbenchError, ConfigError, RunFolderError
+from actbench.experiment import (
+    Executor,
+    Experiment,
+    ProgressEvent,
+    preflight,
+    run_experiment,
+)
+from actbench.gates import (
+    Threshold,
+    check_all,
+    check_baseline,
+    check_max_regression,
+    check_threshold_labels,
+    load_baseline,
+    parse_fail_over,
+    parse_threshold,
+)
+from actbench.notes import run_notes
+from actbench.runs import RunResult, new_run_id, reserve_run_dir, save_run, write_atomic
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run: its resolved config and everything to check, save and judge around it."""
+
+    config: Config
+    name: str  # the config's name, for the run id
+    baseline: str | None = None  # compare every label with this one, paired over seeds
+    fail_under: Sequence[str] = ()  # [LABEL:]KEY=VALUE lower bounds (CI gates)
+    fail_over: Sequence[str] = ()  # upper bounds
+    baseline_file: Path | None = None  # an earlier results.json (or run folder) to compare with
+    max_regression: float = 0.0  # allowed drop in test accuracy below baseline_file
+    out: Path | None = None  # the folder of run folders; None: write nothing
+    save_models: bool = False  # save every member's weights in the run folder
+    keep_models: bool = False  # keep every member's weights in memory (the Python API)
+    executor: Executor | None = None  # None: train in this process
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What validation parsed and loaded: the gates to apply after training."""
+
+    thresholds: list[Threshold]
+    reference: RunResult | None
+
+
+def validate(request: RunRequest) -> _Checked:
+    """Every check of the request, before anything is written or trained."""
+    config = request.config
+    thresholds = [parse_threshold(text) for text in request.fail_under]
+    thresholds += [parse_fail_over(text) for text in request.fail_over]
+    check_threshold_labels(thresholds, [entry.label for entry in config.activations])
+    check_baseline_label(config, request.baseline)
+    check_max_regression(request.max_regression)
+    reference = None
+    if request.baseline_file is not None:
+        reference = load_baseline(request.baseline_file)
+        check_baseline(config, reference)
+    if request.save_models and request.out is None:
+        raise ConfigError(
+            "--save-models needs a run folder to save into: drop --no-save "
+            "(in Python: save_models=True needs save=True)"
+        )
+    if request.executor is None:
+        preflight(config)  # the device exists and every population fits in its memory
+    return _Checked(thresholds, reference)
+
+
+def run(
+    request: RunRequest,
+    *,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Experiment:
+    """Validate, prepare the run folder, train, save, add notes, apply the gates.
+
+    A run folder is made (with its config.yaml) before training, so an unusable `out` is an
+    error before any work; an error during training removes it again. A failure to save after
+    training does not raise: the experiment comes back with `save_error` set, so nothing
+    computed is lost.
+    """
+    checked = validate(request)
+    config = request.config
+    run_dir = None
+    new_root = request.out is not None and not request.out.exists()
+    if request.out is not None:
+        run_dir = prepare_run_dir(request.out, new_run_id(request.name, config.to_dict()), config)
+    keep = request.keep_models or request.save_models or keeps_models(config)
+    try:
+        experiment = run_experiment(
+            config,
+            request.name,
+            run_id=run_dir.name if run_dir is not None else "",
+            baseline=request.baseline,
+            on_progress=on_progress,
+            should_stop=should_stop,
+            keep_models=keep,
+            **({"executor": request.executor} if request.executor is not None else {}),
+        )
+    except ActbenchError:
+        if run_dir is not None:
+            discard_run_dir(run_dir, request.out if new_root else None)
+        raise
+    experiment.result = experiment.result.model_copy(update={"notes": run_notes(experiment.result)})
+    if run_dir is not None:
+        experiment.run_dir = run_dir
+        experiment.save_error = _save(experiment, run_dir, request.save_models)
+    experiment.gate_failures, experiment.gate_notes = check_all(
+        experiment.result, checked.thresholds, checked.reference, request.max_regression
+    )
+    return experiment
+
+
+# --- run folders --------------------------------------------------------------------------------
+
+
+def keeps_models(config: Config) -> bool:
+    """Whether a saved run keeps its members' weights without --save-models: for 2-D data,
+    where they are a few hundred numbers each and `report` draws decision boundaries from
+    them."""
+    return any(point.config.data.is_2d for point in grid_points(config))
+
+
+def prepare_run_dir(root: Path, run_id: str, config: Config) -> Path:
+    """Reserve a fresh run folder for a run about to train and write its config.yaml, so an
+    unusable --out (a file, read-only, a name too long) is found before any training."""
+    run_dir = reserve_run_dir(root, run_id)
+    try:
+        write_atomic(run_dir / "config.yaml", config.to_yaml())
+    except OSError as exc:
+        raise RunFolderError(
+            f"cannot write into the run folder '{run_dir}': {exc.strerror or exc}"
+        ) from None
+    return run_dir
+
+
+def discard_run_dir(run_dir: Path, root: Path | None = None) -> None:
+    """Remove a run folder that holds nothing but its config (the run never started), and
+    `root` too (a runs folder made for it) if that is left empty."""
+    try:
+        if {p.name for p in run_dir.iterdir()} <= {"config.yaml"}:
+            (run_dir / "config.yaml").unlink(missing_ok=True)
+            run_dir.rmdir()
+            if root is not None and not any(root.iterdir()):
+                root.rmdir()
+    except OSError:
+        pass
+
+
+def save_experiment(experiment: Experiment, run_dir: Path, with_models: bool = True) -> Path:
+    """Write the run into `run_dir` (from prepare_run_dir); its members' weights too when
+    `with_models` (or the data is 2-D) and they were kept."""
+    result = experiment.result.model_copy(update={"run_id": run_dir.name})
+    experiment.result = result
+    index = experiment.model_index
+    models = experiment.models if with_models or keeps_models(experiment.config) else {}
+    return save_run(
+        run_dir,
+        result,
+        experiment.config.to_yaml(),
+        result.environment,
+        models,
+        model_index=index.to_json() if index is not None and models else None,
+    )
+
+
+def _save(experiment: Experiment, run_dir: Path, with_models: bool) -> str | None:
+    """Write the run into its folder; a failure is returned as one line, never raised."""
+    try:
+        save_experiment(experiment, run_dir, with_models)
+    except (OSError, ActbenchError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return (
+            f"could not write the run folder {run_dir}: {reason}; the results are printed "
+            "above and the files written so far are in that folder"
+        )
+    return None
+
+
+# --- interrupts ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def stop_on_signals(
+    signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+) -> Iterator[threading.Event]:
+    """While the block runs, the first of `signals` asks the work to stop at its next step (or
+    after it, when saving): pass `stop.is_set` as should_stop. A second Ctrl-C aborts at once.
+    Outside the main thread signals stay as they are."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
