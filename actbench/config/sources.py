@@ -1,0 +1,89 @@
+"""A config from its sources, in order: defaults <- a YAML file or a mapping <- overrides <-
+dedicated flags <- sweep, validated."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from actbench.config.loader import read_yaml_mapping
+from actbench.config.overrides import apply_override, check_keys, parse_override
+from actbench.config.schema import Config, validate_schema
+from actbench.config.sweeps import parse_sweep
+from actbench.errors import ActbenchError, ConfigError, unknown
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Iterable[str] = (),
+    *,
+    flags: Mapping[str, Any] | None = None,
+    sweeps: Iterable[str] = (),
+) -> Config:
+    """The command line's form: a YAML file, --set texts, dedicated flags, --sweep texts.
+
+    flags: dotted key -> value (None: not given), e.g. {"train.seeds": 3} from --seeds 3.
+    """
+    document = read_yaml_mapping(path) if path is not None else {}
+    # generators: each text is parsed in its turn, so the first problem is the one reported
+    return config_from_mapping(
+        document,
+        (parse_override(text) for text in overrides),
+        flags=flags,
+        sweeps=(parse_sweep(text) for text in sweeps),
+    )
+
+
+def config_from_mapping(
+    document: Mapping[str, Any],
+    overrides: Iterable[tuple[Sequence[str], Any]] = (),
+    *,
+    flags: Mapping[str, Any] | None = None,
+    sweeps: Iterable[tuple[str, list[Any]]] = (),
+) -> Config:
+    """A mapping already in memory, with overrides and sweeps already parsed, resolved.
+
+    overrides: (key path, value) pairs; sweeps: (dotted key, values) pairs. The caller's
+    mapping is not changed.
+    """
+    working: dict[str, Any] = copy.deepcopy(dict(document))
+    check_keys(working)
+    for key_path, value in overrides:
+        apply_override(working, key_path, value)
+    for dotted, value in (flags or {}).items():
+        if value is not None:
+            apply_override(working, dotted.split("."), value)
+    swept: set[str] = set()
+    for key, values in sweeps:
+        if key in swept:
+            raise ConfigError(
+                f"--sweep {key} is given twice; list every value in one: --sweep {key}=V1,V2,..."
+            )
+        swept.add(key)
+        sweep = working.setdefault("sweep", {})
+        if not isinstance(sweep, dict):
+            raise ConfigError(
+                f"config key 'sweep' must be a mapping of KEY: [values], not {sweep!r}"
+            )
+        sweep[key] = values
+    try:
+        return validate(working)
+    except ActbenchError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:  # a value that defeats comparison
+        raise ConfigError(f"invalid config: {exc}") from None
+
+
+def validate(document: Mapping[str, Any]) -> Config:
+    """A raw mapping (from YAML and overrides) -> Config, or one ConfigError."""
+    check_keys(document)
+    return validate_schema(document)
+
+
+def check_baseline_label(config: Config, baseline: str | None) -> None:
+    """The label --baseline names must be one of the config's (checked before any training)."""
+    labels = [entry.label for entry in config.activations]
+    if baseline is not None and baseline not in labels:
+        raise ConfigError(unknown("--baseline", baseline, labels))
