@@ -13,6 +13,7 @@ from actbench.config import (
     TrainConfig,
     config_from_mapping,
     load_config,
+    resolve,
 )
 from actbench.config.paths import ROOT, get_in, schema_key, set_in
 from actbench.errors import ConfigError
@@ -92,10 +93,10 @@ def test_set_through_a_leaf_says_how_to_set_it() -> None:
     )
 
 
-def test_set_overrides_and_documents_report_unknown_keys_alike() -> None:
+def test_set_and_python_overrides_report_unknown_keys_alike() -> None:
     expected = f"unknown config key 'train.lrr'; did you mean 'train.lr'? choices: {TRAIN_CHOICES}"
     assert error(lambda: load_config(None, ["train.lrr=1"])) == expected
-    assert error(lambda: config_from_mapping({}, [(["train", "lrr"], 1)])) == expected
+    assert error(lambda: resolve(overrides={"train.lrr": 1})) == expected
     assert error(lambda: config_from_mapping({"train": {"lrr": 1}})) == expected
 
 
@@ -133,7 +134,7 @@ def test_sweep_key_below_a_leaf_names_the_sweep_key() -> None:
 
 
 def test_sweep_key_that_is_a_section_lists_its_leaves() -> None:
-    assert error(lambda: config_from_mapping({"sweep": {"train": [1, 2]}})) == (
+    assert error(lambda: resolve(sweep={"train": [1, 2]})) == (
         f"sweep key 'train' is a whole section; sweep its keys one by one ({TRAIN_CHOICES})"
     )
 

@@ -3,7 +3,7 @@
 Strings become typed objects here and nowhere else. No torch in this package. The modules, from
 the bottom up: values (validators), schema (the sections and Config), paths (dotted keys),
 loader (bounded YAML), overrides (--set and flags), sweeps (the grid), sources (a config from
-all of them).
+all of them, for the command line and the Python API).
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ from actbench.config.schema import (
     format_validation_error,
 )
 from actbench.config.sources import (
+    ConfigLike,
     check_baseline_label,
     config_from_mapping,
     load_config,
+    resolve,
     validate,
 )
 from actbench.config.sweeps import (
@@ -71,6 +73,7 @@ __all__ = [
     "ActivationEntry",
     "Config",
     "ConfigError",
+    "ConfigLike",
     "DataConfig",
     "DataKind",
     "GridPoint",
@@ -92,6 +95,7 @@ __all__ = [
     "parse_override",
     "parse_sweep",
     "read_yaml_mapping",
+    "resolve",
     "shortcuts",
     "validate",
 ]

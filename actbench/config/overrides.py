@@ -3,7 +3,7 @@ dedicated flags (--seeds, --epochs, ...), checked against the schema and applied
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from actbench.config.loader import load_yaml
@@ -29,6 +29,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set expects KEY=VALUE, like train.lr=0.3 (got '{brief(text)}')")
     value = load_yaml(raw, f"--set {key}") if raw.strip() else None
     return override_path(key, value), value
+
+
+def override_items(overrides: Mapping[str, Any] | None) -> Iterator[tuple[list[str], Any]]:
+    """The Python form, {"train.lr": 0.3} -> (["train", "lr"], 0.3), checked like --set."""
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f"overrides must be a mapping of KEY: VALUE, not {overrides!r}")
+    for key, value in (overrides or {}).items():
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"override key {key!r} must be a dotted config key, like train.lr")
+        yield override_path(key, value), value
 
 
 def shortcuts(

@@ -1,5 +1,7 @@
-"""A config from its sources, in order: defaults <- a YAML file or a mapping <- overrides <-
-dedicated flags <- sweep, validated."""
+"""A config from its sources, in order: defaults <- a YAML file, a mapping or a Config <-
+overrides <- dedicated flags <- sweep, validated. The command line and the Python API both
+resolve here, so every check runs, and every message reads, the same.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +11,29 @@ from pathlib import Path
 from typing import Any
 
 from actbench.config.loader import read_yaml_mapping
-from actbench.config.overrides import apply_override, check_keys, parse_override
+from actbench.config.overrides import apply_override, check_keys, override_items, parse_override
 from actbench.config.schema import Config, validate_schema
-from actbench.config.sweeps import parse_sweep
+from actbench.config.sweeps import parse_sweep, sweep_items
 from actbench.errors import ActbenchError, ConfigError, unknown
+
+# What the Python API takes as a config: a YAML path, a mapping of sections, a Config or none.
+ConfigLike = str | Path | Mapping[str, Any] | Config | None
+
+
+def read_config(config: ConfigLike) -> tuple[dict[str, Any], str | None]:
+    """The config as a raw mapping, and its name (a file's stem, 'python') for the run id."""
+    if config is None:
+        return {}, None
+    if isinstance(config, Config):
+        return config.to_dict(), "python"
+    if isinstance(config, str | Path):
+        path = Path(config)
+        return read_yaml_mapping(path), path.stem
+    if isinstance(config, Mapping):
+        return dict(config), "python"
+    raise ConfigError(
+        f"config must be a path, a mapping of sections or a Config, not {type(config).__name__}"
+    )
 
 
 def load_config(
@@ -26,7 +47,7 @@ def load_config(
 
     flags: dotted key -> value (None: not given), e.g. {"train.seeds": 3} from --seeds 3.
     """
-    document = read_yaml_mapping(path) if path is not None else {}
+    document, _ = read_config(path)
     # generators: each text is parsed in its turn, so the first problem is the one reported
     return config_from_mapping(
         document,
@@ -34,6 +55,24 @@ def load_config(
         flags=flags,
         sweeps=(parse_sweep(text) for text in sweeps),
     )
+
+
+def resolve(
+    config: ConfigLike = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> tuple[Config, str | None]:
+    """The Python form: the resolved Config and its name (None without a config).
+
+    overrides: {"train.lr": 0.3}; sweep: {"train.lr": [0.001, 0.1]}; flags as load_config's.
+    """
+    document, name = read_config(config)
+    resolved = config_from_mapping(
+        document, override_items(overrides), flags=flags, sweeps=sweep_items(sweep)
+    )
+    return resolved, name
 
 
 def config_from_mapping(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +131,10 @@ def _text(value: Any) -> str:
         return brief(value)
 
 
+def _empty_value(key: str, given: str) -> ConfigError:
+    return ConfigError(f"--sweep {key}: empty value in {given}")
+
+
 def parse_sweep(text: str) -> tuple[str, list[Any]]:
     """--sweep 'train.lr=0.001,0.01' or 'model.hidden=[50],[3,3]' -> (key, values)."""
     key, sep, raw = text.partition("=")
@@ -141,5 +145,19 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
         )
     values = load_yaml(f"[{raw}]", f"--sweep {key}")
     if not values or any(v is None for v in values):
-        raise ConfigError(f"--sweep {key}: empty value in '{brief(raw)}'")
+        raise _empty_value(key, f"'{brief(raw)}'")
     return key, values
+
+
+def sweep_items(sweep: Mapping[str, Any] | None) -> Iterator[tuple[str, list[Any]]]:
+    """The Python form, {"train.lr": [0.001, 0.1]} -> ("train.lr", [...]), checked like --sweep."""
+    if sweep is not None and not isinstance(sweep, Mapping):
+        raise ConfigError(f"sweep must be a mapping of KEY: [values], not {sweep!r}")
+    for key, values in (sweep or {}).items():
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise ConfigError(
+                f"sweep key '{key}' needs a list of values, like [0.001, 0.01] (got {values!r})"
+            )
+        if any(v is None for v in values):
+            raise _empty_value(key, repr(list(values)))
+        yield str(key).strip(), list(values)
