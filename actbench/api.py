@@ -20,6 +20,8 @@ from actbench.config import (
     ConfigLike,
     check_baseline_label,
     config_from_mapping,
+    one_activation,
+    require_one_activation,
     resolve,
     shortcuts,
 )
@@ -356,18 +358,12 @@ def train(
     act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
     config must list exactly one activation. The other arguments are compare()'s.
     """
-    if params and act is None:
-        raise ConfigError("--param needs --act NAME")
-    flags = shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device)
-    if act is not None:
-        flags["activations"] = [{"name": act, "params": dict(params or {})}]
+    flags = {
+        **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
+        **one_activation(act, params),
+    }
     cfg, name = resolve(config, overrides=overrides, sweep=sweep, flags=flags)
-    if len(cfg.activations) != 1:
-        raise ConfigError(
-            f"train runs one activation but the config lists {len(cfg.activations)}; "
-            "pass --act NAME (or use: actbench compare)"
-        )
-    label = cfg.activations[0].label
+    label = require_one_activation(cfg).label
     return _run(
         cfg,
         f"{name}-{label}" if name is not None else f"train-{label}",

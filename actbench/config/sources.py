@@ -12,7 +12,7 @@ from typing import Any
 
 from actbench.config.loader import read_yaml_mapping
 from actbench.config.overrides import apply_override, check_keys, override_items, parse_override
-from actbench.config.schema import Config, validate_schema
+from actbench.config.schema import ActivationEntry, Config, validate_schema
 from actbench.config.sweeps import parse_sweep, sweep_items
 from actbench.errors import ActbenchError, ConfigError, unknown
 
@@ -126,3 +126,23 @@ def check_baseline_label(config: Config, baseline: str | None) -> None:
     labels = [entry.label for entry in config.activations]
     if baseline is not None and baseline not in labels:
         raise ConfigError(unknown("--baseline", baseline, labels))
+
+
+# --- train: one activation ----------------------------------------------------------------------
+
+
+def one_activation(act: str | None, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`train`'s --act NAME and --param pairs as a flag for the config (none without --act)."""
+    if params and act is None:
+        raise ConfigError("--param needs --act NAME")
+    return {"activations": [{"name": act, "params": dict(params or {})}]} if act is not None else {}
+
+
+def require_one_activation(config: Config) -> ActivationEntry:
+    """The one activation `train` runs; a config that lists more is an error."""
+    if len(config.activations) != 1:
+        raise ConfigError(
+            f"train runs one activation but the config lists {len(config.activations)}; "
+            "pass --act NAME (or use: actbench compare)"
+        )
+    return config.activations[0]
