@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from actbench.config import (
     Config,
+    ConfigLike,
     config_from_mapping,
-    read_yaml_mapping,
+    one_activation,
+    require_one_activation,
+    resolve,
     shortcuts,
 )
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
@@ -32,7 +35,6 @@ if TYPE_CHECKING:
     from actbench.members import ModelIndex
     from actbench.render.view import View
 
-ConfigLike = str | Path | Mapping[str, Any] | Config | None
 PANDAS_HINT = "pip install 'actbench[pandas]'"
 
 
@@ -241,66 +243,6 @@ def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:
 # --- entry points -------------------------------------------------------------------------------
 
 
-def _document(config: ConfigLike) -> tuple[dict[str, Any], str | None]:
-    """The config as a raw mapping, and its name (a file's stem) for the run id."""
-    if config is None:
-        return {}, None
-    if isinstance(config, Config):
-        return config.to_dict(), "python"
-    if isinstance(config, str | Path):
-        path = Path(config)
-        return read_yaml_mapping(path), path.stem
-    if isinstance(config, Mapping):
-        return dict(config), "python"
-    raise ConfigError(
-        f"config must be a path, a mapping of sections or a Config, not {type(config).__name__}"
-    )
-
-
-def _overrides(overrides: Mapping[str, Any] | None) -> Iterator[tuple[list[str], Any]]:
-    """{"train.lr": 0.3} -> (["train", "lr"], 0.3), checked like --set."""
-    if overrides is not None and not isinstance(overrides, Mapping):
-        raise ConfigError(f"overrides must be a mapping of KEY: VALUE, not {overrides!r}")
-    for key, value in (overrides or {}).items():
-        if not isinstance(key, str) or not key.strip():
-            raise ConfigError(f"override key {key!r} must be a dotted config key, like train.lr")
-        if value is None:
-            raise ConfigError(f"--set {key}= needs a value")
-        path = key.strip().split(".")
-        if any(not part for part in path):
-            raise ConfigError(f"--set key '{key}' has an empty part")
-        yield path, value
-
-
-def _sweeps(sweep: Mapping[str, Any] | None) -> Iterator[tuple[str, list[Any]]]:
-    """{"train.lr": [0.001, 0.1]} -> ("train.lr", [...]), checked like --sweep."""
-    if sweep is not None and not isinstance(sweep, Mapping):
-        raise ConfigError(f"sweep must be a mapping of KEY: [values], not {sweep!r}")
-    for key, values in (sweep or {}).items():
-        if isinstance(values, str) or not isinstance(values, Sequence):
-            raise ConfigError(
-                f"sweep key '{key}' needs a list of values, like [0.001, 0.01] (got {values!r})"
-            )
-        if any(v is None for v in values):
-            raise ConfigError(f"--sweep {key}: empty value in {list(values)!r}")
-        yield str(key).strip(), list(values)
-
-
-def resolve(
-    config: ConfigLike = None,
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    sweep: Mapping[str, Sequence[Any]] | None = None,
-    flags: Mapping[str, Any] | None = None,
-) -> tuple[Config, str | None]:
-    """The resolved Config (defaults <- config <- overrides <- flags <- sweep) and its name."""
-    document, name = _document(config)
-    resolved = config_from_mapping(
-        document, _overrides(overrides), flags=flags, sweeps=_sweeps(sweep)
-    )
-    return resolved, name
-
-
 def _run(
     config: Config,
     name: str,
@@ -403,18 +345,12 @@ def train(
     act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
     config must list exactly one activation. The other arguments are compare()'s.
     """
-    if params and act is None:
-        raise ConfigError("--param needs --act NAME")
-    flags = shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device)
-    if act is not None:
-        flags["activations"] = [{"name": act, "params": dict(params or {})}]
+    flags = {
+        **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
+        **one_activation(act, params),
+    }
     cfg, name = resolve(config, overrides=overrides, sweep=sweep, flags=flags)
-    if len(cfg.activations) != 1:
-        raise ConfigError(
-            f"train runs one activation but the config lists {len(cfg.activations)}; "
-            "pass --act NAME (or use: actbench compare)"
-        )
-    label = cfg.activations[0].label
+    label = require_one_activation(cfg).label
     return _run(
         cfg,
         f"{name}-{label}" if name is not None else f"train-{label}",

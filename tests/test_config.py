@@ -26,6 +26,8 @@ from actbench.config import (
     grid_points,
     grid_size,
     load_config,
+    one_activation,
+    require_one_activation,
     validate,
 )
 from actbench.errors import ConfigError
@@ -890,3 +892,30 @@ def test_any_alias_fan_out_loads_or_is_refused_quickly(
     started = time.perf_counter()
     returns_config_or_config_error(path, [])
     assert time.perf_counter() - started < 2.0
+
+
+# --- train: one activation -----------------------------------------------------------------------
+
+
+def test_one_activation_is_the_activations_flag() -> None:
+    assert one_activation("leaky_relu", {"negative_slope": 0.2}) == {
+        "activations": [{"name": "leaky_relu", "params": {"negative_slope": 0.2}}]
+    }
+    assert one_activation("relu", None) == {"activations": [{"name": "relu", "params": {}}]}
+    assert one_activation(None, {}) == {}
+
+
+def test_params_without_an_activation_are_an_error() -> None:
+    with pytest.raises(ConfigError, match="^--param needs --act NAME$"):
+        one_activation(None, {"negative_slope": 0.2})
+
+
+def test_train_needs_exactly_one_activation() -> None:
+    config = load_config(None, flags=one_activation("leaky_relu", {"negative_slope": 0.2}))
+    assert require_one_activation(config).label == "leaky_relu(negative_slope=0.2)"
+    with pytest.raises(ConfigError) as info:
+        require_one_activation(load_config(None, ["activations=[relu,tanh]"]))
+    assert str(info.value) == (
+        "train runs one activation but the config lists 2; "
+        "pass --act NAME (or use: actbench compare)"
+    )

@@ -301,8 +301,8 @@ def test_a_running_shard_stops_at_the_flag_and_hands_back_its_finished_epochs(
     flag.set.remote()
     outcome = ray_instance.get(ref, timeout=60)
     assert outcome.interrupted
-    assert outcome.outcomes is not None and len(outcome.outcomes) == len(shard.members)
-    for member in outcome.outcomes:
+    assert outcome.trained is not None and len(outcome.trained.members) == len(shard.members)
+    for member in outcome.trained.members:
         assert member.status == "interrupted"
         assert 1 <= member.epochs < 100000
         assert len(member.history.train_loss) == member.epochs

@@ -26,7 +26,12 @@ from actbench.cli.options import (
     SortOpt,
     with_options,
 )
-from actbench.config import Config, load_config
+from actbench.config import (
+    Config,
+    load_config,
+    one_activation,
+    require_one_activation,
+)
 from actbench.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -249,20 +254,11 @@ def train(
     options: RunFlags,
 ) -> None:
     """Train one activation over its seeds; one row per seed (per sweep point)."""
-    params = parse_params(param)
-    if params and act is None:
-        raise ConfigError("--param needs --act NAME")
-    extra = {"activations": [{"name": act, "params": params}]} if act is not None else {}
-    cfg = _resolve(config, options, extra)
-    if len(cfg.activations) != 1:
-        raise ConfigError(
-            f"train runs one activation but the config lists {len(cfg.activations)}; "
-            "pass --act NAME (or use: actbench compare)"
-        )
+    cfg = _resolve(config, options, one_activation(act, parse_params(param)))
+    label = require_one_activation(cfg).label
     if options.print_config:
         sys.stdout.write(cfg.to_yaml())
         return
-    label = cfg.activations[0].label
     name = f"{config.stem}-{label}" if config is not None else f"train-{label}"
     raise typer.Exit(_train(cfg, options, Report(per_member=True), name))
 

@@ -1,0 +1,401 @@
+"""The config schema: pydantic sections (every key optional, defaults visible here), the data
+kinds and their keys, the compared activations, and the whole Config.
+
+Strings become typed objects here and nowhere else. No torch in this package.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from actbench import activations
+from actbench.config.values import DEVICE_PATTERN, Float, Int, auto_or_count
+from actbench.errors import ConfigError, brief, printable
+
+DEFAULT_ACTIVATIONS = ("identity", "step", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
+
+
+class Section(BaseModel):
+    """A part of the config with its own keys (data, model, ...): frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+DataKind = Literal["classification", "moons", "circles", "xor", "spiral", "blobs"]
+DATA_KINDS: tuple[str, ...] = get_args(DataKind)
+# Keys every kind takes.
+COMMON_DATA_KEYS = ("kind", "n_samples", "test_size", "random_state")
+# The keys each kind takes besides the common ones, with their defaults. One default per key
+# across kinds: a sweep over data.kind carries the base point's resolved values to every point,
+# so a default that differed between kinds would make `--sweep data.kind=...` disagree with
+# `--set data.kind=...`.
+KIND_KEYS: dict[str, dict[str, Any]] = {
+    "classification": {
+        "n_features": 20,
+        "n_informative": 2,
+        "n_redundant": 2,
+        "n_repeated": 0,
+        "n_classes": 2,
+        "n_clusters_per_class": 2,
+        "class_sep": 1.0,
+        "flip_y": 0.01,
+    },
+    "moons": {"noise": 0.1},
+    "circles": {"noise": 0.1, "factor": 0.5},
+    "xor": {"noise": 0.1},
+    "spiral": {"noise": 0.1, "n_classes": 2},
+    "blobs": {"noise": 0.1, "n_classes": 2},
+}
+KEY_DEFAULTS: dict[str, Any] = {k: v for keys in KIND_KEYS.values() for k, v in keys.items()}
+
+
+def _is_default(key: str, value: Any) -> bool:
+    default = KEY_DEFAULTS.get(key)
+    return not isinstance(value, bool) and isinstance(value, int | float) and value == default
+
+
+class DataConfig(Section):
+    """The data set: its kind, the kind's own keys, and the train/test split.
+
+    A kind-specific key left out (None) takes the kind's default (KIND_KEYS) at validation;
+    keys the kind does not take stay None and are left out of the resolved config.
+    """
+
+    kind: DataKind = Field(
+        "classification",
+        description="classification (sklearn make_classification) | moons | circles | xor | "
+        "spiral | blobs (2-D)",
+    )
+    n_samples: Int = Field(1000, ge=4, le=10**9, description="samples before the split")
+    n_features: Int | None = Field(None, ge=1, le=100_000, description="classification")
+    n_informative: Int | None = Field(None, ge=1, le=100_000, description="classification")
+    n_redundant: Int | None = Field(None, ge=0, le=100_000, description="classification")
+    n_repeated: Int | None = Field(None, ge=0, le=100_000, description="classification")
+    n_classes: Int = Field(
+        2, ge=2, le=10_000, description="classification, spiral (arms), blobs; others have 2"
+    )
+    n_clusters_per_class: Int | None = Field(None, ge=1, le=10_000, description="classification")
+    class_sep: Float | None = Field(None, ge=0, description="classification")
+    flip_y: Float | None = Field(
+        None, ge=0, le=1, description="classification: fraction of labels flipped at random"
+    )
+    noise: Float | None = Field(
+        None, ge=0, le=1000, description="2-D kinds: std of the Gaussian noise on each point"
+    )
+    factor: Float | None = Field(
+        None, gt=0, lt=1, description="circles: inner circle radius / outer circle radius"
+    )
+    test_size: Float = Field(0.2, gt=0, lt=1)
+    random_state: Int = Field(42, ge=0, lt=2**32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        kind = value.get("kind", "classification")
+        if not isinstance(kind, str) or kind not in KIND_KEYS:
+            return value  # the kind field reports it
+        own = KIND_KEYS[kind]
+        resolved = dict(value)
+        for key, given in value.items():
+            if key in COMMON_DATA_KEYS or key in own or key not in cls.model_fields:
+                continue
+            if given is None or _is_default(key, given):
+                # A key at its default is what a config written out in full (all.yaml) or a
+                # sweep from another kind carries; it says nothing about this kind.
+                del resolved[key]
+                continue
+            takes = ", ".join([*own, *COMMON_DATA_KEYS[1:]])
+            note = " (it has 2 classes)" if key == "n_classes" else ""
+            raise ValueError(
+                f"{key} does not apply to kind {kind}{note}; kind {kind} takes {takes}"
+            )
+        for key, default in own.items():
+            if resolved.get(key) is None:
+                resolved[key] = default
+        return resolved
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.kind == "classification":
+            params = self.kind_params()
+            used = params["n_informative"] + params["n_redundant"] + params["n_repeated"]
+            if used > params["n_features"]:
+                raise ValueError(
+                    f"n_informative + n_redundant + n_repeated = {used} exceeds "
+                    f"n_features = {params['n_features']}"
+                )
+            clusters = self.n_classes * params["n_clusters_per_class"]
+            # log2 rather than 2**n_informative: no huge integers for huge n_informative
+            if math.log2(clusters) > params["n_informative"]:
+                raise ValueError(
+                    f"n_classes * n_clusters_per_class = {clusters} needs n_informative >= "
+                    f"{math.ceil(math.log2(clusters))} (got {params['n_informative']})"
+                )
+        if self.n_test < 1 or self.n_train < 1:
+            raise ValueError(
+                f"test_size {self.test_size} of n_samples {self.n_samples} leaves "
+                f"{self.n_train} training and {self.n_test} test samples; both need at least 1"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_the_kinds_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        keys = {*COMMON_DATA_KEYS, *KIND_KEYS[self.kind]}
+        return {key: value for key, value in handler(self).items() if key in keys}
+
+    def kind_params(self) -> dict[str, Any]:
+        """The kind's own keys (KIND_KEYS[kind]) with their resolved values."""
+        return {key: getattr(self, key) for key in KIND_KEYS[self.kind]}
+
+    @property
+    def is_2d(self) -> bool:
+        """Points in the plane (every kind but classification)."""
+        return self.kind != "classification"
+
+    @property
+    def n_inputs(self) -> int:
+        """Input features of the model: n_features, or 2 for the 2-D kinds."""
+        return 2 if self.is_2d else int(self.kind_params()["n_features"])
+
+    @property
+    def n_test(self) -> int:
+        """Test-set size, as sklearn's train_test_split computes it."""
+        return math.ceil(self.test_size * self.n_samples)
+
+    @property
+    def n_train(self) -> int:
+        return self.n_samples - self.n_test
+
+
+InitScheme = Literal["default", "kaiming", "xavier", "lecun"]
+
+
+class ModelConfig(Section):
+    hidden: tuple[Annotated[Int, Field(ge=1, le=1_000_000)], ...] = Field(
+        (50,), min_length=1, description="hidden layer widths"
+    )
+    head: Literal["softmax", "sigmoid"] = "softmax"
+    init: InitScheme = Field(
+        "default",
+        description="default (PyTorch's nn.Linear) | kaiming (He normal, the activation's gain) | "
+        "xavier (Glorot normal) | lecun (normal, variance 1/fan_in); zero biases but default",
+    )
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _one_layer(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class TrainConfig(Section):
+    epochs: Int = Field(100, ge=1, le=1_000_000)
+    batch_size: Int = Field(
+        64, ge=1, le=10**9, description="larger than the training set = full batch"
+    )
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: Float = Field(0.001, gt=0)
+    weight_decay: Float = Field(0.0, ge=0)
+    momentum: Float = Field(0.0, ge=0, lt=1, description="sgd only")
+    seeds: (
+        Annotated[Int, Field(ge=1, le=10_000)] | tuple[Annotated[Int, Field(ge=0, lt=2**63)], ...]
+    ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    cuda_graphs: bool = Field(True, description="replay each step as a CUDA graph (CUDA only)")
+    threads: Literal["auto"] | Int = Field(
+        "auto",
+        description="CPU threads for training: auto (from the work per step and the machine's "
+        "load) or a count",
+    )
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_list(cls, value: int | tuple[int, ...]) -> int | tuple[int, ...]:
+        if isinstance(value, tuple):
+            if not value:
+                raise ValueError("the seed list is empty")
+            if len(set(value)) != len(value):
+                raise ValueError(f"the seed list {brief(list(value))} repeats a seed")
+        return value
+
+    @field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        return auto_or_count(value, 4096, "a thread count")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"unknown device '{printable(value)}'; choices: auto, cpu, cuda, cuda:N"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _momentum_needs_sgd(self) -> TrainConfig:
+        if self.momentum and self.optimizer != "sgd":
+            raise ValueError(
+                f"momentum applies to optimizer sgd only (optimizer is {self.optimizer})"
+            )
+        return self
+
+    @property
+    def seed_values(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds)) if isinstance(self.seeds, int) else self.seeds
+
+
+# Probes of a run with metrics.health_every: auto. A probe reads every member's hidden outputs
+# and derivatives over the probe set, about 40% of an epoch's training at the reference setup:
+# every epoch of a long run would make health cost more than training; 40 points draw a curve.
+HEALTH_PROBES = 40
+
+
+class MetricsConfig(Section):
+    dormant_tau: Float = Field(0.1, ge=0, le=1, description="dormant threshold (Sokar et al. 2023)")
+    probe_size: Int = Field(
+        2048,
+        ge=1,
+        le=10_000_000,
+        description="training samples the health probes use during training",
+    )
+    health: bool = Field(True, description="measure neuron health during training")
+    health_every: Literal["auto"] | Int = Field(
+        "auto",
+        description="epochs between health probes: auto (every epoch up to "
+        f"{HEALTH_PROBES} epochs, then about {HEALTH_PROBES} probes a run) or a count; the "
+        "first and last epoch are always probed",
+    )
+
+    @field_validator("health_every", mode="before")
+    @classmethod
+    def _health_every(cls, value: Any) -> Any:
+        return auto_or_count(value, 1_000_000, "a number of epochs")
+
+    def probe_interval(self, epochs: int) -> int:
+        """Epochs between health probes for a run of `epochs` (health_every resolved)."""
+        if self.health_every == "auto":
+            return max(1, math.ceil(epochs / HEALTH_PROBES))
+        return self.health_every
+
+
+class ActivationEntry(Section):
+    """One compared activation: canonical name, every param resolved, and its table label."""
+
+    name: str
+    params: dict[str, float | bool | str] = Field(default_factory=dict)
+    label: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # A label is printed in tables, Markdown and file names: an escape sequence in it
+        # would retitle or clear the terminal, a newline would break the table.
+        if not value.isprintable():
+            raise ValueError(
+                f"label '{printable(value)}' contains control characters (newline, tab or "
+                "escape); a label is printable text"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> ActivationEntry:
+        spec = activations.get(self.name)
+        params = spec.resolve_params(self.params)
+        changed = {k: v for k, v in params.items() if v != spec.params[k].default}
+        label = self.label or spec.name + (
+            "(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else ""
+        )
+        # frozen model: set the resolved values once, here
+        object.__setattr__(self, "name", spec.name)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "label", label)
+        return self
+
+
+class Config(Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    activations: tuple[ActivationEntry, ...] = Field(
+        tuple(ActivationEntry(name=n) for n in DEFAULT_ACTIVATIONS), min_length=1
+    )
+    # dotted key -> values; the cross product of all keys is the grid (see grid_points)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        labels = [a.label for a in self.activations]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(
+                f"activation label '{duplicates[0]}' is used twice; give each entry its own label"
+            )
+        if self.model.head == "sigmoid" and self.data.n_classes != 2 and not self.sweep:
+            raise ValueError(
+                f"model.head sigmoid is binary only (data.n_classes is {self.data.n_classes}); "
+                "use head softmax"
+            )
+        if self.sweep:
+            # sweeps build on the schema: imported here, when a config with a sweep is checked
+            from actbench.config.sweeps import grid_points
+
+            grid_points(self)  # every point must be a valid config
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists, not tuples), in the order of the sections above."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+def validate_schema(document: Mapping[str, Any]) -> Config:
+    """Config.model_validate, its first problem as one ConfigError (the keys checked before)."""
+    try:
+        return Config.model_validate(dict(document))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """The first problem, as 'train.epochs: input should be >= 1 (got 0)'."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    loc = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", loc)
+    message = first["msg"]
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = message[:1].lower() + message[1:]
+    if first["type"] in ("value_error", "assertion_error") or first["type"].startswith("model_"):
+        text = f"{loc}: {message}" if loc else message
+    else:
+        text = f"{loc}: {message} (got {brief(first['input'])})"
+    # a problem inside an item also fails its container (`too_short`): not another problem
+    more = sum(1 for error in errors[1:] if error["loc"] != first["loc"][: len(error["loc"])])
+    return text + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
