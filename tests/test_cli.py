@@ -652,11 +652,6 @@ ERROR_CASES = [
     ),
 ]
 
-USAGE_BUG = (
-    "BUG: cli.main catches click.UsageError from the standalone click package, but typer>=0.2x "
-    "raises typer._click exceptions (not subclasses of click's), so usage errors escape main() "
-    "as a traceback with exit 1"
-)
 OUT = ["--out", "{tmp}/runs"]
 USAGE_CASES = [
     pytest.param(["compare", *TINY_COMPARE, *OUT, "--format", "xml"], id="bad-format"),
