@@ -15,16 +15,35 @@ from actbench import format as fmt
 from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
+    AllowDivergedOpt,
+    BaselineFileOpt,
     ColumnsOpt,
     ConfigArg,
+    DeviceOpt,
+    EpochsOpt,
     ExecutorKind,
+    ExecutorOpt,
+    FailOverOpt,
+    FailUnderOpt,
+    FormatOpt,
+    LrOpt,
+    MaxRegressionOpt,
     NoSaveOpt,
     OutOpt,
+    OutputFormat,
     ParamOpt,
+    PrintConfigOpt,
     QuietOpt,
+    RayAddressOpt,
     RunFlags,
+    SaveModelsOpt,
+    SeedsOpt,
+    SetOpt,
+    ShardsOpt,
     SortOpt,
-    with_options,
+    SweepOpt,
+    ThreadsOpt,
+    run_flags,
 )
 from actbench.config import Config, check_baseline_label, load_config
 from actbench.errors import (
@@ -249,7 +268,6 @@ EXAMPLES = "\b\nExamples:\n"
     "  actbench compare configs/dying_relu.yaml --columns +saturated,+ci95\n"
     "  actbench compare configs/smoke.yaml --format json > out.json",
 )
-@with_options(RunFlags)
 def compare(
     config: ConfigArg = None,
     baseline: Annotated[
@@ -262,10 +280,30 @@ def compare(
     ] = None,
     sort: SortOpt = None,
     columns: ColumnsOpt = None,
-    *,
-    options: RunFlags,
+    set_: SetOpt = None,
+    sweep: SweepOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    fail_over: FailOverOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train every activation x every seed side by side; one row per activation."""
+    options = run_flags(locals())
     cfg = _resolve(config, options)
     if options.print_config:
         sys.stdout.write(cfg.to_yaml())
@@ -298,7 +336,6 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     "  actbench train --act relu --sweep train.lr=0.001,0.01,0.1,0.3\n"
     "  actbench train configs/tutorial.yaml",
 )
-@with_options(RunFlags)
 def train(
     config: ConfigArg = None,
     act: Annotated[
@@ -311,10 +348,30 @@ def train(
         ),
     ] = None,
     param: ParamOpt = None,
-    *,
-    options: RunFlags,
+    set_: SetOpt = None,
+    sweep: SweepOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    fmt: FormatOpt = OutputFormat.table,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    fail_over: FailOverOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train one activation over its seeds; one row per seed (per sweep point)."""
+    options = run_flags(locals())
     params = parse_params(param)
     if params and act is None:
         raise ConfigError("--param needs --act NAME")
