@@ -6,13 +6,15 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
 from clirun import run_cli
 
 from actbench.cli import training
-from actbench.cli.options import RunFlags, run_flags
+from actbench.cli.options import OutputFormat, RunFlags, run_flags
+from actbench.render import FORMATS
 
 SHARED = [field.name for field in fields(RunFlags)]
 RUN_FLAGS_OPTIONS = [
@@ -86,3 +88,51 @@ def test_run_flags_takes_the_shared_options_and_ignores_the_rest() -> None:
 def test_run_flags_needs_every_shared_option() -> None:
     with pytest.raises(KeyError, match="shards"):
         run_flags({name: None for name in SHARED if name != "shards"})
+
+
+# --- output formats: render's FORMATS, offered by every command that writes output ------------
+
+FORMAT_COMMANDS = {
+    "compare": ["compare", "--print-config"],
+    "train": ["train", "--act", "relu", "--print-config"],
+    "activations": ["activations"],
+    "show": ["show", "tanh", "--x", "1"],
+    "runs": ["runs", "--out", "{tmp}"],
+    "report": ["report", "some-run", "--out", "{tmp}"],
+    "bench": ["bench", "--ways", "nope"],
+}
+
+
+def test_the_cli_formats_are_the_render_formats() -> None:
+    assert [form.value for form in OutputFormat] == list(FORMATS)
+
+
+@pytest.mark.parametrize("command", FORMAT_COMMANDS)
+def test_help_lists_every_format_once(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    outcome = run_cli(capsys, command, "--help")
+    match = re.search(r"--format <([^>]*)>", outcome.out)
+    assert match is not None
+    assert match.group(1).split("|") == list(FORMATS)
+
+
+@pytest.mark.parametrize("command", FORMAT_COMMANDS)
+def test_an_unknown_format_is_one_usage_line_naming_every_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in FORMAT_COMMANDS[command]]
+    outcome = run_cli(capsys, *argv, "--format", "xml")
+    assert outcome.code == 2
+    [line] = outcome.err.splitlines()
+    assert line.startswith("error: Invalid value for '--format'")
+    assert ", ".join(f"'{form}'" for form in FORMATS) in line
+    assert line.endswith(f"(see: actbench {command} --help)")
+
+
+@pytest.mark.parametrize("form", FORMATS)
+@pytest.mark.parametrize("command", ["compare", "train", "activations", "show", "runs"])
+def test_every_format_is_accepted(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, form: str
+) -> None:
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in FORMAT_COMMANDS[command]]
+    outcome = run_cli(capsys, *argv, "--format", form)
+    assert outcome.code == 0, outcome.err

@@ -19,7 +19,7 @@ from actbench import activations as registry
 from actbench import format as fmt
 from actbench.cli.options import SortKey
 from actbench.errors import ConfigError
-from actbench.render import FORMATS, Format, View, emit
+from actbench.render import Format, View, emit
 from actbench.render import columns as cols
 from actbench.render.bench import bench_view
 from actbench.render.catalog import activations_view, show_view
@@ -749,12 +749,6 @@ def test_emit_table_has_no_ansi_without_colour(name: str) -> None:
 
 def test_emit_table_writes_the_notes() -> None:
     assert "a note" in emitted(View(tables=[], notes=["a note"]))
-
-
-def test_formats_are_the_cli_choices() -> None:
-    from actbench.cli.options import OutputFormat
-
-    assert [f.value for f in OutputFormat] == list(FORMATS)
 
 
 # --- 80 columns: every view shows every header and number in full ----------------------------

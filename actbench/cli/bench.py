@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import FormatOpt, OutputFormat
+from actbench.cli.options import TABLE, FormatOpt
 from actbench.cli.training import EXAMPLES
 from actbench.errors import ConfigError, unknown
 from actbench.render import emit
@@ -58,7 +58,7 @@ def bench(
             "--repeat", min=1, help="Time the short ways (population, sklearn) this often; median."
         ),
     ] = 3,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = TABLE,
 ) -> None:
     """Time the population engine against a plain per-run loop and sklearn, same members."""
     from actbench.bench import WAYS, BenchSettings, run_bench

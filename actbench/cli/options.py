@@ -18,16 +18,11 @@ from typing import Annotated, Any
 import typer
 
 from actbench.config import shortcuts
-from actbench.render import columns
+from actbench.render import FORMATS, columns
 
-
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    md = "md"
-
-
+# The output formats are render's (`FORMATS`); the CLI offers exactly those.
+OutputFormat = Enum("OutputFormat", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
+TABLE = OutputFormat("table")  # the default: the format for people
 SortKey = Enum("SortKey", {key: key for key in columns.SORT_KEYS}, type=str)  # type: ignore[misc]
 
 

@@ -15,6 +15,7 @@ from actbench import format as fmt
 from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
+    TABLE,
     AllowDivergedOpt,
     BaselineFileOpt,
     ColumnsOpt,
@@ -30,7 +31,6 @@ from actbench.cli.options import (
     MaxRegressionOpt,
     NoSaveOpt,
     OutOpt,
-    OutputFormat,
     ParamOpt,
     PrintConfigOpt,
     QuietOpt,
@@ -287,7 +287,7 @@ def compare(
     lr: LrOpt = None,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = TABLE,
     quiet: QuietOpt = False,
     out: OutOpt = Path("runs"),
     no_save: NoSaveOpt = False,
@@ -355,7 +355,7 @@ def train(
     lr: LrOpt = None,
     device: DeviceOpt = None,
     threads: ThreadsOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = TABLE,
     quiet: QuietOpt = False,
     out: OutOpt = Path("runs"),
     no_save: NoSaveOpt = False,
