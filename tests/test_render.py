@@ -1066,6 +1066,14 @@ def test_number(value: float | None, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.83099, "0.8310"), (1e-06, "0.0000"), (12345.6, "12345.6000"), (-0.019, "-0.0190")],
+)
+def test_fixed_keeps_its_decimals_however_small_or_large(value: float, text: str) -> None:
+    assert fmt.fixed(value, 4) == text
+
+
+@pytest.mark.parametrize(
     ("fraction", "std", "text"),
     [(0.8, None, "80.0"), (0.8, 0.123, "80.0 ± 12.3"), (0.8, math.nan, "80.0"), (None, 0.1, "-")],
 )
