@@ -11,6 +11,7 @@
 Each way reports wall time, samples x members per second, peak memory and the mean test
 accuracy per activation, so the speed visibly costs no accuracy. The population's achieved
 GFLOP/s stands next to a roofline measured here: the same GEMMs (shapes and count) alone.
+What is timed, and its defaults: `BenchSettings` (actbench.bench_settings).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from actbench.config import Config, load_config
+from actbench.bench_settings import BenchSettings
+from actbench.config import Config
 from actbench.data import Dataset, make_dataset
 from actbench.engine import (
     TrainSettings,
@@ -46,41 +48,7 @@ from actbench.population import MemberSpec, Population
 from actbench.reference import make_optimizer, train_single
 from actbench.threads import step_work, using_threads
 
-REFERENCE_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu")
-WAYS = ("per_run", "population", "sklearn", "vmap", "jax")
-DEFAULT_WAYS = ("per_run", "population", "sklearn")
 SKLEARN_NAMES = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}
-
-
-@dataclass(frozen=True)
-class BenchSettings:
-    n_samples: int = 1000
-    hidden: tuple[int, ...] = (50,)
-    epochs: int = 200
-    seeds: int = 5
-    batch_size: int = 64
-    activations: tuple[str, ...] = REFERENCE_ACTIVATIONS
-    device: str = "cpu"
-    ways: tuple[str, ...] = DEFAULT_WAYS
-    health: bool = False  # also time the population with neuron health on (its default setting)
-    repeat: int = 3  # timings of the short ways (population, sklearn): the median of this many
-    threads: int | str = "auto"  # the population's and vmap's train.threads
-
-    def config(self) -> Config:
-        """The bench as an actbench config (validated like any other)."""
-        return load_config(
-            None,
-            [
-                f"data.n_samples={self.n_samples}",
-                f"model.hidden={list(self.hidden)}",
-                f"train.epochs={self.epochs}",
-                f"train.seeds={self.seeds}",
-                f"train.batch_size={self.batch_size}",
-                f"train.device={self.device}",
-                f"train.threads={self.threads}",
-                f"activations={list(self.activations)}",
-            ],
-        )
 
 
 @dataclass

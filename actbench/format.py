@@ -23,6 +23,12 @@ def number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
+def fixed(value: float, digits: int) -> str:
+    """A real number with exactly `digits` decimals however large or small: a measured value
+    next to the bound it is checked against, and the margin it misses by (0.7812)."""
+    return f"{value:.{digits}f}"
+
+
 def significant(value: float | None, digits: int = 2) -> str:
     """A value that may span orders of magnitude (a ratio): 0.73, 1.1e-04."""
     if value is None or math.isnan(value):

@@ -29,6 +29,7 @@ FRACTION_FIELDS = (
     "p_value",
 )
 OPTIONS = {"min": "--fail-under", "max": "--fail-over"}
+DIGITS = 4  # decimals of a measured value and its margin in a gate message: a narrow miss shows
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Threshold:
         return OPTIONS[self.bound]
 
     def describe(self) -> str:
-        return f"{self.label + ':' if self.label else ''}{self.key}={self.value:g}"
+        return f"{self.label + ':' if self.label else ''}{self.key}={fmt.value(self.value)}"
 
 
 def parse_threshold(text: str) -> Threshold:
@@ -79,7 +80,7 @@ def _parse_bound(text: str, bound: Literal["min", "max"]) -> Threshold:
         raise ConfigError(
             f"{option} {key}={raw}: {key} is a fraction (at most 1), so this bound "
             f"{'can never be met' if bound == 'min' else 'checks nothing'}; "
-            f"for {raw.strip()}% write {value / 100:g}"
+            f"for {raw.strip()}% write {fmt.value(value / 100)}"
         )
     return Threshold(key, value, label.strip() or None if colon else None, bound)
 
@@ -94,13 +95,19 @@ def check_threshold_labels(thresholds: Iterable[Threshold], labels: Sequence[str
 def check_max_regression(value: float) -> float:
     """--max-regression: a finite fraction of test accuracy, 0 to 1."""
     if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"--max-regression must be a finite number >= 0 (got {value:g})")
+        raise ConfigError(f"--max-regression must be a finite number >= 0 (got {fmt.value(value)})")
     if value > 1:
+        shown = fmt.value(value)
         raise ConfigError(
-            f"--max-regression {value:g}: the allowance is a fraction of test accuracy "
-            f"(at most 1); for {value:g}% write {value / 100:g}"
+            f"--max-regression {shown}: the allowance is a fraction of test accuracy "
+            f"(at most 1); for {shown}% write {fmt.value(value / 100)}"
         )
     return value
+
+
+def _measured(value: float) -> str:
+    """A measured value, or its margin to a bound, in a gate message: 0.7812."""
+    return fmt.fixed(value, DIGITS)
 
 
 def _where(row: SummaryRow) -> str:
@@ -121,23 +128,22 @@ def check_thresholds(result: RunResult, thresholds: Iterable[Threshold]) -> list
     failures = []
     for threshold in thresholds:
         sign = ">=" if threshold.bound == "min" else "<="
+        bound = fmt.value(threshold.value)
         for row in result.summary:
             if threshold.label not in (None, row.label):
                 continue
             value = getattr(row, threshold.key)
             if value is None or (isinstance(value, float) and math.isnan(value)):
-                failures.append(
-                    f"{_where(row)}: {threshold.key} is missing (need {sign} {threshold.value:g})"
-                )
+                failures.append(f"{_where(row)}: {threshold.key} is missing (need {sign} {bound})")
             elif threshold.bound == "min" and value < threshold.value:
                 failures.append(
-                    f"{_where(row)}: {threshold.key} {value:.4f} < {threshold.value:g} "
-                    f"(short by {threshold.value - value:.4f})"
+                    f"{_where(row)}: {threshold.key} {_measured(value)} < {bound} "
+                    f"(short by {_measured(threshold.value - value)})"
                 )
             elif threshold.bound == "max" and value > threshold.value:
                 failures.append(
-                    f"{_where(row)}: {threshold.key} {value:.4f} > {threshold.value:g} "
-                    f"(over by {value - threshold.value:.4f})"
+                    f"{_where(row)}: {threshold.key} {_measured(value)} > {bound} "
+                    f"(over by {_measured(value - threshold.value)})"
                 )
     return failures
 
@@ -290,14 +296,14 @@ def check_regressions(
         if new is None or math.isnan(new):
             failures.append(
                 f"{_where(row)}: test_accuracy_mean missing vs baseline "
-                f"{old.test_accuracy_mean:.4f} (allowed {max_regression:g})"
+                f"{_measured(old.test_accuracy_mean)} (allowed {fmt.value(max_regression)})"
             )
         # a drop of exactly the allowance passes: 0.8 - 0.1 is 0.7000000000000001 in floats
         elif old.test_accuracy_mean - new > max_regression + 1e-12:
             failures.append(
-                f"{_where(row)}: test_accuracy_mean {new:.4f} vs baseline "
-                f"{old.test_accuracy_mean:.4f}, down {old.test_accuracy_mean - new:.4f} "
-                f"(allowed {max_regression:g})"
+                f"{_where(row)}: test_accuracy_mean {_measured(new)} vs baseline "
+                f"{_measured(old.test_accuracy_mean)}, down "
+                f"{_measured(old.test_accuracy_mean - new)} (allowed {fmt.value(max_regression)})"
             )
     return failures, notes
 

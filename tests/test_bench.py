@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from clirun import exit_code
 
 from actbench.bench import BenchSettings, run_bench
+from actbench.errors import ConfigError
 
 TINY = BenchSettings(
     n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh", "elu"), repeat=1
@@ -94,6 +96,44 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["members"] == 1
+
+
+def test_cli_defaults_are_the_benchmark_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    import actbench.bench
+
+    given: list[BenchSettings] = []
+
+    def record(settings: BenchSettings, **_: Any) -> None:
+        given.append(settings)
+        raise ConfigError("recorded")
+
+    monkeypatch.setattr(actbench.bench, "run_bench", record)
+    assert exit_code(["bench"]) == 2
+    assert given == [BenchSettings()]
+
+
+def test_cli_help_shows_the_benchmark_defaults(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # narrower, a long default is folded mid-word
+    assert exit_code(["bench", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = BenchSettings()
+    shown = {
+        "--device": defaults.device,
+        "--n-samples": str(defaults.n_samples),
+        "--hidden": ",".join(str(width) for width in defaults.hidden),
+        "--epochs": str(defaults.epochs),
+        "--seeds": str(defaults.seeds),
+        "--batch-size": str(defaults.batch_size),
+        "--activations": ",".join(defaults.activations),
+        "--ways": ",".join(defaults.ways),
+        "--threads": str(defaults.threads),
+        "--repeat": str(defaults.repeat),
+    }
+    for flag, default in shown.items():
+        at = text.index("[default: ", text.index(f" {flag} "))
+        assert re.match(rf"\[default: {re.escape(default)}[];]", text[at:]), flag
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,31 @@ def test_no_arguments_prints_help_and_exits_0(capsys: pytest.CaptureFixture[str]
     assert "compare" in outcome.out
 
 
+@pytest.mark.parametrize("argv", [[], ["--debug"]], ids=["nothing", "debug-only"])
+def test_no_arguments_prints_what_help_prints(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    expected = run_cli(capsys, "--help")
+    outcome = run_cli(capsys, *argv)
+    assert (outcome.code, outcome.out, outcome.err) == (0, expected.out, "")
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["frobnicate"], "error: No such command 'frobnicate'. (see: actbench --help)"),
+        (["show"], "error: Missing argument 'name'. (see: actbench show --help)"),
+        (["train", "--act", "relu", "--param"], "error: Option '--param' requires an argument."),
+    ],
+    ids=["unknown-command", "missing-argument", "option-without-value"],
+)
+def test_a_usage_error_is_its_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    outcome = run_cli(capsys, *argv)
+    assert (outcome.code, outcome.out, outcome.err) == (2, "", line + "\n")
+
+
 @pytest.mark.parametrize(
     "argv", [["--help"], ["activations", "--format", "json"]], ids=["help", "activations"]
 )
@@ -652,11 +677,6 @@ ERROR_CASES = [
     ),
 ]
 
-USAGE_BUG = (
-    "BUG: cli.main catches click.UsageError from the standalone click package, but typer>=0.2x "
-    "raises typer._click exceptions (not subclasses of click's), so usage errors escape main() "
-    "as a traceback with exit 1"
-)
 OUT = ["--out", "{tmp}/runs"]
 USAGE_CASES = [
     pytest.param(["compare", *TINY_COMPARE, *OUT, "--format", "xml"], id="bad-format"),

@@ -130,6 +130,24 @@ def test_thresholds_failing_row_message_names_label_metric_values_and_shortfall(
     ]
 
 
+def test_thresholds_show_four_decimals_however_small_or_large_the_numbers() -> None:
+    run = result(row("relu", 0.84999))
+    assert check_thresholds(run, [Threshold("test_accuracy_mean", 0.85)]) == [
+        "relu: test_accuracy_mean 0.8500 < 0.85 (short by 0.0000)"
+    ]
+    over = Threshold("dormant_neurons_mean", 1e-05, bound="max")
+    assert check_thresholds(result(row("relu", 0.9)), [over]) == [
+        "relu: dormant_neurons_mean 2.0000 > 1e-05 (over by 2.0000)"
+    ]
+
+
+def test_threshold_describes_itself_as_typed() -> None:
+    assert (
+        Threshold("test_accuracy_mean", 0.85, "relu").describe() == "relu:test_accuracy_mean=0.85"
+    )
+    assert Threshold("dead_neurons_mean", 1.0, bound="max").describe() == "dead_neurons_mean=1"
+
+
 def test_thresholds_one_message_per_failing_row() -> None:
     run = result(row("relu", 0.5), row("tanh", 0.6))
     failures = check_thresholds(run, [Threshold("test_accuracy_mean", 0.9)])
@@ -464,6 +482,24 @@ def test_max_regression_must_be_finite_and_not_negative(value: float) -> None:
 def test_max_regression_as_a_percent_gets_a_hint() -> None:
     with pytest.raises(ConfigError, match="write 0.02"):
         check_max_regression(2)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (-0.1, "--max-regression must be a finite number >= 0 (got -0.1)"),
+        (math.nan, "--max-regression must be a finite number >= 0 (got nan)"),
+        (
+            2.5,
+            "--max-regression 2.5: the allowance is a fraction of test accuracy (at most 1); "
+            "for 2.5% write 0.025",
+        ),
+    ],
+)
+def test_max_regression_messages(value: float, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_max_regression(value)
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize("value", [0.0, 0.02, 1.0])

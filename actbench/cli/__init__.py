@@ -2,8 +2,9 @@
 
 This module is the console-script entry point and stays small: a Ctrl-C or SIGTERM while the
 heavy modules import (typer, rich, torch) ends quietly with exit code 130. The Typer app and
-its commands live in `actbench.cli.app` and one module per command family; `main` is the one
-place where errors become a line on stderr and an exit code.
+its commands live in `actbench.cli.app` and one module per command family; `run` there is the
+one place where errors become a line on stderr and an exit code, which `main` hands to the
+process.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry: run the app, map errors to one stderr line and an exit code."""
+    """Console-script entry: run the app (`run` maps errors to a stderr line and an exit code)
+    and exit with its code."""
     in_main_thread = signal.getsignal(signal.SIGINT) is not None
     try:
         previous = {sig: signal.signal(sig, _exit_now) for sig in (signal.SIGINT, signal.SIGTERM)}

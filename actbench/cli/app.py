@@ -8,7 +8,7 @@ import errno
 import os
 import sys
 import traceback
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.text import Text
 
 from actbench import __version__
 from actbench.cli import _state
-from actbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ActbenchError
+from actbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ActbenchError
 
 app = typer.Typer(
     name="actbench",
@@ -72,15 +72,6 @@ def say(console: Console, tag: str, message: str, style: str = "") -> None:
     console.print(line)
 
 
-def _click_exceptions() -> Any:
-    """The click exception classes typer raises: its bundled copy (typer >= 0.20) or click."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older typer depends on click itself
-        from click import exceptions  # type: ignore[no-redef]
-    return exceptions
-
-
 def register_commands() -> None:
     """Import every command module: each adds its commands to `app` when imported."""
     from actbench.cli import bench, catalog, saved, training  # noqa: F401
@@ -101,9 +92,11 @@ def run(args: list[str]) -> int:
     if _state["debug"]:
         args = [arg for arg in args if arg != "--debug"]
     register_commands()
-    errors = _click_exceptions()
     stderr = stderr_console()
     command = typer.main.get_command(app)
+    # No arguments: the help, exit 0 (the app's no_args_is_help, asked for as --help; outside
+    # typer's standalone mode it would arrive here as a usage error).
+    args = args or ["--help"]
     try:
         code = command.main(args=args, prog_name="actbench", standalone_mode=False)
     except ActbenchError as exc:
@@ -111,15 +104,15 @@ def run(args: list[str]) -> int:
             traceback.print_exc()
         say(stderr, "error:", str(exc), "red")
         code = exc.exit_code
-    except errors.NoArgsIsHelpError as exc:
-        print(exc.ctx.get_help() if exc.ctx else "")
-        code = EXIT_OK
-    except errors.UsageError as exc:
+    except typer.TyperException as exc:
+        # usage errors (a bad flag or value, an unknown command: exit 2) and any other error
+        # the command-line parser reports; a usage error knows its command
         if _state["debug"]:
             traceback.print_exc()
-        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        context = getattr(exc, "ctx", None)
+        hint = f" (see: {context.command_path} --help)" if context is not None else ""
         say(stderr, "error:", f"{exc.format_message()}{hint}", "red")
-        code = EXIT_USAGE
+        code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
         say(stderr, "interrupted", "", "red")
         code = EXIT_INTERRUPTED

@@ -6,13 +6,19 @@ from typing import Annotated
 
 import typer
 
+from actbench.bench_settings import WAYS, BenchSettings
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import FormatOpt, OutputFormat
+from actbench.cli.options import TABLE, FormatOpt
 from actbench.cli.training import EXAMPLES
 from actbench.errors import ConfigError, unknown
 from actbench.render import emit
 
-REFERENCE_ACTIVATIONS = "identity,sigmoid,tanh,relu,leaky_relu,elu,gelu"
+DEFAULTS = BenchSettings()  # the defaults --help shows are the benchmark's own
+
+
+def _listed(items: tuple[object, ...]) -> str:
+    """A tuple as the comma-separated text its option takes: (16, 16) -> '16,16'."""
+    return ",".join(str(item) for item in items)
 
 
 @app.command(
@@ -22,17 +28,23 @@ REFERENCE_ACTIVATIONS = "identity,sigmoid,tanh,relu,leaky_relu,elu,gelu"
     "  actbench bench --n-samples 1000000 --ways population --epochs 2",
 )
 def bench(
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")] = "cpu",
-    n_samples: Annotated[int, typer.Option("--n-samples", help="Samples before the split.")] = 1000,
+    device: Annotated[
+        str, typer.Option("--device", help="cpu, cuda, cuda:N or auto.")
+    ] = DEFAULTS.device,
+    n_samples: Annotated[
+        int, typer.Option("--n-samples", help="Samples before the split.")
+    ] = DEFAULTS.n_samples,
     hidden: Annotated[
         str, typer.Option("--hidden", help="Hidden widths, comma-separated: 50 or 16,16.")
-    ] = "50",
-    epochs: Annotated[int, typer.Option("--epochs", help="Epochs per model.")] = 200,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per activation.")] = 5,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 64,
+    ] = _listed(DEFAULTS.hidden),
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs per model.")] = DEFAULTS.epochs,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per activation.")] = DEFAULTS.seeds,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Minibatch size.")
+    ] = DEFAULTS.batch_size,
     activations: Annotated[
         str, typer.Option("--activations", help="Comma-separated activation names.")
-    ] = REFERENCE_ACTIVATIONS,
+    ] = _listed(DEFAULTS.activations),
     ways: Annotated[
         str,
         typer.Option(
@@ -40,10 +52,10 @@ def bench(
             help="Comma-separated ways to time (default: all but the slow "
             "optional ones); see the README's Performance section.",
         ),
-    ] = "population,per_run,sklearn",
+    ] = _listed(DEFAULTS.ways),
     health: Annotated[
         bool, typer.Option("--health", help="Also time the population with neuron health on.")
-    ] = False,
+    ] = DEFAULTS.health,
     threads: Annotated[
         str,
         typer.Option(
@@ -51,17 +63,17 @@ def bench(
             metavar="N|auto",
             help="CPU threads of the population (and vmap); the per-run loop uses one.",
         ),
-    ] = "auto",
+    ] = str(DEFAULTS.threads),
     repeat: Annotated[
         int,
         typer.Option(
             "--repeat", min=1, help="Time the short ways (population, sklearn) this often; median."
         ),
-    ] = 3,
-    fmt: FormatOpt = OutputFormat.table,
+    ] = DEFAULTS.repeat,
+    fmt: FormatOpt = TABLE,
 ) -> None:
     """Time the population engine against a plain per-run loop and sklearn, same members."""
-    from actbench.bench import WAYS, BenchSettings, run_bench
+    from actbench.bench import run_bench
     from actbench.render.bench import bench_view
 
     chosen = tuple(w.strip() for w in ways.split(",") if w.strip())

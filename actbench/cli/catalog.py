@@ -9,7 +9,7 @@ import typer
 
 from actbench import activations as registry
 from actbench.cli.app import app, stdout_console
-from actbench.cli.options import FormatOpt, OutputFormat, ParamOpt
+from actbench.cli.options import TABLE, FormatOpt, ParamOpt
 from actbench.cli.training import EXAMPLES, parse_params
 from actbench.errors import ConfigError
 from actbench.render import emit
@@ -23,7 +23,7 @@ MAX_INPUTS = 10_000  # show prints one row per input: more is not a table anyone
     short_help="The activations: formula, range, derivative, use.",
     epilog=EXAMPLES + "  actbench activations\n  actbench activations --format md > acts.md",
 )
-def list_activations(fmt: FormatOpt = OutputFormat.table) -> None:
+def list_activations(fmt: FormatOpt = TABLE) -> None:
     """List every activation: formula, output range, derivative, parameters, typical use."""
     from actbench.render.catalog import activations_view
 
@@ -48,7 +48,7 @@ def show(
     ] = None,
     x: Annotated[bool, typer.Option("--x", help="The inputs follow: --x 1 -2 3.")] = False,
     param: ParamOpt = None,
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = TABLE,
 ) -> None:
     """Print f(x) and f'(x) (by autograd) of one activation, like the tutorials do."""
     spec = registry.get(name)

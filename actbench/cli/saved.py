@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import ColumnsOpt, FormatOpt, OutOpt, OutputFormat, SortOpt
+from actbench.cli.options import TABLE, ColumnsOpt, FormatOpt, OutOpt, SortOpt
 from actbench.cli.training import EXAMPLES
 from actbench.errors import RunFolderError
 
@@ -36,7 +36,7 @@ RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a r
     short_help="Saved runs, newest first.",
     epilog=EXAMPLES + "  actbench runs\n  actbench runs --out ci-runs --format json",
 )
-def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.table) -> None:
+def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = TABLE) -> None:
     """List saved runs, newest first (broken folders are reported and skipped)."""
     from actbench.render.listing import runs_view
     from actbench.runs import list_runs
@@ -47,7 +47,7 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
     stderr = stderr_console()
     for path, reason in listing.broken:
         say(stderr, "skipped", f"{path}: {reason}", "yellow")
-    if fmt is OutputFormat.table and not listing.complete:
+    if fmt is TABLE and not listing.complete:
         say(stderr, "", f"no runs in '{out}' yet; start one with: actbench compare")
         return
     emit(runs_view(listing.complete), fmt.value, stdout_console())
@@ -62,7 +62,7 @@ def list_runs_command(out: OutOpt = Path("runs"), fmt: FormatOpt = OutputFormat.
 def report(
     run: RunArg,
     out: OutOpt = Path("runs"),
-    fmt: FormatOpt = OutputFormat.table,
+    fmt: FormatOpt = TABLE,
     sort: SortOpt = None,
     columns: ColumnsOpt = None,
     plots: Annotated[

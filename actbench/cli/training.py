@@ -15,16 +15,35 @@ from actbench import format as fmt
 from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
+    TABLE,
+    AllowDivergedOpt,
+    BaselineFileOpt,
     ColumnsOpt,
     ConfigArg,
+    DeviceOpt,
+    EpochsOpt,
     ExecutorKind,
+    ExecutorOpt,
+    FailOverOpt,
+    FailUnderOpt,
+    FormatOpt,
+    LrOpt,
+    MaxRegressionOpt,
     NoSaveOpt,
     OutOpt,
     ParamOpt,
+    PrintConfigOpt,
     QuietOpt,
+    RayAddressOpt,
     RunFlags,
+    SaveModelsOpt,
+    SeedsOpt,
+    SetOpt,
+    ShardsOpt,
     SortOpt,
-    with_options,
+    SweepOpt,
+    ThreadsOpt,
+    run_flags,
 )
 from actbench.config import (
     Config,
@@ -188,7 +207,6 @@ EXAMPLES = "\b\nExamples:\n"
     "  actbench compare configs/dying_relu.yaml --columns +saturated,+ci95\n"
     "  actbench compare configs/smoke.yaml --format json > out.json",
 )
-@with_options(RunFlags)
 def compare(
     config: ConfigArg = None,
     baseline: Annotated[
@@ -201,10 +219,30 @@ def compare(
     ] = None,
     sort: SortOpt = None,
     columns: ColumnsOpt = None,
-    *,
-    options: RunFlags,
+    set_: SetOpt = None,
+    sweep: SweepOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    fmt: FormatOpt = TABLE,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    fail_over: FailOverOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train every activation x every seed side by side; one row per activation."""
+    options = run_flags(locals())
     cfg = _resolve(config, options)
     if options.print_config:
         sys.stdout.write(cfg.to_yaml())
@@ -237,7 +275,6 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     "  actbench train --act relu --sweep train.lr=0.001,0.01,0.1,0.3\n"
     "  actbench train configs/tutorial.yaml",
 )
-@with_options(RunFlags)
 def train(
     config: ConfigArg = None,
     act: Annotated[
@@ -250,10 +287,30 @@ def train(
         ),
     ] = None,
     param: ParamOpt = None,
-    *,
-    options: RunFlags,
+    set_: SetOpt = None,
+    sweep: SweepOpt = None,
+    seeds: SeedsOpt = None,
+    epochs: EpochsOpt = None,
+    lr: LrOpt = None,
+    device: DeviceOpt = None,
+    threads: ThreadsOpt = None,
+    fmt: FormatOpt = TABLE,
+    quiet: QuietOpt = False,
+    out: OutOpt = Path("runs"),
+    no_save: NoSaveOpt = False,
+    print_config: PrintConfigOpt = False,
+    save_models: SaveModelsOpt = False,
+    allow_diverged: AllowDivergedOpt = False,
+    fail_under: FailUnderOpt = None,
+    fail_over: FailOverOpt = None,
+    baseline_file: BaselineFileOpt = None,
+    max_regression: MaxRegressionOpt = 0.0,
+    executor: ExecutorOpt = ExecutorKind.local,
+    ray_address: RayAddressOpt = None,
+    shards: ShardsOpt = None,
 ) -> None:
     """Train one activation over its seeds; one row per seed (per sweep point)."""
+    options = run_flags(locals())
     cfg = _resolve(config, options, one_activation(act, parse_params(param)))
     label = require_one_activation(cfg).label
     if options.print_config:

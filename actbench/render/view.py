@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel
 from rich import box
@@ -28,8 +28,10 @@ from rich.text import Text
 
 from actbench.format import printable
 
+# The output formats: the one list, in the order --help shows them (the CLI's --format choices
+# are made from it). table is for people; the others are plain text for pipes.
 Format = Literal["table", "json", "csv", "md"]
-FORMATS: tuple[Format, ...] = ("table", "json", "csv", "md")
+FORMATS: tuple[Format, ...] = get_args(Format)
 BEST_STYLE = "bold green"
 MIN_TEXT_WIDTH = 10  # a text column is never squeezed below this
 # Characters a stream that cannot encode them gets in plain ASCII instead.
