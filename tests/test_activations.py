@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from actbench import activations
 from actbench.activations import ActivationSpec, build, derivative, get, max_abs_derivative
+from actbench.activations.builtin import BUILTINS
 from actbench.errors import ActbenchError, ActivationError
 
 REQUIRED = (
@@ -239,7 +240,7 @@ def test_canonical_names_are_lower_case_identifiers() -> None:
 
 def test_canonical_names_are_unique() -> None:
     # REGISTRY is a dict, so a duplicated spec would silently replace the first one.
-    spec_names = [spec.name for spec in activations._SPECS]
+    spec_names = [spec.name for spec in BUILTINS]
     assert len(spec_names) == len(set(spec_names))
 
 
