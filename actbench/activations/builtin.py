@@ -10,7 +10,6 @@ of them, hence the ignores). torch is imported inside each function, never at im
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,19 +45,13 @@ def _leaky_gain(slope: float) -> float:
 # --- identity ------------------------------------------------------------------------------------
 
 
-def _identity() -> nn.Module:
-    from torch import nn
-
-    return nn.Identity()
-
-
 def _identity_kernels(params: Params) -> Kernels:
     return Kernels(lambda z, out: out.copy_(z), lambda g, z, h, out: out.copy_(g))
 
 
 IDENTITY = ActivationSpec(
     name="identity",
-    factory=_identity,
+    factory=_module("Identity"),
     formula="f(x) = x",
     output_range="(-inf, inf)",
     derivative="1 everywhere",
@@ -73,43 +66,10 @@ IDENTITY = ActivationSpec(
 # --- step ----------------------------------------------------------------------------------------
 
 
-@functools.cache
-def _binary_step_class() -> type[nn.Module]:
-    import torch
-    from torch import nn
-
-    class _StepFunction(torch.autograd.Function):
-        @staticmethod
-        def forward(x: Tensor, ste: bool) -> Tensor:
-            return (x > 0).to(x.dtype)
-
-        @staticmethod
-        def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
-            ctx.ste = inputs[1]
-
-        @staticmethod
-        def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-            # The true derivative is 0 almost everywhere. Explicit zeros (not None) keep the
-            # earlier layers in the graph, so weight decay and optimizer state behave the same
-            # as for every other activation.
-            return (grad if ctx.ste else torch.zeros_like(grad)), None
-
-    class BinaryStep(nn.Module):
-        def __init__(self, ste: bool = False) -> None:
-            super().__init__()
-            self.ste = ste
-
-        def forward(self, x: Tensor) -> Tensor:
-            return _StepFunction.apply(x, self.ste)
-
-        def extra_repr(self) -> str:
-            return f"ste={self.ste}"
-
-    return BinaryStep
-
-
 def _step(ste: bool) -> nn.Module:
-    return _binary_step_class()(ste)
+    from actbench.activations.modules import BinaryStep
+
+    return BinaryStep(ste)
 
 
 def _step_kernels(params: Params) -> Kernels:
