@@ -48,34 +48,10 @@ class SimpleNN(nn.Module):
         return self.out(x)
 
 
-# Kaiming gains (He et al. 2015: Var(w) = gain^2 / fan_in keeps the signal's scale) for
-# activations torch.nn.init.calculate_gain does not know. ReLU-like units (linear for x > 0,
-# near 0 for x << 0) pass about half of the signal's second moment, like ReLU; the rest are
-# bounded or normalising and get 1.
-RELU_LIKE_GAIN = ("elu", "gelu", "silu", "mish", "softplus", "relu6")
-
-
 def kaiming_gain(activation: str, params: Mapping[str, Any] | None = None) -> float:
-    """The gain `kaiming` init uses for the hidden layers that feed this activation.
-
-    torch.nn.init.calculate_gain where it knows the activation (identity 1, sigmoid 1,
-    tanh 5/3, relu sqrt 2, leaky_relu sqrt(2 / (1 + slope^2)) with the configured slope,
-    selu 3/4 as PyTorch recommends); prelu as leaky_relu with its initial slope; sqrt 2 for
-    the ReLU-like elu, gelu, silu, mish, softplus, relu6; 1 for the rest (step, softmax,
-    hardtanh).
-    """
-    spec = activations.get(activation)
-    resolved = spec.resolve_params(params)
-    if spec.name == "identity":
-        return nn.init.calculate_gain("linear")
-    if spec.name in ("sigmoid", "tanh", "relu", "selu"):
-        return nn.init.calculate_gain(spec.name)  # type: ignore[arg-type]
-    if spec.name in ("leaky_relu", "prelu"):
-        slope = resolved["negative_slope" if spec.name == "leaky_relu" else "init"]
-        return nn.init.calculate_gain("leaky_relu", float(slope))
-    if spec.name in RELU_LIKE_GAIN:
-        return nn.init.calculate_gain("relu")
-    return 1.0
+    """The gain `kaiming` init uses for the hidden layers that feed this activation: the one
+    its spec declares (`ActivationSpec.gain`, with these params)."""
+    return activations.get(activation).init_gain(params)
 
 
 def _init_std(scheme: InitScheme, fan_in: int, fan_out: int, gain: float) -> float:
@@ -99,7 +75,7 @@ def init_model(
 
     init: `default` is PyTorch's nn.Linear init (uniform, bound 1/sqrt(fan_in), biases too).
     The others draw every weight from a zero-mean normal and set every bias to 0:
-    `kaiming` std = gain / sqrt(fan_in) with the activation's gain (`kaiming_gain`; the
+    `kaiming` std = gain / sqrt(fan_in) with the gain the activation's spec declares (the
     output layer, which feeds no activation, gain 1), `xavier` std = sqrt(2 / (fan_in +
     fan_out)) (Glorot normal, gain 1), `lecun` std = 1 / sqrt(fan_in) (LeCun normal, what
     SELU's self-normalisation assumes). They are drawn after the default init, layer by layer,
@@ -113,7 +89,7 @@ def init_model(
         torch.manual_seed(seed)
         model = SimpleNN(in_features, hidden, n_out, lambda: spec.build(params))
         if init != "default":
-            gain = kaiming_gain(activation, params)
+            gain = spec.init_gain(params)
             layers = [*model.hidden, model.out]
             with torch.no_grad():
                 for index, linear in enumerate(layers):

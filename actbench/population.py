@@ -8,13 +8,14 @@ its minibatch order. Nothing mixes between members:
 
 `Population.layers` is the network, written once. It runs in two ways: recorded by autograd
 (the autograd step), or with no graph into reused tensors (`Forward`: evaluation, the health
-probe and the autograd-free step), each group's activation through the kernels of its spec.
-Both run the same kernels, so they give the same numbers (tested).
+probe and the autograd-free step), each group's activation through the forward kernel its spec
+declares (`layer_kernels`): the kernel its nn.Module runs. Both give the same numbers (tested).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,8 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from actbench import activations
+from actbench.activations import Kernels
 from actbench.config import InitScheme
-from actbench.kernels import Kernels, Scratch, layer_kernels
 from actbench.model import Head, init_model, n_logits
 
 
@@ -252,6 +253,44 @@ class Population(nn.Module):
                         stacked[index - group.start].detach().cpu().clone()
                     )
         return state
+
+
+def layer_kernels(population: Population, layer: int) -> list[Kernels] | None:
+    """The kernels of every group for one hidden layer (each group's spec's closed form with
+    its params); None if a group has none."""
+    found = []
+    for group in population.groups:
+        kernels = group.spec.closed_form(group.params)
+        if kernels is None:
+            return None
+        found.append(kernels)
+    return found
+
+
+class Scratch:
+    """Named tensors reused call after call, so a hot loop allocates nothing (on the CPU a fresh
+    tensor of a layer's size costs a page fault per page). Each name is one storage, grown to
+    the largest size asked for and handed out as contiguous views: a view stays valid until its
+    name is asked for at a larger size (or another dtype or device)."""
+
+    def __init__(self) -> None:
+        self._storage: dict[str, Tensor] = {}
+
+    def get(
+        self, name: str, shape: tuple[int, ...], like: Tensor, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """A [shape] tensor of `dtype` (like's by default) on like's device; contents undefined."""
+        dtype = dtype or like.dtype
+        size = math.prod(shape)
+        store = self._storage.get(name)
+        if (
+            store is None
+            or store.numel() < size
+            or store.dtype != dtype
+            or store.device != like.device
+        ):
+            store = self._storage[name] = torch.empty(size, dtype=dtype, device=like.device)
+        return store[:size].view(shape)
 
 
 class _Buffers:

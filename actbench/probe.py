@@ -16,7 +16,6 @@ import torch
 from torch import Tensor, nn
 
 from actbench import activations
-from actbench.kernels import closed_form
 from actbench.metrics import LayerAccumulator, LayerHealth, count_saturated
 from actbench.population import Forward
 
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
     from actbench.population import Population
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of activations per evaluation chunk
-
-
-def _softmax_diagonal(h: Tensor, out: Tensor | None) -> Tensor:
-    # the diagonal of the Jacobian, f (1 - f), as activations.derivative defines it
-    if out is None:
-        return h * (1 - h)
-    return torch.neg(h, out=out).add_(1).mul_(h)  # (-h + 1) * h: the same roundings
 
 
 def chunk_size(population: Population, budget: int) -> int:
@@ -52,19 +44,21 @@ def chunks(n: int, size: int) -> Iterator[slice]:
 def derivative(
     module: nn.Module,
     spec: activations.ActivationSpec,
+    params: Mapping[str, Any],
     z: Tensor,
     h: Tensor,
     out: Tensor | None = None,
 ) -> Tensor:
-    """f'(z) elementwise (the Jacobian's diagonal for softmax); h = module(z).
+    """f'(z) elementwise (the Jacobian's diagonal for a whole-layer f); h = module(z), the
+    module `spec` builds with `params`.
 
-    The backward kernel autograd runs (`actbench.kernels`) with a unit gradient: equal bit for
+    The backward kernel autograd runs (the spec's kernels) with a unit gradient: equal bit for
     bit to `activations.derivative(module, spec, z)` (tested). Written into `out` (z's shape)
     when given; always use the returned tensor.
     """
-    if spec.name == "softmax":
-        return _softmax_diagonal(h, out)
-    kernels = None if any(True for _ in module.parameters()) else closed_form(spec.name, module)
+    if spec.whole_layer is not None:
+        return spec.whole_layer.diagonal(h, out)
+    kernels = spec.closed_form(params)
     if kernels is None:
         return activations.derivative(module, spec, z)
     one = torch.ones((), dtype=z.dtype, device=z.device).expand_as(z)
@@ -72,18 +66,6 @@ def derivative(
         out = torch.empty_like(z)
     kernels.backward(one, z, h, out)
     return out
-
-
-def _constant_saturation(
-    spec: activations.ActivationSpec, params: Mapping[str, Any]
-) -> bool | None:
-    """Activations whose |f'| is the same everywhere: saturated everywhere (True), nowhere
-    (False); None for the others."""
-    if spec.name == "identity":
-        return False
-    if spec.name == "step":  # f' = 0 (saturated), or 1 with the straight-through estimator
-        return not params.get("ste", False)
-    return None
 
 
 def saturated_counts(
@@ -106,12 +88,13 @@ def saturated_counts(
         population.max_derivatives,
         strict=False,
     ):
-        constant = _constant_saturation(group.spec, group.params)
-        if constant is not None:
-            value = z_part[0].numel() if constant else 0
+        rule = group.spec.saturation_rule(group.params)
+        if rule != "derivative":  # |f'| the same everywhere: every unit saturated, or none
+            value = z_part[0].numel() if rule == "always" else 0
             counts.append(torch.full((group.size,), value, dtype=torch.int64, device=z.device))
             continue
-        counts.append(count_saturated(derivative(act, group.spec, z_part, h_part, out), bound))
+        d = derivative(act, group.spec, group.params, z_part, h_part, out)
+        counts.append(count_saturated(d, bound))
     return torch.cat(counts)
 
 

@@ -20,10 +20,9 @@ import torch
 from torch import Tensor
 
 from actbench.data import Dataset
-from actbench.kernels import layer_kernels
 from actbench.model import member_loss
 from actbench.optim import StackedOptimizer
-from actbench.population import Forward, Population
+from actbench.population import Forward, Population, layer_kernels
 
 # The torch releases (major, minor) the autograd-free step is tested on. It calls ATen's
 # backward kernels and out= overloads directly, which torch does not promise to keep: on any
@@ -64,8 +63,8 @@ class ManualGradients:
     - linear: z = baddbmm(b, x, W^T); grad_W = g^T @ x (bmm, nn.Linear's orientation),
       grad_b = g.sum over the batch, grad_x = g @ W;
     - activations: each group's forward kernel, then its backward kernel (`tanh_backward`,
-      `threshold_backward`, ...; from its activation spec) on that group's slice, written into
-      buffers reused step after step (no split/cat, no allocation);
+      `threshold_backward`, ...; declared by its activation spec) on that group's slice,
+      written into buffers reused step after step (no split/cat, no allocation);
     - loss: log_softmax + nll_loss forward, `nll_loss_backward` + `_log_softmax_backward_data`
       with the 1/B of each member's mean.
 

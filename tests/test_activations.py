@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from cases import ACTIVATION_VARIANTS
 
 from actbench import activations
 from actbench.activations import ActivationSpec, build, derivative, get, max_abs_derivative
+from actbench.activations.builtin import BUILTINS
 from actbench.errors import ActbenchError, ActivationError
 
 REQUIRED = (
@@ -239,7 +241,7 @@ def test_canonical_names_are_lower_case_identifiers() -> None:
 
 def test_canonical_names_are_unique() -> None:
     # REGISTRY is a dict, so a duplicated spec would silently replace the first one.
-    spec_names = [spec.name for spec in activations._SPECS]
+    spec_names = [spec.name for spec in BUILTINS]
     assert len(spec_names) == len(set(spec_names))
 
 
@@ -523,3 +525,174 @@ def test_importing_activations_does_not_import_torch() -> None:
     code = "import actbench.activations, sys; assert 'torch' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- every entry declares every field, consistently ----------------------------------------------
+# Walks the registry, so a new entry is checked without a line here: its kernels against the
+# module and autograd, its gain against torch, its saturation rule, its whole-layer derivative.
+
+
+def _variants() -> list[tuple[ActivationSpec, dict[str, Any]]]:
+    """Every registered spec with its defaults, and with the non-default params of the cases."""
+    found = [(spec, {}) for spec in activations.REGISTRY.values()]
+    found += [(get(name), params) for name, params in ACTIVATION_VARIANTS if params]
+    return found
+
+
+VARIANTS = _variants()
+VARIANT_IDS = [f"{spec.name}{params or ''}" for spec, params in VARIANTS]
+
+# torch.nn.init.calculate_gain's name (and the param it takes) where torch knows the activation.
+TORCH_GAINS: dict[str, tuple[str, str | None]] = {
+    "identity": ("linear", None),
+    "sigmoid": ("sigmoid", None),
+    "tanh": ("tanh", None),
+    "relu": ("relu", None),
+    "selu": ("selu", None),
+    "leaky_relu": ("leaky_relu", "negative_slope"),
+    "prelu": ("leaky_relu", "init"),
+}
+
+
+def _grid() -> torch.Tensor:
+    """[3, 64, 50] float32: spread-out values, with edges (signed zeros, kinks, clips, extremes,
+    a subnormal, inf and NaN) in the first row."""
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(3, 64, 50, generator=generator) * 8
+    edges = [0.0, -0.0, 6.0, -1.0, 1.0, 0.5, -2.0, 20.0, -20.0, 1e-30, -1e-30, 1e-45, 88.0]
+    edges += [-88.0, 1e30, -1e30, math.inf, -math.inf, math.nan]
+    z[0, 0, : len(edges)] = torch.tensor(edges)
+    return z
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit (same dtype and shape), NaN where the other has NaN."""
+    nan = a.isnan()
+    return bool(
+        a.dtype == b.dtype and torch.equal(nan, b.isnan()) and torch.equal(a[~nan], b[~nan])
+    )
+
+
+@pytest.mark.parametrize(("spec", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_every_factory_builds_a_fresh_module(spec: ActivationSpec, params: dict[str, Any]) -> None:
+    first, second = spec.build(params), spec.build(params)
+    assert isinstance(first, torch.nn.Module)
+    assert first is not second
+
+
+@pytest.mark.parametrize(("spec", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_every_declared_kernel_equals_the_module_and_autograd(
+    spec: ActivationSpec, params: dict[str, Any]
+) -> None:
+    kernels = spec.closed_form(params)
+    module = spec.build(params)
+    if kernels is None:  # no closed form: only allowed where autograd must train parameters
+        assert spec.kernels is None
+        assert any(True for _ in module.parameters()), spec.name
+        return
+    assert not any(True for _ in module.parameters()), "kernels cannot train a parameter"
+    z = _grid()
+    upstream = torch.randn(z.shape, generator=torch.Generator().manual_seed(1))
+    upstream[0, 0, :3] = torch.tensor([0.0, -1.0, 1e-30])
+    leaf = z.clone().requires_grad_(True)
+    expected_h = module(leaf)
+    (expected_grad,) = torch.autograd.grad(expected_h, leaf, upstream)
+    h = torch.full_like(z, 7.0)  # stale contents must be overwritten
+    kernels.forward(z, h)
+    grad = torch.full_like(z, 7.0)
+    kernels.backward(upstream, z, h, grad)
+    assert _same(h, expected_h.detach())
+    assert _same(grad, expected_grad)
+
+
+def test_the_torch_gain_table_names_every_activation_torch_knows() -> None:
+    known = set()
+    for name in activations.names():
+        try:
+            torch.nn.init.calculate_gain(name)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        known.add(name)
+    assert known <= set(TORCH_GAINS)
+    assert set(TORCH_GAINS) <= set(activations.names())
+
+
+@pytest.mark.parametrize(("spec", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_every_gain_is_declared_and_matches_torch_where_torch_knows_it(
+    spec: ActivationSpec, params: dict[str, Any]
+) -> None:
+    gain = spec.init_gain(params)
+    assert isinstance(gain, float)
+    assert math.isfinite(gain) and gain > 0
+    if spec.name in TORCH_GAINS:
+        nonlinearity, key = TORCH_GAINS[spec.name]
+        param = None if key is None else spec.resolve_params(params)[key]
+        assert gain == torch.nn.init.calculate_gain(nonlinearity, param)  # type: ignore[arg-type]
+
+
+def test_an_entry_without_a_gain_cannot_be_declared() -> None:
+    with pytest.raises(TypeError, match="gain"):
+        ActivationSpec(  # type: ignore[call-arg]
+            name="x",
+            factory=torch.nn.Identity,
+            formula="f(x) = x",
+            output_range="(-inf, inf)",
+            derivative="1",
+            typical_use="-",
+            kernels=None,
+            saturation="derivative",
+        )
+
+
+@pytest.mark.parametrize(("spec", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_every_saturation_rule_is_declared_and_fits_the_derivative(
+    spec: ActivationSpec, params: dict[str, Any]
+) -> None:
+    rule = spec.saturation_rule(params)
+    assert rule in activations.SATURATION_RULES
+    z = torch.linspace(-20.0, 20.0, 4001, dtype=torch.float64)
+    if not spec.elementwise:
+        z = torch.stack([z, torch.zeros_like(z)], dim=1)
+    slopes = derivative(spec.build(params).double(), spec, z).abs()
+    if rule == "never":  # |f'| the same non-zero value everywhere
+        assert bool((slopes == slopes.max()).all()) and slopes.max() > 0
+    elif rule == "always":  # f' = 0 everywhere: 1% of max |f'| = 0 would count none
+        assert bool((slopes == 0).all())
+    else:  # read element by element: |f'| has a scale to compare with
+        assert max_abs_derivative(spec, params) > 0
+
+
+@pytest.mark.parametrize(("spec", "params"), VARIANTS, ids=VARIANT_IDS)
+def test_only_whole_layer_entries_couple_the_units_of_a_layer(
+    spec: ActivationSpec, params: dict[str, Any]
+) -> None:
+    module = spec.build(params)
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    moved = x.clone()
+    moved[:, 0] += 3.0  # one unit's input changes: do the other units' outputs?
+    with torch.no_grad():
+        others, moved_others = module(x)[:, 1:], module(moved)[:, 1:]
+    assert spec.elementwise == torch.equal(others, moved_others), spec.name
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in activations.REGISTRY.values() if not s.elementwise], ids=lambda s: s.name
+)
+def test_whole_layer_entries_declare_the_jacobians_diagonal_and_its_bound(
+    spec: ActivationSpec,
+) -> None:
+    assert spec.whole_layer is not None
+    module = spec.build()
+    z = torch.randn(5, 7, generator=torch.Generator().manual_seed(0)) * 4
+    z[0] = torch.tensor([30.0, -30.0, 0.0, 0.0, 1.0, -1.0, 2.0])
+    with torch.no_grad():
+        h = module(z)
+    diagonal = spec.whole_layer.diagonal(h, None)
+    jacobians = [torch.autograd.functional.jacobian(module, row) for row in z]
+    torch.testing.assert_close(diagonal, torch.stack([j.diagonal() for j in jacobians]))
+    assert _same(spec.whole_layer.diagonal(h, torch.full_like(h, 7.0)), diagonal)
+    wide = torch.randn(2000, 3, generator=torch.Generator().manual_seed(1)) * 10
+    with torch.no_grad():
+        assert spec.whole_layer.diagonal(module(wide), None).abs().max() <= (
+            spec.whole_layer.max_abs_derivative
+        )

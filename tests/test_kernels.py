@@ -12,8 +12,7 @@ from cases import ACTIVATION_VARIANTS
 from actbench import activations
 from actbench.config import DataConfig
 from actbench.data import make_dataset
-from actbench.kernels import closed_form, layer_kernels
-from actbench.population import Forward, MemberSpec, Population
+from actbench.population import Forward, MemberSpec, Population, layer_kernels
 
 IDS = [f"{name}{params or ''}" for name, params in ACTIVATION_VARIANTS]
 
@@ -37,7 +36,7 @@ def test_forward_and_backward_equal_the_module_and_autograd(
     name: str, params: dict[str, Any]
 ) -> None:
     module = activations.build(name, params)
-    kernels = closed_form(name, module)
+    kernels = activations.get(name).closed_form(params)
     if name == "prelu":  # a learnable slope: no closed form, the autograd path
         assert kernels is None
         return
@@ -59,7 +58,7 @@ def test_every_activation_without_learnable_parameters_has_kernels() -> None:
     for name in activations.names():
         module = activations.build(name)
         has_params = any(True for _ in module.parameters())
-        assert (closed_form(name, module) is None) == has_params, name
+        assert (activations.get(name).closed_form() is None) == has_params, name
 
 
 @pytest.mark.parametrize("hidden", [(50,), (16, 8)])

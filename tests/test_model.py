@@ -176,8 +176,12 @@ def test_schemes_draw_different_weights() -> None:
         ("elu", None, math.sqrt(2)),
         ("gelu", None, math.sqrt(2)),
         ("silu", None, math.sqrt(2)),
+        ("mish", None, math.sqrt(2)),
+        ("softplus", None, math.sqrt(2)),
+        ("relu6", None, math.sqrt(2)),
         ("step", None, 1.0),
         ("softmax", None, 1.0),
+        ("hardtanh", None, 1.0),
     ],
 )
 def test_kaiming_gain(activation: str, params: dict[str, float] | None, gain: float) -> None:

@@ -46,7 +46,7 @@ def test_closed_form_derivative_equals_autograds_bit_for_bit(
     with torch.no_grad():
         h = module(z)
     expected = activations.derivative(module, spec, z)
-    assert torch.equal(derivative(module, spec, z, h), expected)
+    assert torch.equal(derivative(module, spec, params, z, h), expected)
 
 
 def _population(data: Dataset, names: list[str], hidden: tuple[int, ...] = (50,)) -> Population:

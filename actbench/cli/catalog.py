@@ -62,8 +62,8 @@ def show(
     inputs = torch.tensor(xs, dtype=torch.float32)
     with torch.no_grad():
         ys = module(inputs)
-    # f'(x_i) for elementwise f; df_i/dx_i (the Jacobian's diagonal) for softmax, computed as
-    # f_i (1 - f_i) without building the n x n Jacobian.
+    # f'(x_i) for elementwise f; for a whole-layer f (softmax) df_i/dx_i, the Jacobian's
+    # diagonal its spec declares, without building the n x n Jacobian.
     slopes = registry.derivative(module, spec, inputs)
     view = show_view(spec.name, params, xs, ys.tolist(), slopes.tolist())
     emit(view, fmt.value, stdout_console())
