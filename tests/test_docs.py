@@ -378,7 +378,8 @@ def _how_to_run(documented: Documented) -> str:
 def saved_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A saved smoke run (compared against relu) for the commands that name a run."""
     out = tmp_path_factory.mktemp("runs")
-    code, err = _run(["compare", "configs/smoke.yaml", "--out", str(out), "--baseline", "relu"])
+    smoke = str(ROOT / "configs" / "smoke.yaml")
+    code, err = _run(["compare", smoke, "--out", str(out), "--baseline", "relu"])
     assert code == 0, err
     (run_dir,) = [path for path in out.iterdir() if path.is_dir()]
     return out, run_dir.name
