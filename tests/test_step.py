@@ -154,3 +154,33 @@ def test_a_failed_capture_puts_everything_back_and_trains_eagerly(
     train_population(plain, data, TrainSettings(cfg))
     for a, b in zip(tried.parameters(), plain.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_an_untested_torch_release_trains_through_autograd_with_the_same_numbers(
+    data: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from actbench import step as step_module
+    from actbench.config import TrainConfig
+    from actbench.engine import TrainSettings, train_population
+
+    cfg = TrainSettings(TrainConfig(epochs=2))
+    manual = _population(data, [("tanh", {}), ("relu", {})], (8,))
+    train_population(manual, data, cfg)
+    monkeypatch.setattr(step_module, "_torch_release", lambda: (2, 99))
+    fallback = _population(data, [("tanh", {}), ("relu", {})], (8,))
+    problem = manual_step_problem(fallback, torch.device("cpu"))
+    assert problem is not None and problem.startswith("torch ") and "tested: 2.11, 2.13" in problem
+    train_population(fallback, data, cfg)
+    for a, b in zip(manual.parameters(), fallback.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_pyproject_asks_for_a_tested_torch() -> None:
+    import re
+    from pathlib import Path
+
+    from actbench.step import MANUAL_STEP_TORCH
+
+    text = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    (bound,) = re.findall(r'"torch>=(\d+)\.(\d+)"', text)
+    assert (int(bound[0]), int(bound[1])) == min(MANUAL_STEP_TORCH)

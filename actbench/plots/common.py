@@ -253,6 +253,24 @@ def metric_bands(
     return bands
 
 
+def metric_panels(
+    plt: Any,
+    title: str,
+    points: Sequence[Point],
+    metrics: Sequence[EpochMetric],
+    colors: dict[str, Color],
+    rows: int | None = None,
+) -> tuple[Figure, list[list[Axes]], bool]:
+    """A grid of panels (`rows`, by default one per metric; one column per grid point) with
+    rows that share their y axis, every metric drawn in its row; True if a seed diverged."""
+    figure, axes = panel_grid(plt, rows or len(metrics), len(points), title)
+    share_rows(axes)
+    diverged = False
+    for row, metric in enumerate(metrics):
+        diverged |= draw_metric([column[row] for column in axes], points, metric, colors)
+    return figure, axes, diverged
+
+
 def draw_metric(
     axes: Sequence[Axes],
     points: Sequence[Point],

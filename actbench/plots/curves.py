@@ -15,15 +15,13 @@ from actbench.plots.common import (
     Color,
     EpochMetric,
     diverged_handle,
-    draw_metric,
     drawn_points,
     figure_title,
     label_points,
     legend,
-    panel_grid,
+    metric_panels,
     pyplot,
     scaled,
-    share_rows,
 )
 
 # --- curves.png ---------------------------------------------------------------------------------
@@ -45,13 +43,8 @@ def curves_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
         return None
     plt = pyplot()
     points, note = drawn_points(result)
-    figure, axes = panel_grid(
-        plt, len(metrics), len(points), figure_title("Training", result, note)
-    )
-    share_rows(axes)
-    diverged = False
-    for row, metric in enumerate(metrics):
-        diverged |= draw_metric([column[row] for column in axes], points, metric, colors)
+    title = figure_title("Training", result, note)
+    figure, axes, diverged = metric_panels(plt, title, points, metrics, colors)
     label_points(axes, points, [metric.name for metric in metrics])
     legend(figure, colors, [diverged_handle()] if diverged else [])
     return figure

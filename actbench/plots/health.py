@@ -22,17 +22,15 @@ from actbench.plots.common import (
     EpochMetric,
     Point,
     diverged_handle,
-    draw_metric,
     drawn_points,
     figure_title,
     label_points,
     layer_widths,
     legend,
     log_axis,
-    panel_grid,
+    metric_panels,
     percent_of_units,
     pyplot,
-    share_rows,
 )
 
 # --- health.png ---------------------------------------------------------------------------------
@@ -125,13 +123,8 @@ def health_figure(result: RunResult, colors: dict[str, Color]) -> Figure | None:
         if any(profile.start(run) for run in result.runs)
     ]
     names = [metric.name for metric in metrics] + [profile.name for profile in profiles]
-    figure, axes = panel_grid(
-        plt, len(names), len(points), figure_title("Neuron health", result, note)
-    )
-    share_rows(axes)
-    diverged = False
-    for row, metric in enumerate(metrics):
-        diverged |= draw_metric([column[row] for column in axes], points, metric, colors)
+    title = figure_title("Neuron health", result, note)
+    figure, axes, diverged = metric_panels(plt, title, points, metrics, colors, len(names))
     extra = [diverged_handle()] if diverged else []
     for offset, profile in enumerate(profiles):
         for column, point in zip(axes, points, strict=True):
