@@ -1,6 +1,6 @@
 """Neuron-health metrics over hidden outputs h: [members, samples, units], accumulated in chunks.
 
-Definitions (part of the contract, see README "Metrics"):
+Definitions (part of the contract, see docs/metrics.md):
 - dead: max_x h_j(x) == min_x h_j(x) exactly -- the unit's output is constant on the probe set
   (computed as: no output differs from the first one).
 - dormant(tau): mean|h_j| / mean_k mean|h_k| <= tau, within the layer (Sokar et al. 2023).

@@ -353,7 +353,7 @@ def test_revival_tracker_counts_units_dead_at_one_check_and_alive_later() -> Non
 
 def test_a_dead_first_layer_relu_unit_never_revives_under_plain_sgd(data: Dataset) -> None:
     # z <= 0 on every input means a zero gradient for that unit's weights: nothing can move
-    # them. (Deeper layers and Adam's momentum are different: see the README.)
+    # them. (Deeper layers and Adam's momentum are different: see docs/findings.md.)
     cfg = TrainConfig(epochs=20, optimizer="sgd", lr=5.0)
     members = _members([("relu", {})], seeds=range(6))
     outcome = train_population(_population(data, members), data, TrainSettings(cfg))

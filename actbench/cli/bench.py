@@ -50,7 +50,7 @@ def bench(
         typer.Option(
             "--ways",
             help="Comma-separated ways to time (default: all but the slow "
-            "optional ones); see the README's Performance section.",
+            "optional ones); see docs/performance.md.",
         ),
     ] = _listed(DEFAULTS.ways),
     health: Annotated[
