@@ -77,3 +77,58 @@ def test_auto_does_not_watch_the_machine_for_work_one_thread_handles(
 
     monkeypatch.setattr(threads, "machine_state", never)
     assert resolve_threads("auto", WORK_PER_THREAD) == 1
+
+
+THREAD_CHECK = """
+import hashlib, json, sys
+import torch
+from actbench.config import DataConfig, TrainConfig
+from actbench.data import make_dataset
+from actbench.engine import TrainSettings, train_population
+from actbench.population import MemberSpec, Population
+from actbench.threads import using_threads
+
+variants = json.loads(sys.argv[1])
+data = make_dataset(DataConfig(n_samples=300, n_classes=3, n_informative=3))
+members = [MemberSpec(n, n, p, seed) for n, p in variants for seed in (0, 1)]
+for threads in (1, 2):
+    population = Population(members, data.n_features, (50, 16), data.n_classes)
+    with using_threads(threads):
+        outcome = train_population(population, data, TrainSettings(TrainConfig(epochs=3)))
+        used = torch.get_num_threads()
+    digest = hashlib.sha256(json.dumps([m.model_dump() for m in outcome.members]).encode())
+    for i in range(len(members)):
+        for value in population.member_state_dict(i).values():
+            digest.update(value.numpy().tobytes())
+    print(threads, used, digest.hexdigest())
+"""
+
+
+@pytest.mark.parametrize("with_prelu", [False, True], ids=["manual-step", "autograd-step"])
+def test_every_activation_trains_to_the_same_numbers_with_one_and_two_threads(
+    with_prelu: bool,
+) -> None:
+    """The thread count is a speed knob only: the hidden softmax included, every number of
+    every member is the same bit for bit (prelu's population takes the autograd step). In a
+    fresh process without this suite's OMP_NUM_THREADS=1, under which torch cannot really
+    use a second thread."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from cases import ACTIVATION_VARIANTS
+
+    variants = [v for v in ACTIVATION_VARIANTS if with_prelu or v[0] != "prelu"]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    lines = subprocess.run(
+        [sys.executable, "-c", THREAD_CHECK, json.dumps(variants)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    ).stdout.split()
+    one, two = lines[0:3], lines[3:6]
+    assert (one[1], two[1]) == ("1", "2")  # really trained with one, then two threads
+    assert one[2] == two[2]

@@ -211,15 +211,20 @@ LEAKY_RELU = ActivationSpec(
 SOFTMAX_DIM = -1  # over the units of the layer
 
 
+def _softmax() -> nn.Module:
+    from actbench.activations.modules import Softmax
+
+    return Softmax()
+
+
 def _softmax_kernels(params: Params) -> Kernels:
     import torch
 
-    aten = torch.ops.aten
+    from actbench.activations.modules import softmax_backward
+
     return Kernels(
         lambda z, out: torch._softmax(z, SOFTMAX_DIM, False, out=out),
-        lambda g, z, h, out: aten._softmax_backward_data.out(
-            g, h, SOFTMAX_DIM, h.dtype, grad_input=out
-        ),
+        lambda g, z, h, out: softmax_backward(g, h, out),
     )
 
 
@@ -234,7 +239,7 @@ def _softmax_diagonal(h: Tensor, out: Tensor | None) -> Tensor:
 
 SOFTMAX = ActivationSpec(
     name="softmax",
-    factory=_module("Softmax", dim=SOFTMAX_DIM),
+    factory=_softmax,
     formula="f(x)_i = e^x_i / sum_j e^x_j  (over the units of the layer)",
     output_range="(0, 1), the layer's outputs sum to 1",
     derivative="df_i/dx_j = f_i (delta_ij - f_j): couples all units of the layer",
