@@ -37,7 +37,7 @@ from actbench.runs import (
     new_run_id,
 )
 from actbench.stats import summarize
-from actbench.threads import resolve_threads, step_work, using_threads
+from actbench.threads import ThreadGovernor, resolve_threads, step_work, using_threads
 
 
 def resolve_device(name: str) -> torch.device:
@@ -250,10 +250,28 @@ def train_plan(
     if device.type != "cpu":
         return _train_plan(population_plan, device, on_epoch, should_stop, keep_models)
     count = threads if threads is not None else plan_threads(population_plan)
+    cfg = population_plan.config
+    governor = None
+    if cfg.train.threads == "auto":
+        governor = ThreadGovernor(plan_work(cfg, len(population_plan.members)), count)
+        on_epoch = _governed(governor, on_epoch)
     with using_threads(count):
         outcome = _train_plan(population_plan, device, on_epoch, should_stop, keep_models)
-    outcome.threads = count
+    outcome.threads = governor.most_used if governor is not None else count
     return outcome
+
+
+def _governed(
+    governor: ThreadGovernor, on_epoch: Callable[[EpochReport], None] | None
+) -> Callable[[EpochReport], None]:
+    """on_epoch, after the governor has set the threads of the next epochs."""
+
+    def after(epoch: EpochReport) -> None:
+        governor.after_epoch()
+        if on_epoch is not None:
+            on_epoch(epoch)
+
+    return after
 
 
 def plan_threads(population_plan: PopulationPlan) -> int:
@@ -263,9 +281,15 @@ def plan_threads(population_plan: PopulationPlan) -> int:
 
 def config_threads(cfg: Config, members: int) -> int:
     """`train.threads` as a count for a population of `members` networks of cfg's shape."""
+    return resolve_threads(cfg.train.threads, plan_work(cfg, members))
+
+
+def plan_work(cfg: Config, members: int) -> int:
+    """Multiply-adds of one training step of a population of `members` networks of cfg's
+    shape."""
     widths = [cfg.data.n_inputs, *cfg.model.hidden, n_logits(cfg.model.head, cfg.data.n_classes)]
     batch = min(cfg.train.batch_size, cfg.data.n_train)
-    return resolve_threads(cfg.train.threads, step_work(members, batch, widths))
+    return step_work(members, batch, widths)
 
 
 def _train_plan(

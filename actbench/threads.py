@@ -7,15 +7,18 @@ the scheduler has parked: with one other busy process, 2 threads were 3.8-4.5x s
 a quiet machine while 1 thread stayed within 1.6x. So `auto` uses more than one thread only
 when the work per step is large enough to share and the cores are idle right now.
 
-The thread count never changes the numbers on the CPU: reported sums accumulate in float64
-and the exactness tests pass for any count.
+The thread count never changes the numbers on the CPU (tested for every activation with 1 and
+2 threads): reported sums accumulate in float64, and no kernel's result depends on how its
+work is split. So `auto` may change the count while training (`ThreadGovernor`): the machine
+that was quiet when a run started may not stay quiet.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -53,10 +56,7 @@ def machine_state() -> MachineState:
     now = time.monotonic()
     if _cache is not None and now - _cache[0] < 5.0:
         return _cache[1]
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+    cpus = _usable_cpus()
     try:
         import psutil
 
@@ -66,12 +66,88 @@ def machine_state() -> MachineState:
             busy = os.getloadavg()[0]
         except (AttributeError, OSError):
             busy = 0.0
-    pinned = os.environ.get("OMP_NUM_THREADS", "")
-    state = MachineState(
-        max(1, cpus), max(0.0, busy), int(pinned) if pinned.isdigit() and int(pinned) else None
-    )
+    state = MachineState(cpus, max(0.0, busy), _pinned())
     _cache = (now, state)
     return state
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _pinned() -> int | None:
+    """OMP_NUM_THREADS when set to a count: the user's cap."""
+    pinned = os.environ.get("OMP_NUM_THREADS", "")
+    return int(pinned) if pinned.isdigit() and int(pinned) else None
+
+
+def _cpu_seconds() -> tuple[float, float, float]:
+    """(now, busy CPU seconds of the whole machine, CPU seconds of this process) so far."""
+    import psutil
+
+    machine = psutil.cpu_times()
+    busy = (
+        machine.user
+        + machine.system
+        + sum(getattr(machine, name, 0.0) for name in ("nice", "irq", "softirq", "steal"))
+    )
+    own = psutil.Process().cpu_times()
+    return time.monotonic(), busy, own.user + own.system
+
+
+GOVERN_SECONDS = 0.25  # the shortest stretch of training the governor judges the load over
+
+
+class ThreadGovernor:
+    """`train.threads: auto` while training: after each epoch, how many cores other processes
+    kept busy since it last looked (the machine's busy CPU time less this process's own), and
+    the thread count `auto_threads` gives for that now, set for the next epochs.
+
+    One look costs two reads of /proc; a stretch shorter than GOVERN_SECONDS is not judged
+    (noise), so a fast run looks a few times a second at most. Changing the count changes no
+    number, only how fast the next epochs run.
+    """
+
+    def __init__(
+        self,
+        work: int,
+        threads: int,
+        sample: Callable[[], tuple[float, float, float]] | None = None,
+    ) -> None:
+        self.work = work
+        self.threads = threads
+        self.cpus, self.pinned = _usable_cpus(), _pinned()
+        self.sample = sample or _cpu_seconds
+        self.epochs: Counter[int] = Counter()
+        try:
+            self.mark: tuple[float, float, float] | None = self.sample()
+        except Exception:  # no CPU accounting on this platform: keep the count
+            self.mark = None
+
+    def after_epoch(self) -> int:
+        """Count the epoch just trained, then set the thread count for the next ones."""
+        self.epochs[self.threads] += 1
+        if self.mark is None:
+            return self.threads
+        now = self.sample()
+        wall = now[0] - self.mark[0]
+        if wall < GOVERN_SECONDS:
+            return self.threads
+        others = max(0.0, (now[1] - self.mark[1]) - (now[2] - self.mark[2])) / wall
+        self.mark = now
+        count = auto_threads(self.work, MachineState(self.cpus, others, self.pinned))
+        if count != self.threads:
+            torch.set_num_threads(count)
+            self.threads = count
+        return count
+
+    @property
+    def most_used(self) -> int:
+        """The count most epochs trained with."""
+        return self.epochs.most_common(1)[0][0] if self.epochs else self.threads
 
 
 def step_work(members: int, batch_size: int, widths: Sequence[int]) -> int:

@@ -132,3 +132,47 @@ def test_every_activation_trains_to_the_same_numbers_with_one_and_two_threads(
     one, two = lines[0:3], lines[3:6]
     assert (one[1], two[1]) == ("1", "2")  # really trained with one, then two threads
     assert one[2] == two[2]
+
+
+class _Clock:
+    """A fake machine: wall time, its busy CPU seconds and this process's, advanced by hand."""
+
+    def __init__(self) -> None:
+        self.now = self.busy = self.own = 0.0
+
+    def run(self, seconds: float, own_cores: float, other_cores: float) -> None:
+        self.now += seconds
+        self.own += seconds * own_cores
+        self.busy += seconds * (own_cores + other_cores)
+
+    def sample(self) -> tuple[float, float, float]:
+        return self.now, self.busy, self.own
+
+
+def test_the_governor_drops_to_one_thread_when_a_neighbour_gets_busy_and_comes_back() -> None:
+    from actbench.threads import ThreadGovernor
+
+    clock = _Clock()
+    with using_threads(2):
+        governor = ThreadGovernor(REFERENCE_WORK, 2, sample=clock.sample)
+        governor.cpus, governor.pinned = 2, None
+        counts = []
+        for others in (0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0):
+            clock.run(0.3, own_cores=governor.threads, other_cores=others)
+            counts.append(governor.after_epoch())
+            assert torch.get_num_threads() == governor.threads
+        assert counts == [2, 2, 1, 1, 1, 2, 2]
+        assert governor.most_used == 2 and sum(governor.epochs.values()) == 7
+
+
+def test_the_governor_judges_no_stretch_shorter_than_its_window() -> None:
+    from actbench.threads import GOVERN_SECONDS, ThreadGovernor
+
+    clock = _Clock()
+    with using_threads(2):
+        governor = ThreadGovernor(REFERENCE_WORK, 2, sample=clock.sample)
+        governor.cpus, governor.pinned = 2, None
+        clock.run(GOVERN_SECONDS / 3, own_cores=2, other_cores=1.0)
+        assert governor.after_epoch() == 2  # too short to judge
+        clock.run(GOVERN_SECONDS, own_cores=2, other_cores=1.0)
+        assert governor.after_epoch() == 1  # the whole stretch since it last looked
