@@ -176,3 +176,23 @@ def test_the_governor_judges_no_stretch_shorter_than_its_window() -> None:
         assert governor.after_epoch() == 2  # too short to judge
         clock.run(GOVERN_SECONDS, own_cores=2, other_cores=1.0)
         assert governor.after_epoch() == 1  # the whole stretch since it last looked
+
+
+def test_rerun_with_one_thread_reproduces_a_two_thread_run(tmp_path: object) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = Path(str(tmp_path)) / "runs"
+    free = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    train = [sys.executable, "-m", "actbench", "compare", "configs/smoke.yaml", "--quiet"]
+    flags = ["--threads", "2", "--set", "activations=[softmax,relu,gelu]", "--out", str(out)]
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([*train, *flags], env=free, cwd=root, check=True, capture_output=True)
+    (run_dir,) = out.iterdir()
+    pinned = {**free, "OMP_NUM_THREADS": "1"}
+    rerun = [sys.executable, "-m", "actbench", "rerun", str(run_dir), "--no-save", "--quiet"]
+    done = subprocess.run(rerun, env=pinned, cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("reproduced: all 6 runs")
