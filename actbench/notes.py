@@ -7,12 +7,17 @@ diverged. No note is written unless the numbers support it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from actbench import format as fmt
 from actbench.runs import RunRecord, RunResult, SummaryRow
-from actbench.stats import SIGNIFICANCE, grid_key, paired_test
+from actbench.stats import (
+    MIN_PAIRED_SEEDS,
+    SIGNIFICANCE,
+    grid_key,
+    paired_test,
+    seeds_needed,
+)
 
 MAX_NOTES = 8
 CHANCE_MARGIN = 0.03  # within 3 points of chance counts as at chance
@@ -99,10 +104,27 @@ def _leaders(first: SummaryRow, second: SummaryRow, runs: Sequence[RunRecord]) -
     test = paired_test(
         [by_seed[first.label][s] for s in seeds], [by_seed[second.label][s] for s in seeds]
     )
-    if test.n < 2 or math.isnan(test.p_value):
+    lead = f"{first.label} leads {second.label} by {fmt.points(test.mean)} points"
+    if test.n < 2:
         return [
             f"{first.label} and {second.label} lead, but one seed cannot tell them apart: "
-            "add seeds (--seeds 5) or use --baseline"
+            f"add seeds (--seeds {MIN_PAIRED_SEEDS} or more) or use --baseline"
+        ]
+    if test.constant:
+        return [
+            f"{lead} on each of {test.n} seeds, the same difference every time: no seed "
+            "noise to test it against (more seeds would show some)"
+        ]
+    if not test.tested:
+        needed = seeds_needed(test)
+        estimate = (
+            f"; about {needed} would make a difference this size significant"
+            if needed is not None
+            else ""
+        )
+        return [
+            f"{lead} over {test.n} seeds, too few for a paired test (it needs "
+            f"{MIN_PAIRED_SEEDS}){estimate}"
         ]
     p = fmt.p_clause(test.p_value)
     if test.p_value >= SIGNIFICANCE:

@@ -51,14 +51,31 @@ def t_interval(values: Iterable[float | None]) -> list[float] | None:
     return [mean - half, mean + half]
 
 
+# Below this many paired seeds no p-value is claimed. With two pairs the differences' std rests
+# on one degree of freedom: the 95 % interval is +-12.7 standard errors wide, and two differences
+# that happen to be equal give std 0 and an infinite t (a certainty the data cannot carry).
+MIN_PAIRED_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class PairedTest:
-    """values - baseline over the pairs where both are finite."""
+    """values - baseline over the pairs where both are finite.
+
+    `p_value` is NaN when it cannot be claimed: fewer than MIN_PAIRED_SEEDS pairs, or every
+    pair gave the same difference (`constant`: no seed noise to test against).
+    """
 
     n: int
     mean: float
     interval: list[float] | None
     p_value: float
+    constant: bool = False  # every pair gave the same difference
+    std: float = math.nan  # of the differences
+
+    @property
+    def tested(self) -> bool:
+        """Whether a p-value was claimed."""
+        return not math.isnan(self.p_value)
 
 
 def paired_test(values: Sequence[float | None], baseline: Sequence[float | None]) -> PairedTest:
@@ -72,11 +89,35 @@ def paired_test(values: Sequence[float | None], baseline: Sequence[float | None]
     ]
     mean, std = mean_std(diffs)
     if len(diffs) < 2:
-        return PairedTest(len(diffs), mean, None, math.nan)
-    if std == 0:  # identical differences on every seed: no noise to test against
-        return PairedTest(len(diffs), mean, [mean, mean], 1.0 if mean == 0 else 0.0)
-    p = float(stats.ttest_1samp(diffs, 0.0).pvalue)
-    return PairedTest(len(diffs), mean, t_interval(diffs), p)
+        return PairedTest(len(diffs), mean, None, math.nan, std=std)
+    if std <= 1e-12 * max(1.0, abs(mean)):
+        # The same difference on every seed (up to float rounding: accuracies are k/n, and
+        # 0.8125 - 0.8 and 0.8 - 0.7875 differ in the last bit): no noise to test against.
+        return PairedTest(len(diffs), mean, [mean, mean], math.nan, constant=True, std=0.0)
+    interval = t_interval(diffs)
+    if len(diffs) < MIN_PAIRED_SEEDS:
+        return PairedTest(len(diffs), mean, interval, math.nan, std=std)
+    # t and its p-value from the mean and std: scipy's ttest_1samp warns (precision loss) on
+    # nearly equal differences, where this is exact enough
+    t = mean / (std / math.sqrt(len(diffs)))
+    p = float(2 * stats.t.sf(abs(t), len(diffs) - 1))
+    return PairedTest(len(diffs), mean, interval, p, std=std)
+
+
+def seeds_needed(test: PairedTest, most: int = 1000) -> int | None:
+    """About how many paired seeds would make a difference like this one significant: the
+    fewest n >= MIN_PAIRED_SEEDS whose 95 % interval of the mean, at the observed mean and
+    std, excludes 0. None when that is beyond `most` seeds or cannot be estimated."""
+    from scipy import stats
+
+    if test.n < 2 or math.isnan(test.std) or test.mean == 0 or math.isnan(test.mean):
+        return None
+    if test.std == 0:
+        return MIN_PAIRED_SEEDS
+    for n in range(MIN_PAIRED_SEEDS, most + 1):
+        if stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * test.std / math.sqrt(n) < abs(test.mean):
+            return n
+    return None
 
 
 # --- aggregates over layers ---------------------------------------------------------------------

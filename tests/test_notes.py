@@ -81,3 +81,31 @@ def test_notes_are_capped_with_a_count() -> None:
     notes = run_notes(result(*runs))
     assert len(notes) == MAX_NOTES
     assert notes[-1].startswith("... and ")
+
+
+def test_two_seeds_claim_no_p_value_and_say_how_many_would() -> None:
+    notes = run_notes(
+        result(
+            *(record("tanh", s, a) for s, a in enumerate([0.86, 0.84])),
+            *(record("relu", s, a) for s, a in enumerate([0.84, 0.835])),
+        )
+    )
+    assert notes[0].startswith(
+        "tanh leads relu by +1.3 points over 2 seeds, too few for a paired test (it needs 3); "
+        "about "
+    )
+    assert "p " not in notes[0]
+
+
+def test_the_same_difference_on_every_seed_is_reported_as_such() -> None:
+    """The issue's case: two equal differences made the t statistic infinite (p < 0.001)."""
+    notes = run_notes(
+        result(
+            *(record("tanh", s, a) for s, a in enumerate([0.8125, 0.8])),
+            *(record("relu", s, a) for s, a in enumerate([0.8, 0.7875])),
+        )
+    )
+    assert notes[0] == (
+        "tanh leads relu by +1.3 points on each of 2 seeds, the same difference every time: "
+        "no seed noise to test it against (more seeds would show some)"
+    )

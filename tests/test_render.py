@@ -1198,3 +1198,14 @@ def test_sweep_columns_align_numbers_right_and_words_left() -> None:
     ]
     lines = md_lines(to_markdown(result_view(result_of(rows)).tables[0]))
     assert lines[1].startswith("| --- | ---: | --- |")  # kind, lr, activation
+
+
+def test_the_ci95_column_writes_an_interval_with_brackets() -> None:
+    from cases import member_record
+
+    from actbench.render.columns import COLUMNS
+    from actbench.stats import summarize
+
+    (ci95,) = [column for column in COLUMNS if column.key == "ci95"]
+    row = summarize([member_record("relu", s, a) for s, a in enumerate([0.2, 0.9])])[0]
+    assert ci95.text(row) == "[-389.7, 499.7]"  # not "-389.7-499.7"

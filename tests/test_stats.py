@@ -74,10 +74,38 @@ def test_paired_test_uses_only_pairs_where_both_are_finite() -> None:
     assert test.p_value == pytest.approx(scipy_stats.ttest_rel(kept_a, kept_b).pvalue)
 
 
-def test_paired_test_with_identical_differences() -> None:
-    same = paired_test([0.8, 0.9], [0.8, 0.9])
-    assert (same.p_value, same.mean) == (1.0, 0.0)
-    assert paired_test([0.9, 0.9], [0.8, 0.8]).p_value == 0.0
+def test_identical_differences_claim_no_p_value_and_say_so() -> None:
+    same = paired_test([0.8, 0.9, 0.7], [0.8, 0.9, 0.7])
+    assert (same.mean, same.constant, same.tested) == (0.0, True, False)
+    apart = paired_test([0.9, 0.9], [0.8, 0.8])  # the "p < 0.001" over 2 seeds
+    assert apart.constant and not apart.tested and math.isnan(apart.p_value)
+
+
+def test_two_pairs_are_too_few_for_a_p_value() -> None:
+    test = paired_test([0.9, 0.85], [0.8, 0.81])
+    assert test.n == 2 and not test.tested and test.interval is not None
+
+
+def test_differences_equal_up_to_rounding_are_constant_without_a_library_warning() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's ttest_1samp warns: precision loss
+        test = paired_test([0.8125, 0.8, 0.7875], [0.8, 0.7875, 0.775])
+        spread = paired_test([0.8125, 0.8, 0.79], [0.8, 0.7875, 0.775])
+    assert test.constant and not test.tested
+    assert spread.tested and not spread.constant
+
+
+def test_seeds_needed_is_where_the_interval_leaves_zero() -> None:
+    from actbench.stats import MIN_PAIRED_SEEDS, seeds_needed
+
+    test = paired_test([0.9, 0.8], [0.8, 0.8])  # mean 0.05, std 0.0707
+    n = seeds_needed(test)
+    assert n is not None and n > MIN_PAIRED_SEEDS
+    assert scipy_stats.t.ppf(0.975, n - 1) * test.std / math.sqrt(n) < 0.05
+    assert scipy_stats.t.ppf(0.975, n - 2) * test.std / math.sqrt(n - 1) >= 0.05
+    assert seeds_needed(paired_test([0.9], [0.8])) is None
 
 
 def test_paired_test_of_one_pair_has_no_p_value() -> None:

@@ -34,7 +34,7 @@ def _ci(row: SummaryRow) -> str:
     if not row.test_accuracy_ci95:
         return fmt.MISSING
     low, high = row.test_accuracy_ci95
-    return f"{fmt.percent(low)}-{fmt.percent(high)}"
+    return f"[{fmt.percent(low)}, {fmt.percent(high)}]"
 
 
 COLUMNS: tuple[SummaryColumn, ...] = (

@@ -11,7 +11,7 @@ from actbench.notes import run_notes
 from actbench.render import columns as cols
 from actbench.render.view import Cell, Column, TableView, View, text_column
 from actbench.runs import RunRecord, RunResult, SummaryRow
-from actbench.stats import SIGNIFICANCE
+from actbench.stats import MIN_PAIRED_SEEDS, SIGNIFICANCE
 
 
 def result_view(
@@ -173,7 +173,9 @@ def baseline_table(result: RunResult) -> TableView | None:
         ],
         caption=[
             "paired over the same seeds (same init, same batches)",
-            f"p: paired t-test; ns: p >= {SIGNIFICANCE:g} (more seeds help)",
+            f"p: paired t-test, from {MIN_PAIRED_SEEDS} seeds; ns: p >= {SIGNIFICANCE:g} "
+            "(more seeds help)",
+            "same: the same Δ on every seed (no noise to test against)",
         ],
         name="baseline",
     )
@@ -194,6 +196,8 @@ def baseline_table(result: RunResult) -> TableView | None:
 
 
 def verdict(row: SummaryRow) -> Cell:
+    if row.diff_mean is not None and row.diff_ci95 and row.diff_ci95[0] == row.diff_ci95[1]:
+        return Cell("same", style="dim")  # no seed noise: nothing to test
     if row.significant is None or row.diff_mean is None:
         return Cell("n/a", style="dim")
     if not row.significant:
