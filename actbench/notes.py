@@ -19,13 +19,13 @@ from actbench.stats import (
     seeds_needed,
 )
 
-MAX_NOTES = 8
 CHANCE_MARGIN = 0.03  # within 3 points of chance counts as at chance
 LOST_UNITS = 0.5  # mean units lost over seeds worth a note
 
 
 def run_notes(result: RunResult) -> list[str]:
-    """The notes of a run, most important first, at most MAX_NOTES (then a count)."""
+    """Every note of a run, most important first (results.json keeps them all; a terminal
+    may show the first few)."""
     notes: list[str] = []
     diverged = [run for run in result.runs if run.status == "diverged"]
     if diverged:
@@ -43,9 +43,6 @@ def run_notes(result: RunResult) -> list[str]:
         prefix = f"[{where}] " if where else ""
         runs = [run for run in result.runs if grid_key(run.grid) == grid_key(rows[0].grid)]
         notes += [prefix + note for note in _point_notes(rows, runs, chance)]
-    if len(notes) > MAX_NOTES:
-        more = len(notes) - (MAX_NOTES - 1)
-        notes = [*notes[: MAX_NOTES - 1], f"... and {more} more notes (see results.json)"]
     return notes
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cases import member_record as record
 
-from actbench.notes import MAX_NOTES, run_notes
+from actbench.notes import run_notes
 from actbench.runs import RunRecord, RunResult
 from actbench.stats import summarize
 
@@ -72,15 +74,35 @@ def test_diverged_runs_come_first() -> None:
     assert notes[0].startswith("1 run diverged (relu)")
 
 
-def test_notes_are_capped_with_a_count() -> None:
+def test_every_note_is_kept_and_a_terminal_shortens_with_a_true_pointer(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from actbench.plots import report_markdown
+    from actbench.render import emit
+    from actbench.render.results import result_view
+    from actbench.render.view import TERMINAL_NOTES
+
     runs = [
         record(f"a{i}", s, 0.5, dead_neurons=5, dead_neurons_init=4, dead_per_layer=[5])
         for i in range(6)
         for s in range(2)
     ]
-    notes = run_notes(result(*runs))
-    assert len(notes) == MAX_NOTES
-    assert notes[-1].startswith("... and ")
+    whole = result(*runs)
+    notes = run_notes(whole)
+    assert len(notes) > TERMINAL_NOTES and not any("more notes" in n for n in notes)
+    whole = whole.model_copy(update={"notes": notes})
+    terminal = Console(file=io.StringIO(), width=80)
+    emit(result_view(whole), "table", terminal)
+    shown = [line for line in terminal.file.getvalue().splitlines() if line.startswith("- ")]
+    assert len(shown) == TERMINAL_NOTES
+    assert shown[-1].startswith(f"- ... and {len(notes) - TERMINAL_NOTES + 1} more notes")
+    markdown = Console(file=io.StringIO(), width=80)
+    emit(result_view(whole), "md", markdown)
+    assert all(f"- {note}" in markdown.file.getvalue() for note in notes)
+    report = report_markdown(whole, [], "")
+    assert "## Notes" in report and all(f"- {note}" in report for note in notes)
 
 
 def test_two_seeds_claim_no_p_value_and_say_how_many_would() -> None:

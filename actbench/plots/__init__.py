@@ -156,6 +156,10 @@ def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown:
     if result.notices:
         lines += ["", *(f"- {notice}" for notice in result.notices)]
     lines += ["", "## Results", "", tables_markdown.rstrip("\n")]
+    if result.notes:
+        from actbench.render.view import to_markdown_text
+
+        lines += ["", "## Notes", "", *(f"- {to_markdown_text(note)}" for note in result.notes)]
     if figures:
         lines += ["", "## Figures"]
     for figure in figures:

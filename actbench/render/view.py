@@ -101,13 +101,27 @@ def cells(*texts: str) -> list[Cell]:
 # --- emit ---------------------------------------------------------------------------------------
 
 
+TERMINAL_NOTES = 8  # notes a terminal table shows; every other format shows them all
+
+
+def shortened(notes: list[str], most: int = TERMINAL_NOTES) -> list[str]:
+    """The first notes and a count of the rest, when there are more than `most`."""
+    if len(notes) <= most:
+        return notes
+    more = len(notes) - (most - 1)
+    return [
+        *notes[: most - 1],
+        f"... and {more} more notes (all of them: results.json, --format md, report --markdown)",
+    ]
+
+
 def emit(view: View, fmt: Format, console: Console) -> None:
     """Write `view` to `console` as a table (for people) or json/csv/md (plain text)."""
     if fmt == "table":
         ascii_only = not _can_encode(console, "±")
         for table in view.tables:
             console.print(to_rich(table, console.width, ascii_only))
-        for note in view.notes:
+        for note in shortened(view.notes):
             console.print(Text("- " + _safe(printable_lines(note), ascii_only)))
         return
     if fmt == "json":
