@@ -273,6 +273,8 @@ def _run(
         stop_on_signals((signal.SIGINT,)) as stop,
     ):
         experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
+    if experiment.untrained:  # stopped before the first epoch finished: nothing to return
+        raise KeyboardInterrupt
     if experiment.save_error is not None:
         raise RunFolderError(experiment.save_error)
     models = None

@@ -211,6 +211,11 @@ class Experiment:
     def interrupted(self) -> bool:
         return self.result.status == "interrupted"
 
+    @property
+    def untrained(self) -> bool:
+        """Interrupted before any member finished an epoch: nothing worth showing or saving."""
+        return self.interrupted and all(run.epochs == 0 for run in self.result.runs)
+
 
 @dataclass
 class PlanOutcome:

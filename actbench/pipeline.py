@@ -121,6 +121,10 @@ def run(
         if run_dir is not None:
             discard_run_dir(run_dir, request.out if new_root else None)
         raise
+    if experiment.untrained:  # stopped before the first epoch finished: nothing to keep
+        if run_dir is not None:
+            discard_run_dir(run_dir, request.out if new_root else None)
+        return experiment
     experiment.result = experiment.result.model_copy(update={"notes": run_notes(experiment.result)})
     if run_dir is not None:
         experiment.run_dir = run_dir

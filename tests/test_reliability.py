@@ -166,3 +166,31 @@ def test_rerun_says_which_runs_differ(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "NOT reproduced: 1 of 4 runs differ" in output.out
     assert "relu seed 1: test_accuracy differ" in output.out
     assert "versions, device and threads are the same" in output.err
+
+
+def test_a_stop_before_the_first_epoch_shows_no_table_and_leaves_no_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C before any epoch finished: no table of untrained networks (with notes such as
+    'sigmoid is at chance'), one line, exit 130, and no run folder."""
+    import contextlib
+    import threading
+    from collections.abc import Iterator
+
+    from clirun import run_cli
+
+    from actbench import pipeline
+
+    @contextlib.contextmanager
+    def stopped(*args: object) -> Iterator[threading.Event]:
+        event = threading.Event()
+        event.set()
+        yield event
+
+    monkeypatch.setattr(pipeline, "stop_on_signals", stopped)
+    runs = tmp_path / "runs"
+    outcome = run_cli(capsys, "compare", *TINY, "--epochs", "5", "--out", str(runs))
+    assert outcome.code == 130
+    assert outcome.out == ""
+    assert outcome.err.strip() == "interrupted: before the first epoch finished; nothing saved"
+    assert not runs.exists()

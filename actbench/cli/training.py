@@ -113,6 +113,9 @@ def _train(config: Config, flags: RunFlags, report: Report, name: str) -> int:
     with stop_on_signals() as stop:
         with progress_updates(stderr, show_progress) as on_progress:
             experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
+        if experiment.untrained:
+            say(stderr, "interrupted:", "before the first epoch finished; nothing saved", "red")
+            return EXIT_INTERRUPTED
         result = experiment.result
         if not flags.quiet:
             for notice in result.notices:
