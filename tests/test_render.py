@@ -1209,3 +1209,18 @@ def test_the_ci95_column_writes_an_interval_with_brackets() -> None:
     (ci95,) = [column for column in COLUMNS if column.key == "ci95"]
     row = summarize([member_record("relu", s, a) for s, a in enumerate([0.2, 0.9])])[0]
     assert ci95.text(row) == "[-389.7, 499.7]"  # not "-389.7-499.7"
+
+
+def test_the_lowest_train_loss_is_not_highlighted_as_best() -> None:
+    """A low train loss is the net that fits the training set hardest, often overfitting: it
+    sorts (--sort train_loss, lowest first) but is never marked best."""
+    from cases import member_record
+
+    from actbench.render.columns import best_rows, get, sort_rows
+    from actbench.stats import summarize
+
+    runs = [member_record("relu", 0, 0.8), member_record("tanh", 0, 0.85)]
+    rows = summarize([runs[0].model_copy(update={"train_loss": 0.1}), runs[1]])
+    assert best_rows(rows, get("train_loss")) == set()
+    assert best_rows(rows, get("test_acc")) == {1}
+    assert [r.label for r in sort_rows(rows, "train_loss")][0] == "relu"

@@ -24,6 +24,9 @@ class SummaryColumn:
     help: str = ""
     # may be left out of the terminal table when it does not fit (with a note saying so)
     optional: bool = False
+    # highlight the best value; False where "best" would mislead (the lowest train loss is
+    # the net that fits the training set hardest, often the one that overfits)
+    highlight: bool = True
 
 
 def _label(row: SummaryRow) -> str:
@@ -46,6 +49,7 @@ COLUMNS: tuple[SummaryColumn, ...] = (
         lambda r: fmt.number(r.train_loss_mean),
         False,
         help="mean training loss after the last epoch",
+        highlight=False,
     ),
     SummaryColumn(
         "test_loss",
@@ -204,7 +208,7 @@ def sort_rows(rows: Sequence[SummaryRow], key: str | None) -> list[SummaryRow]:
 def best_rows(rows: Sequence[SummaryRow], column: SummaryColumn) -> set[int]:
     """Indices of the rows holding the best value of a ranked column (ties all win; nothing
     is best when all values are equal)."""
-    if column.higher_is_better is None:
+    if column.higher_is_better is None or not column.highlight:
         return set()
     values = [column.value(r) for r in rows]
     numbers = [float(v) for v in values if isinstance(v, int | float) and v == v]
