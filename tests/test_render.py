@@ -1224,3 +1224,24 @@ def test_the_lowest_train_loss_is_not_highlighted_as_best() -> None:
     assert best_rows(rows, get("train_loss")) == set()
     assert best_rows(rows, get("test_acc")) == {1}
     assert [r.label for r in sort_rows(rows, "train_loss")][0] == "relu"
+
+
+def test_runs_keep_status_best_and_seconds_whole_at_80_columns_with_a_long_id() -> None:
+    long_id = "20261204-174506-rerun-20261204-101500-dying_relu-1a2b3c4-" + "x" * 30
+    saved = saved_runs()
+    saved[0] = SavedRun(
+        Path("runs") / long_id, saved[0].result.model_copy(update={"status": "interrupted"})
+    )
+    view = runs_view(saved)
+    output = emitted(view)
+    assert max(len(line) for line in output.splitlines()) <= WIDTH
+    assert "…" not in output and "interrupted" in output
+    assert output.count(" 12.3") == 3 and output.count(" 91.2") == 3
+    assert long_id[:10] in output  # folded over lines, never cut: whole in csv and json
+    assert runs_view(saved).records[0]["run_id"] == long_id
+
+
+def test_runs_write_a_huge_seconds_value_briefly() -> None:
+    saved = saved_runs()
+    saved[0] = SavedRun(saved[0].path, saved[0].result.model_copy(update={"seconds": 1e308}))
+    assert column_texts(runs_view(saved).tables[0], "seconds")[0] == "1e+308"

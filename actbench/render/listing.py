@@ -14,8 +14,9 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
     table = TableView(
         title="saved runs (newest first)",
         columns=[
-            Column("run id", numeric=False),
-            text_column("status"),
+            # a long id folds over lines rather than push status and best out of 80 columns
+            Column("run id", numeric=False, fold=True),
+            Column("status", numeric=False),  # one word: never folded
             Column("models"),
             text_column("best"),
             Column("test\nacc %"),
@@ -38,7 +39,7 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
                 Cell(str(len(result.runs))),
                 Cell(best.label if best else fmt.MISSING),
                 Cell(fmt.percent(best.test_accuracy_mean) if best else fmt.MISSING),
-                Cell(f"{result.seconds:.1f}"),
+                Cell(fmt.number(result.seconds, 1)),
             ]
         )
         records.append(

@@ -57,6 +57,9 @@ class Column:
     wrap: bool = False
     style: str = ""
     optional: bool = False
+    # an identifier that may fold over lines, last of all, when the table cannot fit otherwise
+    # (a long run id): folded, it is still whole, where a cut one would push others out
+    fold: bool = False
     # a value repeated down a section is shown once in the terminal (sweep grid values);
     # Markdown and CSV repeat it on every row
     merge: bool = False
@@ -192,10 +195,10 @@ def fit_columns(table: TableView, width: int) -> tuple[list[int], list[int]]:
     ]
     shown = list(range(len(table.columns)))
 
-    def minimum(i: int, fold: bool) -> int:
+    def minimum(i: int, fold: int) -> int:
         col = table.columns[i]
         if not col.wrap:
-            return natural[i]
+            return min(natural[i], MIN_TEXT_WIDTH) if col.fold and fold > 1 else natural[i]
         if fold:  # long words break across lines
             return min(natural[i], MIN_TEXT_WIDTH)
         words = [_longest_word(col.header), *(_longest_word(row[i].text) for row in rows)]
@@ -207,13 +210,13 @@ def fit_columns(table: TableView, width: int) -> tuple[list[int], list[int]]:
 
     # whole words if the table can fit that way, else folded words; optional columns go first
     optional = [i for i in shown if table.columns[i].optional]
-    while optional and total(shown, {i: minimum(i, False) for i in shown}) > width:
+    while optional and total(shown, {i: minimum(i, 0) for i in shown}) > width:
         shown.remove(optional.pop())
     sizes = {i: natural[i] for i in shown}
     excess = total(shown, sizes) - width
     # shrink the widest text column first, one character at a time: down to whole words, and
-    # only where that is not enough, folding words
-    for fold in (False, True):
+    # only where that is not enough, folding words; then fold identifiers that allow it
+    for fold in (0, 1, 2):
         while excess > 0:
             candidates = [i for i in shown if sizes[i] > minimum(i, fold)]
             if not candidates:
@@ -250,10 +253,10 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
             Text(_safe(col.header, ascii_only), style="bold"),
             justify="right" if col.numeric else "left",
             style=col.style,
-            no_wrap=not col.wrap,
+            no_wrap=not (col.wrap or col.fold),
             overflow="fold",
             min_width=size,
-            max_width=size if col.wrap else None,
+            max_width=size if col.wrap or col.fold else None,
         )
     for number, section in enumerate(table.sections):
         if number:
