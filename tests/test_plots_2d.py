@@ -318,3 +318,27 @@ def test_report_on_a_2d_run_writes_both_figures(
     assert report.code == 0, report.err
     for name in ("boundary.png", "neurons.png"):
         assert (run_dir / name).read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_neurons_draws_every_data_set_of_a_sweep(figures: list[Figure]) -> None:
+    """playground.yaml's shape: more (data set, activation) rows than the old twelve."""
+    kinds = ["circles", "moons", "xor", "spiral"]
+    labels = ["identity", "sigmoid", "tanh", "relu"]
+    swept = actbench.compare(
+        overrides={
+            "data.kind": "circles",
+            "data.n_samples": 100,
+            "activations": labels,
+            "train.epochs": 1,
+            "train.seeds": 1,
+            "model.hidden": [4],
+        },
+        sweep={"data.kind": kinds},
+    )
+    result = swept.run_result
+    figure = build(figures, neurons_figure(result, label_colors(result), swept.model))
+    ylabels = [ax.get_ylabel() for ax in row_axes(figure)]
+    assert len(ylabels) == len(kinds) * len(labels)
+    for kind in kinds:
+        assert sum(kind in text for text in ylabels) == len(labels), ylabels
+    assert "grid points (" not in (figure.get_suptitle() or "")

@@ -1,7 +1,7 @@
 """neurons.png: the first hidden layer's units as maps over the input plane, for 2-D data.
 
 As in TensorFlow Playground: tile j shows h_j(x) = f(W1_j . standardise(x) + b1_j) over the
-plane, scaled to its own range. One row per activation label (and grid point, while they fit in
+plane, scaled to its own range. One row per activation label and grid point (while they fit in
 MAX_ROWS), seed 0's member (the lowest seed when the run has no seed 0). A dead unit (its
 output exactly constant over the training split, the definition of metrics.py) is a grey tile
 with a red cross. Each row is one image (a mosaic of tiles), not one axes per unit: a run of
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 TILE = 40  # pixels per side of a unit's map
 GAP = 1  # pixels between tiles
 MAX_UNITS = 32  # tiles per row
-MAX_ROWS = 12  # (label, grid point) rows
+MAX_ROWS = 60  # (label, grid point) rows: every data set of a playground-sized sweep
 TILE_INCHES = 0.38
 MIN_FIGURE_WIDTH = 6.0  # inches: room for the title
 TITLE_SIZE = 10
