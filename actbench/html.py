@@ -3,7 +3,8 @@
 Every value goes through html.escape: labels are user text and may hold `<` or `&`. The page
 has no scripts, no links and no external resources, so it can be mailed, attached to a CI job
 or opened offline, and reads the same at phone (~390 px) and desktop widths: tables scroll
-sideways in their own box, figures scale down.
+sideways in their own box; figures take the window's width (up to their own, wider than the
+text) and open at full size when clicked (a checkbox per figure, no script).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ STYLE = """
     --best: #3fb950; --warn-bg: #2e2a1a; --warn: #e3b341; --bad: #f85149; }
 }
 * { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg);
+body { margin: 0; background: var(--bg); color: var(--fg); container-type: inline-size;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 main { max-width: 1100px; margin: 0 auto; padding: 16px; }
 h1 { font-size: 1.35rem; margin: 0.2em 0; overflow-wrap: anywhere; }
@@ -57,9 +58,13 @@ td.bad { color: var(--bad); }
 .notices { background: var(--warn-bg); color: var(--warn); border-radius: 6px;
   padding: 8px 12px 8px 28px; }
 .status { color: var(--bad); font-weight: 700; }
-figure { margin: 1.2em 0; }
+figure { margin: 1.2em 0; position: relative; left: 50%; transform: translateX(-50%);
+  width: min(calc(100cqw - 32px), var(--natural, 100%)); }
 figure img { display: block; max-width: 100%; height: auto; background: #ffffff;
-  border: 1px solid var(--rule); border-radius: 6px; }
+  border: 1px solid var(--rule); border-radius: 6px; cursor: zoom-in; }
+.zoom:checked + figure { position: fixed; inset: 0; z-index: 10; width: auto; margin: 0;
+  transform: none; overflow: auto; padding: 12px; background: var(--bg); }
+.zoom:checked + figure img { max-width: none; cursor: zoom-out; }
 pre { background: var(--head); border: 1px solid var(--rule); border-radius: 6px;
   padding: 10px; overflow-x: auto; font-size: 0.85rem; line-height: 1.4; }
 .environment td { white-space: normal; overflow-wrap: anywhere; min-width: 12em; }
@@ -149,14 +154,27 @@ def _items(lines: Iterable[str]) -> list[str]:
 
 
 def _figure(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    raw = path.read_bytes()
+    data = base64.b64encode(raw).decode("ascii")
     mime = IMAGE_TYPES[path.suffix.lower()]
     caption = CAPTIONS.get(path.stem, path.stem)
+    stem = escape(path.stem)
+    width = png_width(raw)
+    style = f' style="--natural: {width}px"' if width else ""
     return (
-        f'<figure id="figure-{escape(path.stem)}">'
-        f'<img src="data:{mime};base64,{data}" alt="{escape(path.stem)}">'
+        f'<input type="checkbox" class="zoom" id="zoom-{stem}" hidden>'
+        f'<figure id="figure-{stem}"{style}>'
+        f'<label for="zoom-{stem}" title="click to enlarge; click again to close">'
+        f'<img src="data:{mime};base64,{data}" alt="{stem}"></label>'
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
+
+
+def png_width(data: bytes) -> int | None:
+    """The pixel width in a PNG's header (None for anything else)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big")
 
 
 def _key_values(values: dict[str, Any]) -> str:

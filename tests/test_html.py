@@ -265,3 +265,59 @@ def test_chromium_phone_width_nothing_overflows_but_scroll_boxes(
     (title,) = parse(done.stdout).text["title"]
     assert title.startswith("right=")
     assert 300 < int(title.removeprefix("right=")) <= 390
+
+
+def _measured_title(text: str, script: str, tmp_path: Path, window: str) -> str:
+    """The document title a measuring script set, on a copy of the page in headless Chromium."""
+    assert CHROMIUM is not None
+    page = tmp_path / f"measured-{window}.html"
+    page.write_text(text.replace("</body>", script + "</body>"), encoding="utf-8")
+    done = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / ('profile-' + window)}",
+            f"--window-size={window}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (title,) = parse(done.stdout).text["title"]
+    return title
+
+
+FIGURE_WIDTHS = """<script>
+const images = [...document.querySelectorAll("figure img")];
+document.title = images.map(i => Math.round(i.getBoundingClientRect().width) + "/" +
+  i.naturalWidth + "@" + Math.round(i.getBoundingClientRect().left)).join(" ");
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package chromium)")
+def test_chromium_figures_use_a_wide_window_and_open_at_full_size(
+    report: Report, tmp_path: Path
+) -> None:
+    """At 1280 px a wide figure is laid out wider than the 1100 px text column (up to its own
+    width), within the window; ticking its checkbox (a click on the figure) shows it at full
+    size in a scrolling overlay."""
+    sizes = _measured_title(report.text, FIGURE_WIDTHS, tmp_path, "1280,900").split()
+    shown = [tuple(int(v) for v in s.replace("@", "/").split("/")) for s in sizes]
+    for width, natural, left in shown:
+        assert left >= 0 and left + width <= 1280
+        assert width >= min(natural, 1280 - 32 - 20)  # the window less margins and a scrollbar
+    assert max(width for width, _, _ in shown) > 1100
+    zoomed = report.text.replace('class="zoom" id=', 'class="zoom" checked id=', 1)
+    first = _measured_title(zoomed, FIGURE_WIDTHS, tmp_path, "800,600").split()[0]
+    width, natural, _ = (int(v) for v in first.replace("@", "/").split("/"))
+    assert natural > 800 - 32 and abs(width - natural) <= 2  # full size (and its border)
