@@ -107,6 +107,11 @@ def _leaders(first: SummaryRow, second: SummaryRow, runs: Sequence[RunRecord]) -
             f"{first.label} and {second.label} lead, but one seed cannot tell them apart: "
             f"add seeds (--seeds {MIN_PAIRED_SEEDS} or more) or use --baseline"
         ]
+    if test.constant and abs(test.mean) < 1e-12:
+        return [
+            f"the top two, {first.label} and {second.label}, have the same test accuracy on "
+            f"each of {test.n} seeds"
+        ]
     if test.constant:
         return [
             f"{lead} on each of {test.n} seeds, the same difference every time: no seed "

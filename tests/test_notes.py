@@ -131,3 +131,15 @@ def test_the_same_difference_on_every_seed_is_reported_as_such() -> None:
         "tanh leads relu by +1.3 points on each of 2 seeds, the same difference every time: "
         "no seed noise to test it against (more seeds would show some)"
     )
+
+
+def test_leaders_tied_on_every_seed_are_called_a_tie() -> None:
+    notes = run_notes(
+        result(
+            *(record("relu", s, a) for s, a in enumerate([0.9, 0.8])),
+            *(record("leaky_relu", s, a) for s, a in enumerate([0.9, 0.8])),
+        )
+    )
+    assert notes[0] == (
+        "the top two, relu and leaky_relu, have the same test accuracy on each of 2 seeds"
+    )
