@@ -363,14 +363,73 @@ def train(
     )
 
 
-def load(run: str | Path, *, out: str | Path = "runs") -> Result:
-    """A saved run: a run id, a unique prefix of one, or a run folder."""
+def register_activation(
+    name: str,
+    fn: Any,
+    *,
+    formula: str | None = None,
+    output_range: str | None = None,
+    derivative: str | None = None,
+    typical_use: str | None = None,
+    gain: float = 1.0,
+    saturation: Literal["derivative", "never", "always"] = "derivative",
+) -> str:
+    """Make `fn` an activation named `name` in this session; returns the name to use.
+
+    fn: a function of a tensor, `def squareplus(x, b=4.0)` (its keyword arguments become the
+    activation's params), or an nn.Module class (its __init__'s). It is checked at once: it
+    must keep its input's shape and dtype, give finite values and derivatives on [-10, 10] and
+    act on each unit on its own. It trains through autograd. gain: the kaiming gain of the
+    layers feeding it (model.init: kaiming); saturation: "derivative" counts a unit as
+    saturated where |f'| < 1% of its largest |f'| (autograd's), "never"/"always" where |f'| is
+    constant. The formula, range, derivative and use texts are what `actbench activations`
+    and report.html show (by default: the docstring's first line, the range measured on
+    [-10, 10], "by autograd"). Registering a name again replaces it.
+    """
+    from actbench import activations
+
+    spec = activations.register(
+        name,
+        fn,
+        formula=formula,
+        output_range=output_range,
+        derivative=derivative,
+        typical_use=typical_use,
+        gain=gain,
+        saturation=saturation,
+    )
+    return spec.name
+
+
+def saved_activation_names(result: RunResult) -> list[str]:
+    """Every activation name a saved run uses: its members' and its config's."""
+    entries = result.config.get("activations", [])
+    listed = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    names = [record.activation for record in result.runs]
+    return list(dict.fromkeys([*names, *(n for n in listed if isinstance(n, str))]))
+
+
+def load(run: str | Path, *, out: str | Path = "runs", allow_code: bool = False) -> Result:
+    """A saved run: a run id, a unique prefix of one, or a run folder.
+
+    allow_code: run the code its activations name (module:function, file.py:function); a
+    saved run never runs code unasked (code this session has loaded already is fine).
+    """
+    from contextlib import nullcontext
+
+    from actbench.activations import refusing_code, saved_run_problem
     from actbench.members import read_index
 
     run_dir = resolve_run(str(run), Path(out))
     result = load_result(run_dir)
+    how = "pass allow_code=True to actbench.load"
+    names = saved_activation_names(result)
+    problem = saved_run_problem(run_dir.name, names, allow_code=allow_code, how=how)
+    if problem:
+        raise RunFolderError(problem)
     try:
-        config = config_from_mapping(result.config)
+        with nullcontext() if allow_code else refusing_code(how):
+            config = config_from_mapping(result.config)
     except ConfigError as exc:
         raise RunFolderError(f"'{run_dir}': its config does not load: {exc}") from None
     index = read_index(run_dir / "models")
