@@ -30,9 +30,8 @@ from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve
 if TYPE_CHECKING:
     import pandas
     from rich.console import RenderableType
-    from torch import nn
 
-    from actbench.members import ModelIndex
+    from actbench.members import ModelIndex, TrainedMember
     from actbench.render.view import View
 
 PANDAS_HINT = "pip install 'actbench[pandas]'"
@@ -181,8 +180,10 @@ class Result:
 
     def model(
         self, label: str, seed: int = 0, grid: Mapping[str, Any] | None = None
-    ) -> nn.Sequential:
-        """Member (label, seed[, grid point]) as a module from raw features to logits.
+    ) -> TrainedMember:
+        """Member (label, seed[, grid point]): a classifier with `predict`, `predict_proba`
+        and `score` on raw features (NumPy, pandas or torch), and a torch module from raw
+        features to logits when called.
 
         The run's data scaler comes first (Standardize, float64 like sklearn, then float32),
         then the trained SimpleNN. With a sweep, `grid` picks the point: {"train.lr": 0.3}
