@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -20,11 +20,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from actbench.config import ActivationEntry, Config
     from actbench.engine import PopulationOutcome
-    from actbench.members import TrainedMember
+    from actbench.members import Standardize, TrainedMember
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -132,6 +132,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         config = self._config()
         self.classes_, codes = np.unique(y, return_inverse=True)
         self.model_, outcome = _train(config, X, codes, self.classes_)
+        self._network64 = _float64(self.model_)
         member = outcome.members[0]
         self.loss_curve_ = [
             float(v) if v is not None else np.nan for v in member.history.train_loss
@@ -148,27 +149,36 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def _member(self) -> TrainedMember:
+    def _logits(self, X: Any) -> Tensor:
+        """Logits [n, classes] in float64: the trained weights, but no float32 rounding, so a
+        sample's prediction does not depend on the others in X (the BLAS kernel a float32
+        product takes depends on the batch; its roundings would show)."""
+        import torch
+
         check_is_fitted(self)
-        return self.model_
+        X = _validate_data(self, X, reset=False, dtype=np.float64)
+        scaler = cast("Standardize", self.model_.scaler)
+        with torch.no_grad():
+            x = (torch.as_tensor(X) - scaler.mean.cpu()) / scaler.scale.cpu()
+            return self._network64(x)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """[n_samples, n_classes] class probabilities, columns in `classes_` order."""
-        member = self._member()
-        X = _validate_data(self, X, reset=False, dtype=np.float64)
-        return member.predict_proba(X)
+        import torch
+
+        return torch.softmax(self._logits(X), dim=-1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The predicted label of every sample (argmax of the logits)."""
-        member = self._member()
-        X = _validate_data(self, X, reset=False, dtype=np.float64)
-        return member.predict(X)
+        index = self._logits(X).argmax(-1).numpy()
+        return np.asarray(self.classes_[index])
 
     def __getstate__(self) -> dict[str, Any]:
         # The trained network travels as its state_dict: a user's activation module refers to
         # code that another process loads again when the estimator is unpickled.
         state: dict[str, Any] = dict(super().__getstate__())
         member = state.pop("model_", None)
+        state.pop("_network64", None)
         if member is not None:
             state["_network_state"] = {k: v.cpu() for k, v in member.network.state_dict().items()}
             state["_scaler"] = (member.scaler.mean.cpu(), member.scaler.scale.cpu())
@@ -187,6 +197,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 network_state,
                 self.classes_,
             )
+            self._network64 = _float64(self.model_)
 
 
 def _train(
@@ -252,3 +263,10 @@ def _hidden(state: Mapping[str, Tensor]) -> list[int]:
     """The hidden widths of a SimpleNN state_dict."""
     count = sum(1 for key in state if key.startswith("hidden.") and key.endswith(".weight"))
     return [int(state[f"hidden.{i}.weight"].shape[0]) for i in range(count)]
+
+
+def _float64(member: TrainedMember) -> nn.Module:
+    """A float64 copy of the member's network, for predictions."""
+    import copy
+
+    return copy.deepcopy(cast("nn.Module", member.network)).double().eval()
