@@ -29,12 +29,20 @@ from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve
 
 if TYPE_CHECKING:
     import pandas
+    from matplotlib.figure import Figure
     from rich.console import RenderableType
 
     from actbench.members import ModelIndex, TrainedMember
     from actbench.render.view import View
 
 PANDAS_HINT = "pip install 'actbench[pandas]'"
+# The terminal table's highlight (bold green) and layout in a notebook; scoped to a Result.
+_NOTEBOOK_STYLE = (
+    ".actbench-result td.best strong{color:#1a7f37}"
+    ".actbench-result td,.actbench-result th{text-align:right}"
+    ".actbench-result td.text,.actbench-result th.text{text-align:left}"
+    ".actbench-result p.note{color:#666;margin:0}"
+)
 
 
 @dataclass(frozen=True)
@@ -131,29 +139,62 @@ class Result:
         return "\n".join(to_markdown(table) for table in self.view().tables)
 
     def _repr_html_(self) -> str:
+        """The tables as in the terminal, best values in bold green, then the notices and
+        notes (what a notebook shows for a Result)."""
         from actbench.render.view import to_html
 
-        tables = "".join(to_html(table) for table in self.view().tables)
-        return f"<div><strong>actbench {html.escape(self.run_id)}</strong>{tables}</div>"
+        view = self.view()
+        tables = "".join(to_html(table, strong_best=True) for table in view.tables)
+        lines = [*self.notices, *view.notes]
+        notes = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        return (
+            f'<div class="actbench-result"><style>{_NOTEBOOK_STYLE}</style>'
+            f"<strong>actbench {html.escape(self.run_id or '(not saved)')}</strong>{tables}"
+            + (f'<ul class="notes">{notes}</ul>' if notes else "")
+            + "</div>"
+        )
+
+    def plot(self, name: str) -> Figure:
+        """Figure `name` of this run as a matplotlib Figure: curves, boundary, neurons,
+        health, sweep or activations (what `actbench report` writes as <name>.png). A
+        notebook shows it; `.savefig(path)` writes it."""
+        from actbench.plots import draw_figure, needs_of
+
+        models = self.model if self._models is not None else None
+        figure = draw_figure(self.run_result, name, models)
+        if figure is None:
+            raise ActbenchError(
+                f"figure '{name}' has nothing to show for run {self.run_id or '(not saved)'}: "
+                f"it needs {needs_of(name)}"
+            )
+        return figure
 
     def to_pandas(
-        self, what: Literal["summary", "runs", "history"] = "summary"
+        self, what: Literal["summary", "runs", "layers", "history"] = "summary"
     ) -> pandas.DataFrame:
-        """A DataFrame: one row per summary row, per member, or per member and epoch.
+        """A DataFrame of flat columns: one row per summary row, per member, per member and
+        hidden layer, or per member and epoch.
 
-        Sweep values come first, one column per swept key (lists as tuples, so they group).
-        Needs pandas: pip install 'actbench[pandas]'.
+        Sweep values come first, one column per swept key (lists as tuples, so they group);
+        a 95% interval is two columns (`test_accuracy_ci95_low`, `_high`), a param one
+        (`params.negative_slope`); per-layer values are in "layers" (final) and "history"
+        (`dead_l1`, ... at the probed epochs). Needs pandas: pip install 'actbench[pandas]'.
         """
-        if what not in ("summary", "runs", "history"):
-            raise ActbenchError(unknown("table", str(what), ["summary", "runs", "history"]))
+        from actbench.render.results import flat_run, flat_summary, layer_records
+
+        tables = ["summary", "runs", "layers", "history"]
+        if what not in tables:
+            raise ActbenchError(unknown("table", str(what), tables))
         try:
             import pandas as pd
         except ImportError:
             raise ActbenchError(f"to_pandas() needs pandas: {PANDAS_HINT}") from None
         if what == "summary":
-            rows = [_flat(row.model_dump(mode="json")) for row in self.summary]
+            rows = [_tuples_in(flat_summary(row, "")) for row in self.summary]
         elif what == "runs":
-            rows = [_flat(run.model_dump(mode="json", exclude={"history"})) for run in self.runs]
+            rows = [_tuples_in(flat_run(run, "")) for run in self.runs]
+        elif what == "layers":
+            rows = [_tuples_in(row) for row in layer_records(self.run_result, "")]
         else:
             rows = [row for run in self.runs for row in _history_rows(run)]
         return pd.DataFrame(rows)
@@ -219,10 +260,9 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _flat(record: dict[str, Any]) -> dict[str, Any]:
-    """Grid values as leading columns named by their key; the grid dict itself dropped."""
-    grid = record.pop("grid", {})
-    return {**{key: _tuples(value) for key, value in grid.items()}, **record}
+def _tuples_in(record: dict[str, Any]) -> dict[str, Any]:
+    """List values (a swept model.hidden) as tuples, which pandas can group by."""
+    return {key: _tuples(value) for key, value in record.items()}
 
 
 def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:

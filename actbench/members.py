@@ -307,7 +307,8 @@ class TrainedMember(nn.Sequential):
             values = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise FeaturesError(f"the features are not numbers: {exc}") from None
-        return torch.as_tensor(values, device=next(self.buffers()).device)
+        # a copy: a DataFrame's array may be read-only, which torch warns about
+        return torch.tensor(values, device=next(self.buffers()).device)
 
     @torch.no_grad()
     def logits(self, x: Any) -> Tensor:
