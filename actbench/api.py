@@ -134,9 +134,13 @@ class Result:
         return Group(*(to_rich(table, width) for table in self.view(sort, columns).tables))
 
     def _repr_markdown_(self) -> str:
-        from actbench.render.view import to_markdown
+        from actbench.render.view import to_markdown, to_markdown_text
 
-        return "\n".join(to_markdown(table) for table in self.view().tables)
+        view = self.view()
+        notes = [*self.notices, *view.notes]
+        return "\n".join(to_markdown(table) for table in view.tables) + "".join(
+            f"\n- {to_markdown_text(line)}" for line in notes
+        )
 
     def _repr_html_(self) -> str:
         """The tables as in the terminal, best values in bold green, then the notices and
