@@ -378,6 +378,55 @@ def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None
     assert capsys.readouterr().out == ""
 
 
+class _Handle:
+    """IPython's DisplayHandle, keeping every update."""
+
+    def __init__(self, first: dict[str, str]) -> None:
+        self.shown = [first]
+
+    def update(self, bundle: dict[str, str], raw: bool = False) -> None:
+        self.shown.append(bundle)
+
+
+def _notebook(monkeypatch: pytest.MonkeyPatch) -> list[_Handle]:
+    """Progress as in a notebook: a Jupyter console, displays kept in the list returned."""
+    display = pytest.importorskip("IPython.display", reason="IPython: a notebook's progress")
+    from rich import console
+
+    handles: list[_Handle] = []
+
+    def fake_display(bundle: dict[str, str], raw: bool, display_id: bool) -> _Handle:
+        handles.append(_Handle(bundle))
+        return handles[-1]
+
+    monkeypatch.setattr(display, "display", fake_display)
+    monkeypatch.setattr(console, "_is_jupyter", lambda: True)
+    return handles
+
+
+def test_progress_in_a_notebook_updates_one_output_and_ends_as_a_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handles = _notebook(monkeypatch)
+    actbench.train("relu", overrides={**SMALL, "train.seeds": 2}, epochs=3, progress=True)
+    (handle,) = handles
+    lines = [bundle["text/plain"] for bundle in handle.shown]
+    assert lines[0] == "training: preparing"
+    assert re.fullmatch(r"done: 3/3 epochs, 2 models, best test acc \d+\.\d%; \d+\.\d s", lines[-1])
+    assert '<progress value="3" max="3"' in handle.shown[-1]["text/html"]
+
+
+def test_progress_in_a_notebook_says_when_training_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actbench.render.progress import notebook_progress
+
+    handles = _notebook(monkeypatch)
+    with pytest.raises(ActbenchError), notebook_progress():
+        raise ActbenchError("no")
+    assert handles[0].shown[-1]["text/plain"].startswith("stopped (ActbenchError); ")
+
+
 def test_ctrl_c_stops_training_and_keeps_the_finished_epochs() -> None:
     import signal
     import threading
