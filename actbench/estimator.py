@@ -43,8 +43,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         The hidden layers' activation: a built-in name (``actbench activations``),
         ``"torch.nn.<Class>"``, ``"module:function"``, ``"file.py:function"`` or a name
         registered with ``actbench.register_activation``.
-    hidden : tuple of int
-        Units of each hidden layer.
+    hidden : tuple of int, or int
+        Units of each hidden layer (an int: one layer).
     epochs : int
         Passes over the training data (no early stopping).
     lr : float
@@ -105,6 +105,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         from actbench.errors import ActbenchError
 
         hidden = self.hidden
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            hidden = [hidden]  # one layer, as scikit-learn's hidden_layer_sizes=50
         document = {
             "model": {"hidden": list(hidden) if isinstance(hidden, Sequence) else hidden},
             "train": {

@@ -135,6 +135,14 @@ def test_bad_parameters_are_a_value_error_with_actbenchs_message(
         estimator.fit(x, y)
 
 
+def test_hidden_is_a_shape_or_one_width(blobs: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = blobs
+    for hidden, widths in (((8, 4), [8, 4]), (6, [6]), ([5], [5])):
+        fitted = MLPClassifier(epochs=1, hidden=hidden).fit(x, y)
+        assert fitted.model_.network.out.in_features == widths[-1]
+        assert [layer.out_features for layer in fitted.model_.network.hidden] == widths
+
+
 def test_params_clone_and_set_params() -> None:
     estimator = MLPClassifier(activation="tanh", hidden=(8, 8))
     assert estimator.get_params()["hidden"] == (8, 8)

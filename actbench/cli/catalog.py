@@ -29,10 +29,10 @@ def list_activations(
     names: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[NAME]...",
+            metavar="[NAMES]",
             show_default=False,
-            help="Describe these: built-in names, torch.nn.<Class>, module:function or "
-            "file.py:function (runs that code). Default: the built-ins.",
+            help="Describe these (any number): built-in names, torch.nn.<Class>, "
+            "module:function or file.py:function (runs that code). Default: the built-ins.",
         ),
     ] = None,
     torch_classes: Annotated[
