@@ -55,6 +55,10 @@ def leaves_torch(x):
     return torch.tensor(x.detach().numpy() * 2)
 
 
+def float32_only(x):
+    return torch.tanh(x).float()
+
+
 class ScaledTanh(torch.nn.Module):
     """a * tanh(x), a learned"""
 
@@ -245,6 +249,7 @@ def test_torch_names_are_found_in_any_case_and_made_once() -> None:
         ("across_units", "it is not elementwise"),
         ("in_place", "it changes its input in place"),
         ("leaves_torch", "autograd cannot differentiate it"),
+        ("float32_only", "it returns torch.float32 for a float64 input"),
         ("nowhere", "unknown function 'nowhere' in the file acts.py"),
     ],
 )

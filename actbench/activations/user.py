@@ -225,6 +225,15 @@ def check_module(factory: Callable[..., nn.Module], params: Params) -> str | Non
             f"its derivative (by autograd) is {float(grad[bad][0])} at x = {float(z[bad][0]):g}; "
             "training needs a finite derivative on [-10, 10]"
         )
+    try:  # the figures and the saturation threshold read it in float64
+        with torch.no_grad():
+            wide = module.double()(z.double())
+    except ActivationError as exc:
+        cause = exc.__cause__
+        why = f"{type(cause).__name__}: {first_line(cause)}" if cause else str(exc)
+        return f"it fails on float64 input ({why}); actbench draws and probes it in float64"
+    if wide.dtype != torch.float64:
+        return f"it returns {wide.dtype} for a float64 input; keep the input's dtype"
     return None
 
 
