@@ -8,9 +8,11 @@ Python API (the CLI's numbers, returned instead of printed):
     result.model("relu", seed=0)    # a trained member: raw features -> logits
     actbench.train("leaky_relu", params={"negative_slope": 0.2}, seeds=3)
     actbench.load("20261123-101500-all")   # a saved run: id, unique prefix or folder
+    actbench.register_activation("squareplus", lambda x: (x + (x * x + 4).sqrt()) / 2)
+    actbench.MLPClassifier(activation="torch.nn.Mish").fit(X, y)   # a scikit-learn estimator
 
-compare, train, load, Result and ActbenchError are imported on first use, so that
-`import actbench` and `actbench --help` stay light (no torch).
+Everything here is imported on first use, so that `import actbench` and `actbench --help`
+stay light (no torch).
 """
 
 from __future__ import annotations
@@ -19,17 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ActbenchError", "Result", "__version__", "compare", "load", "train"]
+__all__ = [
+    "ActbenchError",
+    "MLPClassifier",
+    "Result",
+    "__version__",
+    "compare",
+    "load",
+    "register_activation",
+    "train",
+]
 
 if TYPE_CHECKING:
-    from actbench.api import Result, compare, load, train
+    from actbench.api import Result, compare, load, register_activation, train
     from actbench.errors import ActbenchError
+    from actbench.estimator import MLPClassifier
 
 _LAZY = {
     "compare": "actbench.api",
     "train": "actbench.api",
     "load": "actbench.api",
     "Result": "actbench.api",
+    "register_activation": "actbench.api",
+    "MLPClassifier": "actbench.estimator",
     "ActbenchError": "actbench.errors",
 }
 

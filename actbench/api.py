@@ -29,13 +29,20 @@ from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve
 
 if TYPE_CHECKING:
     import pandas
+    from matplotlib.figure import Figure
     from rich.console import RenderableType
-    from torch import nn
 
-    from actbench.members import ModelIndex
+    from actbench.members import ModelIndex, TrainedMember
     from actbench.render.view import View
 
 PANDAS_HINT = "pip install 'actbench[pandas]'"
+# The terminal table's highlight (bold green) and layout in a notebook; scoped to a Result.
+_NOTEBOOK_STYLE = (
+    ".actbench-result td.best strong{color:#1a7f37}"
+    ".actbench-result td,.actbench-result th{text-align:right}"
+    ".actbench-result td.text,.actbench-result th.text{text-align:left}"
+    ".actbench-result p.note{color:#666;margin:0}"
+)
 
 
 @dataclass(frozen=True)
@@ -127,34 +134,71 @@ class Result:
         return Group(*(to_rich(table, width) for table in self.view(sort, columns).tables))
 
     def _repr_markdown_(self) -> str:
-        from actbench.render.view import to_markdown
+        from actbench.render.view import to_markdown, to_markdown_text
 
-        return "\n".join(to_markdown(table) for table in self.view().tables)
+        view = self.view()
+        notes = [*self.notices, *view.notes]
+        return "\n".join(to_markdown(table) for table in view.tables) + "".join(
+            f"\n- {to_markdown_text(line)}" for line in notes
+        )
 
     def _repr_html_(self) -> str:
+        """The tables as in the terminal, best values in bold green, then the notices and
+        notes (what a notebook shows for a Result)."""
         from actbench.render.view import to_html
 
-        tables = "".join(to_html(table) for table in self.view().tables)
-        return f"<div><strong>actbench {html.escape(self.run_id)}</strong>{tables}</div>"
+        view = self.view()
+        tables = "".join(to_html(table, strong_best=True) for table in view.tables)
+        lines = [*self.notices, *view.notes]
+        notes = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        return (
+            f'<div class="actbench-result"><style>{_NOTEBOOK_STYLE}</style>'
+            f"<strong>actbench {html.escape(self.run_id or '(not saved)')}</strong>{tables}"
+            + (f'<ul class="notes">{notes}</ul>' if notes else "")
+            + "</div>"
+        )
+
+    def plot(self, name: str) -> Figure:
+        """Figure `name` of this run as a matplotlib Figure: curves, boundary, neurons,
+        health, sweep or activations (what `actbench report` writes as <name>.png). A
+        notebook shows it; `.savefig(path)` writes it."""
+        from actbench.plots import draw_figure, needs_of
+
+        models = self.model if self._models is not None else None
+        figure = draw_figure(self.run_result, name, models)
+        if figure is None:
+            raise ActbenchError(
+                f"figure '{name}' has nothing to show for run {self.run_id or '(not saved)'}: "
+                f"it needs {needs_of(name)}"
+            )
+        return figure
 
     def to_pandas(
-        self, what: Literal["summary", "runs", "history"] = "summary"
+        self, what: Literal["summary", "runs", "layers", "history"] = "summary"
     ) -> pandas.DataFrame:
-        """A DataFrame: one row per summary row, per member, or per member and epoch.
+        """A DataFrame of flat columns: one row per summary row, per member, per member and
+        hidden layer, or per member and epoch.
 
-        Sweep values come first, one column per swept key (lists as tuples, so they group).
-        Needs pandas: pip install 'actbench[pandas]'.
+        Sweep values come first, one column per swept key (lists as tuples, so they group);
+        a 95% interval is two columns (`test_accuracy_ci95_low`, `_high`), a param one
+        (`params.negative_slope`); per-layer values are in "layers" (final) and "history"
+        (`dead_l1`, ... at the probed epochs). Needs pandas: pip install 'actbench[pandas]'.
         """
-        if what not in ("summary", "runs", "history"):
-            raise ActbenchError(unknown("table", str(what), ["summary", "runs", "history"]))
+        from actbench.render.results import flat_run, flat_summary, layer_records
+
+        tables = ["summary", "runs", "layers", "history"]
+        if what not in tables:
+            raise ActbenchError(unknown("table", str(what), tables))
         try:
             import pandas as pd
         except ImportError:
             raise ActbenchError(f"to_pandas() needs pandas: {PANDAS_HINT}") from None
         if what == "summary":
-            rows = [_flat(row.model_dump(mode="json")) for row in self.summary]
+            rows = [_tuples_in(flat_summary(row, "")) for row in self.summary]
         elif what == "runs":
-            rows = [_flat(run.model_dump(mode="json", exclude={"history"})) for run in self.runs]
+            rows = [_tuples_in(flat_run(run, "")) for run in self.runs]
+        elif what == "layers":
+            rows = [_tuples_in(row) for row in layer_records(self.run_result, "")]
         else:
             rows = [row for run in self.runs for row in _history_rows(run)]
         return pd.DataFrame(rows)
@@ -181,8 +225,10 @@ class Result:
 
     def model(
         self, label: str, seed: int = 0, grid: Mapping[str, Any] | None = None
-    ) -> nn.Sequential:
-        """Member (label, seed[, grid point]) as a module from raw features to logits.
+    ) -> TrainedMember:
+        """Member (label, seed[, grid point]): a classifier with `predict`, `predict_proba`
+        and `score` on raw features (NumPy, pandas or torch), and a torch module from raw
+        features to logits when called.
 
         The run's data scaler comes first (Standardize, float64 like sklearn, then float32),
         then the trained SimpleNN. With a sweep, `grid` picks the point: {"train.lr": 0.3}
@@ -218,10 +264,9 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
-def _flat(record: dict[str, Any]) -> dict[str, Any]:
-    """Grid values as leading columns named by their key; the grid dict itself dropped."""
-    grid = record.pop("grid", {})
-    return {**{key: _tuples(value) for key, value in grid.items()}, **record}
+def _tuples_in(record: dict[str, Any]) -> dict[str, Any]:
+    """List values (a swept model.hidden) as tuples, which pandas can group by."""
+    return {key: _tuples(value) for key, value in record.items()}
 
 
 def _history_rows(run: RunRecord) -> Iterator[dict[str, Any]]:
@@ -365,14 +410,73 @@ def train(
     )
 
 
-def load(run: str | Path, *, out: str | Path = "runs") -> Result:
-    """A saved run: a run id, a unique prefix of one, or a run folder."""
+def register_activation(
+    name: str,
+    fn: Any,
+    *,
+    formula: str | None = None,
+    output_range: str | None = None,
+    derivative: str | None = None,
+    typical_use: str | None = None,
+    gain: float = 1.0,
+    saturation: Literal["derivative", "never", "always"] = "derivative",
+) -> str:
+    """Make `fn` an activation named `name` in this session; returns the name to use.
+
+    fn: a function of a tensor, `def squareplus(x, b=4.0)` (its keyword arguments become the
+    activation's params), or an nn.Module class (its __init__'s). It is checked at once: it
+    must keep its input's shape and dtype, give finite values and derivatives on [-10, 10] and
+    act on each unit on its own. It trains through autograd. gain: the kaiming gain of the
+    layers feeding it (model.init: kaiming); saturation: "derivative" counts a unit as
+    saturated where |f'| < 1% of its largest |f'| (autograd's), "never"/"always" where |f'| is
+    constant. The formula, range, derivative and use texts are what `actbench activations`
+    and report.html show (by default: the docstring's first line, the range measured on
+    [-10, 10], "by autograd"). Registering a name again replaces it.
+    """
+    from actbench import activations
+
+    spec = activations.register(
+        name,
+        fn,
+        formula=formula,
+        output_range=output_range,
+        derivative=derivative,
+        typical_use=typical_use,
+        gain=gain,
+        saturation=saturation,
+    )
+    return spec.name
+
+
+def saved_activation_names(result: RunResult) -> list[str]:
+    """Every activation name a saved run uses: its members' and its config's."""
+    entries = result.config.get("activations", [])
+    listed = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    names = [record.activation for record in result.runs]
+    return list(dict.fromkeys([*names, *(n for n in listed if isinstance(n, str))]))
+
+
+def load(run: str | Path, *, out: str | Path = "runs", allow_code: bool = False) -> Result:
+    """A saved run: a run id, a unique prefix of one, or a run folder.
+
+    allow_code: run the code its activations name (module:function, file.py:function); a
+    saved run never runs code unasked (code this session has loaded already is fine).
+    """
+    from contextlib import nullcontext
+
+    from actbench.activations import refusing_code, saved_run_problem
     from actbench.members import read_index
 
     run_dir = resolve_run(str(run), Path(out))
     result = load_result(run_dir)
+    how = "pass allow_code=True to actbench.load"
+    names = saved_activation_names(result)
+    problem = saved_run_problem(run_dir.name, names, allow_code=allow_code, how=how)
+    if problem:
+        raise RunFolderError(problem)
     try:
-        config = config_from_mapping(result.config)
+        with nullcontext() if allow_code else refusing_code(how):
+            config = config_from_mapping(result.config)
     except ConfigError as exc:
         raise RunFolderError(f"'{run_dir}': its config does not load: {exc}") from None
     index = read_index(run_dir / "models")

@@ -180,7 +180,7 @@ class _Guard:
         """[M] bool: every parameter of the member is finite."""
         finite = torch.ones_like(self.frozen)
         for p, rows in self.stacked:
-            finite[rows] &= torch.isfinite(p).flatten(1).all(1)
+            finite[rows] &= torch.isfinite(p).reshape(p.shape[0], -1).all(1)  # 1-d: scalars
         return finite
 
     def freeze_diverged(self, epoch_loss: Tensor) -> None:

@@ -1,4 +1,5 @@
-"""Trained members as plain modules: saved model files, their index, and raw features -> logits.
+"""Trained members as plain modules: saved model files, their index, and raw features -> logits
+(`TrainedMember`: also predict / predict_proba / score on NumPy, pandas or torch input).
 
 A run saved with --save-models holds one SimpleNN state_dict per member in models/ and a
 models/index.json that says which member each file is and what it needs to be used on new
@@ -6,7 +7,8 @@ data: its shape, head, activation and the data scaler it was trained behind.
 
     models/index.json
     {"format": 1,
-     "scalers": [{"mean": [float64...], "scale": [float64...]}],   one per distinct data config
+     "scalers": [{"mean": [float64...], "scale": [float64...],     one per distinct data config
+                  "classes": [label...]}],        (optional) the original labels, sorted
      "models": [{"file", "label", "activation", "params", "grid", "seed", "hidden": [int],
                  "head", "n_features", "n_classes", "scaler": int}]}
 
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
@@ -33,7 +36,7 @@ from actbench import activations
 from actbench.config import DataConfig, GridPoint
 from actbench.data import Dataset
 from actbench.errors import ActbenchError, RunFolderError, unknown
-from actbench.model import SimpleNN, n_logits
+from actbench.model import Head, SimpleNN, n_logits
 from actbench.population import MemberSpec
 
 INDEX_FILE = "index.json"
@@ -45,10 +48,12 @@ class _Entry(BaseModel):
 
 
 class Scaler(_Entry):
-    """sklearn's StandardScaler as fitted on the training split: mean_ and scale_, float64."""
+    """sklearn's StandardScaler as fitted on the training split: mean_ and scale_, float64;
+    and, where the data had labels of its own, the labels class 0, 1, ... stand for."""
 
     mean: list[float]
     scale: list[float]
+    classes: list[Any] | None = None
 
 
 class ModelEntry(_Entry):
@@ -248,7 +253,7 @@ def find_entry(
     )
 
 
-def build_model(entry: ModelEntry, scaler: Scaler, state: bytes) -> nn.Sequential:
+def build_model(entry: ModelEntry, scaler: Scaler, state: bytes) -> TrainedMember:
     """Raw features -> logits: Standardize with the run's scaler, then the trained SimpleNN."""
     spec = activations.get(entry.activation)
     network = SimpleNN(
@@ -258,7 +263,83 @@ def build_model(entry: ModelEntry, scaler: Scaler, state: bytes) -> nn.Sequentia
         lambda: spec.build(entry.params),
     )
     network.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
-    model = nn.Sequential(
-        OrderedDict(scaler=Standardize(scaler.mean, scaler.scale), network=network)
-    )
-    return model.eval()
+    classes = scaler.classes if scaler.classes is not None else range(entry.n_classes)
+    return TrainedMember(Standardize(scaler.mean, scaler.scale), network, entry.head, classes)
+
+
+class FeaturesError(ActbenchError, ValueError):
+    """Input of the wrong shape for a trained member (a ValueError, as scikit-learn raises)."""
+
+
+class TrainedMember(nn.Sequential):
+    """A trained member: raw features -> logits when called (a torch module: the scaler, then
+    the SimpleNN), and a classifier like scikit-learn's: `predict`, `predict_proba`, `score`,
+    `classes_`, on NumPy arrays, pandas DataFrames or tensors of raw features [n, features].
+
+    predict returns the original labels where the run knows them (models/index.json's
+    `classes`), else class indices 0, 1, ...
+    """
+
+    def __init__(
+        self, scaler: Standardize, network: SimpleNN, head: Head, classes: Sequence[Any]
+    ) -> None:
+        super().__init__(OrderedDict(scaler=scaler, network=network))
+        self.head: Head = head
+        self.classes_ = np.asarray(list(classes))
+        self.n_features_in_ = int(scaler.mean.shape[0])
+        self.eval()
+
+    @property
+    def module(self) -> nn.Sequential:
+        """The torch module from raw features to logits (this very object)."""
+        return self
+
+    def forward(self, x: Any) -> Tensor:
+        """Logits [..., n_out] of raw features (a tensor, array or DataFrame)."""
+        return super().forward(self._features(x))
+
+    def _features(self, x: Any) -> Tensor:
+        if isinstance(x, Tensor):
+            return x
+        if hasattr(x, "to_numpy"):  # pandas
+            x = x.to_numpy()
+        try:
+            values = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise FeaturesError(f"the features are not numbers: {exc}") from None
+        # a copy: a DataFrame's array may be read-only, which torch warns about
+        return torch.tensor(values, device=next(self.buffers()).device)
+
+    @torch.no_grad()
+    def logits(self, x: Any) -> Tensor:
+        """Logits [n, n_out] of raw features [n, features], as float32 on the member's device."""
+        features = self._features(x)
+        if features.dim() != 2 or features.shape[1] != self.n_features_in_:
+            raise FeaturesError(
+                f"X has shape {list(features.shape)}; this member takes [samples, "
+                f"{self.n_features_in_}] raw features"
+            )
+        return self(features)
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """[n, classes] class probabilities (float64), columns in `classes_` order."""
+        logits = self.logits(x).double().cpu()
+        if self.head == "sigmoid":
+            positive = torch.sigmoid(logits.squeeze(-1))
+            return torch.stack([1 - positive, positive], dim=1).numpy()
+        return torch.softmax(logits, dim=-1).numpy()
+
+    def predict(self, x: Any) -> np.ndarray:
+        """The predicted class of every sample: argmax of the logits (logit > 0 with a sigmoid
+        head), as a label of `classes_`."""
+        logits = self.logits(x).cpu()
+        index = (logits.squeeze(-1) > 0).long() if self.head == "sigmoid" else logits.argmax(-1)
+        return np.asarray(self.classes_[index.numpy()])
+
+    def score(self, x: Any, y: Any) -> float:
+        """Accuracy on (x, y): the fraction of samples predicted right."""
+        truth = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
+        predicted = self.predict(x)
+        if truth.shape != predicted.shape:
+            raise FeaturesError(f"y has shape {list(truth.shape)}; X has {len(predicted)} samples")
+        return float(np.mean(predicted == truth))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
@@ -218,6 +219,57 @@ def test_to_pandas_summary_runs_and_history(small: actbench.Result, saved: actbe
     assert len(saved.to_pandas("history").groupby(["train.lr", "label", "seed"])) == 12
 
 
+def _is_flat(value: Any) -> bool:
+    return not isinstance(value, list | dict)
+
+
+def test_to_pandas_columns_are_flat(small: actbench.Result) -> None:
+    pytest.importorskip("pandas", reason="needs the pandas extra: pip install 'actbench[pandas]'")
+    summary = small.to_pandas()
+    assert all(_is_flat(v) for v in summary.to_numpy().ravel())
+    for row, (_, frame_row) in zip(small.summary, summary.iterrows(), strict=True):
+        assert row.test_accuracy_ci95 is not None
+        low, high = row.test_accuracy_ci95
+        assert (frame_row["test_accuracy_ci95_low"], frame_row["test_accuracy_ci95_high"]) == (
+            low,
+            high,
+        )
+    assert "test_accuracy_ci95" not in summary.columns
+    runs = small.to_pandas("runs")
+    assert all(_is_flat(v) for v in runs.to_numpy().ravel())
+    assert "dead_per_layer" not in runs and "params" not in runs
+    leaky = runs[runs["label"] == "leaky_relu"]
+    assert leaky["params.negative_slope"].tolist() == [0.01, 0.01]
+
+
+def test_to_pandas_layers_is_one_row_per_member_and_layer() -> None:
+    pytest.importorskip("pandas", reason="needs the pandas extra: pip install 'actbench[pandas]'")
+    result = actbench.compare(SMOKE, overrides={**SMALL, "model.hidden": [6, 4]}, epochs=2)
+    layers = result.to_pandas("layers")
+    assert len(layers) == 2 * len(result.runs)
+    assert layers["layer"].tolist()[:2] == [1, 2] and layers["width"].tolist()[:2] == [6, 4]
+    first = result.runs[0]
+    for column, values in (
+        ("dead", first.dead_per_layer),
+        ("dead_init", first.dead_per_layer_init),
+        ("dormant", first.dormant_per_layer),
+        ("saturated", first.saturated_per_layer),
+        ("std_init", first.std_per_layer_init),
+    ):
+        assert layers[column].tolist()[:2] == values
+
+
+def test_csv_of_compare_and_train_is_flat(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["compare", str(SMOKE)], ["train", "--act", "leaky_relu", "--seeds", "2"]):
+        outcome = run_cli(capsys, *command, *SMALL_CLI, "--no-save", "--format", "csv")
+        rows = list(csv.DictReader(io.StringIO(outcome.out)))
+        assert rows and all(not v.startswith(("[", "{")) for row in rows for v in row.values())
+    assert "params.negative_slope" in rows[0] and "dead_per_layer" not in rows[0]
+    outcome = run_cli(capsys, "compare", str(SMOKE), *SMALL_CLI, "--no-save", "--format", "csv")
+    header = next(csv.reader(io.StringIO(outcome.out)))
+    assert {"test_accuracy_ci95_low", "test_accuracy_ci95_high"} <= set(header)
+
+
 def test_to_pandas_without_pandas_says_how_to_install_it(
     small: actbench.Result, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,7 +279,7 @@ def test_to_pandas_without_pandas_says_how_to_install_it(
 
 
 def test_to_pandas_unknown_table_lists_the_choices(small: actbench.Result) -> None:
-    with pytest.raises(ActbenchError, match="choices: summary, runs, history"):
+    with pytest.raises(ActbenchError, match="choices: summary, runs, layers, history"):
         small.to_pandas("member")  # type: ignore[arg-type]
 
 
@@ -249,6 +301,42 @@ def test_table_and_notebook_reprs(small: actbench.Result) -> None:
     assert ": tanh**" in markdown  # the per-seed table names its activation in the title
     assert [line.split("|")[1].strip() for line in markdown.splitlines()[4:6]] == ["0", "1"]
     assert seeds._repr_html_().count("<tr") == 1 + 2 + 1  # header, two seeds, their mean
+
+
+def test_notebook_html_shows_the_notes_and_highlights_best_values(small: actbench.Result) -> None:
+    page = small._repr_html_()
+    notes = small.view().notes
+    assert notes and '<ul class="notes">' in page
+    for note in notes:
+        assert f"<li>{html.escape(note)}</li>" in page
+    best = re.findall(r'<td class="best"><strong>([^<]+)</strong></td>', page)
+    accuracy = max(row.test_accuracy_mean or 0 for row in small.summary)
+    assert f"{100 * accuracy:.1f} ± " in " ".join(best)
+    assert "td.best strong{color:#1a7f37}" in page  # bold green, as in the terminal
+
+
+def test_plot_gives_each_figure_report_draws(saved: actbench.Result) -> None:
+    from matplotlib.figure import Figure
+
+    from actbench.plots import FIGURE_NAMES
+
+    assert FIGURE_NAMES == ("curves", "boundary", "neurons", "health", "sweep", "activations")
+    for name in ("curves", "health", "sweep", "activations", "curves.png"):
+        assert isinstance(saved.plot(name), Figure)
+    with pytest.raises(ActbenchError, match="figure 'boundary' has nothing to show for run .*: "
+                       "it needs 2-D data"):  # fmt: skip
+        saved.plot("boundary")
+    with pytest.raises(ActbenchError, match="unknown figure 'curve'; did you mean 'curves'?"):
+        saved.plot("curve")
+
+
+def test_plot_draws_decision_boundaries_of_members_in_memory() -> None:
+    from matplotlib.figure import Figure
+
+    moons = {"data": {"kind": "moons", "n_samples": 200}, "train": {"epochs": 2, "seeds": 1}}
+    result = actbench.compare({**moons, "activations": ["relu", "tanh"]})
+    assert isinstance(result.plot("boundary"), Figure)
+    assert isinstance(result.plot("neurons"), Figure)
 
 
 def test_train_table_has_one_row_per_seed() -> None:
@@ -288,6 +376,55 @@ def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None
     capsys.readouterr()
     actbench.train("relu", overrides={**SMALL, "train.seeds": 1}, epochs=2, progress=True)
     assert capsys.readouterr().out == ""
+
+
+class _Handle:
+    """IPython's DisplayHandle, keeping every update."""
+
+    def __init__(self, first: dict[str, str]) -> None:
+        self.shown = [first]
+
+    def update(self, bundle: dict[str, str], raw: bool = False) -> None:
+        self.shown.append(bundle)
+
+
+def _notebook(monkeypatch: pytest.MonkeyPatch) -> list[_Handle]:
+    """Progress as in a notebook: a Jupyter console, displays kept in the list returned."""
+    display = pytest.importorskip("IPython.display", reason="IPython: a notebook's progress")
+    from rich import console
+
+    handles: list[_Handle] = []
+
+    def fake_display(bundle: dict[str, str], raw: bool, display_id: bool) -> _Handle:
+        handles.append(_Handle(bundle))
+        return handles[-1]
+
+    monkeypatch.setattr(display, "display", fake_display)
+    monkeypatch.setattr(console, "_is_jupyter", lambda: True)
+    return handles
+
+
+def test_progress_in_a_notebook_updates_one_output_and_ends_as_a_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handles = _notebook(monkeypatch)
+    actbench.train("relu", overrides={**SMALL, "train.seeds": 2}, epochs=3, progress=True)
+    (handle,) = handles
+    lines = [bundle["text/plain"] for bundle in handle.shown]
+    assert lines[0] == "training: preparing"
+    assert re.fullmatch(r"done: 3/3 epochs, 2 models, best test acc \d+\.\d%; \d+\.\d s", lines[-1])
+    assert '<progress value="3" max="3"' in handle.shown[-1]["text/html"]
+
+
+def test_progress_in_a_notebook_says_when_training_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from actbench.render.progress import notebook_progress
+
+    handles = _notebook(monkeypatch)
+    with pytest.raises(ActbenchError), notebook_progress():
+        raise ActbenchError("no")
+    assert handles[0].shown[-1]["text/plain"].startswith("stopped (ActbenchError); ")
 
 
 def test_ctrl_c_stops_training_and_keeps_the_finished_epochs() -> None:
@@ -360,6 +497,52 @@ def test_model_in_memory_reproduces_every_member_on_raw_features(small: actbench
     _, x_test, _, y_test = raw_split(small.config)
     for run in small.runs:
         assert _accuracy(small.model(run.label, run.seed), x_test, y_test) == run.test_accuracy
+
+
+def test_model_predicts_on_numpy_pandas_and_torch_input(small: actbench.Result) -> None:
+    pandas = pytest.importorskip("pandas", reason="needs the pandas extra")
+    import numpy as np
+    import torch
+
+    _, x_test, _, y_test = raw_split(small.config)
+    for run in small.runs:
+        model = small.model(run.label, run.seed)
+        predicted = model.predict(x_test)
+        assert predicted.tolist() == model.predict(pandas.DataFrame(x_test)).tolist()
+        assert predicted.tolist() == model.predict(torch.as_tensor(x_test)).tolist()
+        assert model.score(x_test, y_test) == run.test_accuracy
+        assert model.score(pandas.DataFrame(x_test), pandas.Series(y_test)) == run.test_accuracy
+        proba = model.predict_proba(x_test)
+        assert proba.shape == (len(x_test), 2) and np.allclose(proba.sum(1), 1)
+        assert (proba.argmax(1) == predicted).all()
+        assert list(model.classes_) == [0, 1]
+        # still a torch module from raw features to logits (a NumPy array is taken too)
+        assert torch.equal(model(x_test), model(torch.as_tensor(x_test)))
+        assert model.module is model and model(x_test).shape == (len(x_test), 2)
+    with pytest.raises(
+        ValueError, match=r"X has shape \[3, 5\]; this member takes \[samples, 20\]"
+    ):
+        model.predict(np.zeros((3, 5)))
+
+
+def test_model_predicts_the_saved_labels_when_the_index_has_them(
+    saved: actbench.Result,
+) -> None:
+    from actbench.members import ModelIndex, build_model
+
+    assert saved.run_dir is not None
+    models = saved.run_dir / "models"
+    index = ModelIndex.model_validate_json((models / "index.json").read_text())
+    scaler = index.scalers[0].model_copy(update={"classes": ["no", "yes"]})
+    entry = index.models[0]
+    model = build_model(entry, scaler, (models / entry.file).read_bytes())
+    _, x_test, _, y_test = raw_split(saved.config)
+    assert list(model.classes_) == ["no", "yes"]
+    labels = model.predict(x_test)
+    assert set(labels) <= {"no", "yes"}
+    assert model.score(x_test, [["no", "yes"][v] for v in y_test]) == saved.runs[0].test_accuracy
+    again = ModelIndex.model_validate_json(index.model_copy(update={"scalers": [scaler]}).to_json())
+    assert again.scalers[0].classes == ["no", "yes"]
 
 
 def test_model_picks_the_grid_point(saved: actbench.Result) -> None:

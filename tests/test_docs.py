@@ -444,13 +444,16 @@ def test_documented_commands_run(
     )
 
 
-def test_docs_api_examples_run(tmp_path: Path) -> None:
-    """The Python examples of docs/api.md, in one script, as a reader would paste them."""
+@pytest.mark.parametrize("page", ["api.md", "activations.md", "sklearn.md"])
+def test_docs_python_examples_run(page: str, tmp_path: Path) -> None:
+    """The Python examples of a docs page, in one script, as a reader would paste them (in a
+    folder with the repository's configs/ and examples/)."""
     pytest.importorskip("pandas", reason="the examples use the pandas extra")
-    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
     blocks = ["\n".join(lines) for language, _, lines in _fences(text) if language == "python"]
     assert blocks
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
     done = subprocess.run(
         [sys.executable, "-c", "\n\n".join(blocks)],
         capture_output=True,

@@ -625,11 +625,17 @@ def test_members_table_sweep_has_one_section_per_grid_point() -> None:
 # --- machine formats ------------------------------------------------------------------------------
 
 
-def test_csv_summary_header_is_the_summary_row_fields() -> None:
-    text = to_csv(summary_records(result_of([row("relu"), row("tanh")])))
-    assert next(csv.reader(io.StringIO(text))) == [
-        f for f in SummaryRow.model_fields if f != "grid"
-    ]
+def test_csv_summary_header_is_the_summary_row_fields_with_intervals_split() -> None:
+    text = to_csv(summary_records(result_of([row("relu", test_accuracy_ci95=[0.7, 0.9])])))
+    fields = []
+    for name in SummaryRow.model_fields:
+        if name in ("test_accuracy_ci95", "diff_ci95"):
+            fields += [f"{name}_low", f"{name}_high"]
+        elif name != "grid":
+            fields.append(name)
+    assert next(csv.reader(io.StringIO(text))) == fields
+    first = next(csv.DictReader(io.StringIO(text)))
+    assert (first["test_accuracy_ci95_low"], first["test_accuracy_ci95_high"]) == ("0.7", "0.9")
 
 
 def test_csv_summary_puts_grid_values_first() -> None:

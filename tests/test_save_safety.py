@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from clirun import run_cli
 
@@ -148,7 +149,10 @@ def test_sigterm_during_training_exits_130_with_the_finished_epochs(tmp_path: Pa
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(runs.glob("*/config.yaml")):
         time.sleep(0.05)
-    time.sleep(1.0)
+    # past start-up and some epochs (a stop before the first epoch keeps nothing, by design)
+    child = psutil.Process(process.pid)
+    while time.monotonic() < deadline and sum(child.cpu_times()[:2]) < 4.0:
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

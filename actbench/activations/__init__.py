@@ -4,13 +4,17 @@ An entry carries everything a consumer reads: factory, params, text, kernels, in
 saturation rule, whole-layer behaviour (`spec.py` says what each is; `builtin.py` holds the
 built-in entries). Importing this package does not import torch: `actbench activations` must
 be instant. Factories and kernels import torch when a module is actually built.
+
+Besides the built-ins, `get` takes `torch.nn.<Class>` (`torch_nn.py`), code the user names,
+`module:function` or `file.py:function`, and names registered with `register` (`user.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from actbench.activations import torch_nn, user
 from actbench.activations.builtin import BUILTINS
 from actbench.activations.spec import (
     FLOAT32_MAX,
@@ -23,9 +27,11 @@ from actbench.activations.spec import (
     Params,
     ParamValue,
     Saturation,
+    Source,
     WholeLayer,
     float32_problem,
 )
+from actbench.activations.user import Described, is_code_reference, refusing_code
 from actbench.errors import ActivationError, unknown
 
 if TYPE_CHECKING:
@@ -42,34 +48,128 @@ __all__ = [
     "Param",
     "ParamValue",
     "Params",
+    "Described",
     "Saturation",
+    "Source",
     "WholeLayer",
     "build",
     "derivative",
     "float32_problem",
     "get",
+    "is_code_reference",
     "max_abs_derivative",
     "names",
+    "refusing_code",
+    "register",
+    "registered_names",
+    "saved_run_problem",
+    "torch_names",
+    "unregister",
 ]
 
 REGISTRY: dict[str, ActivationSpec] = {spec.name: spec for spec in BUILTINS}
 _ALIASES: dict[str, str] = {alias: spec.name for spec in BUILTINS for alias in spec.aliases}
 
 
+_TORCH: dict[str, ActivationSpec] = {}  # torch.nn.<Class> -> its entry, made once
+OTHER_NAMES = "torch.nn.<Class>, module:function or file.py:function"
+
+
 def names() -> list[str]:
-    """Canonical names, in registry order."""
+    """The built-in names, in registry order."""
     return list(REGISTRY)
 
 
+def registered_names() -> list[str]:
+    """Names registered in this process (`register`), in the order they were registered."""
+    return list(user.REGISTERED)
+
+
+def torch_names() -> list[str]:
+    """Every torch.nn activation class actbench takes, as 'torch.nn.<Class>' (imports torch)."""
+    return [torch_nn.PREFIX + name for name in torch_nn.class_names()]
+
+
 def get(name: str) -> ActivationSpec:
-    """The spec for a name or alias (case-insensitive); unknown names raise ActivationError."""
+    """The spec for a built-in name or alias (case-insensitive), a registered name,
+    `torch.nn.<Class>`, or code: `module:function`, `file.py:function` (loaded the first time
+    it is named). Unknown names raise ActivationError."""
+    if not isinstance(name, str):
+        raise ActivationError(f"an activation name is text (got {type(name).__name__})")
+    if is_code_reference(name):
+        return user.code_spec(name)
+    if torch_nn.is_torch_name(name):
+        canonical = torch_nn.canonical(name)
+        if canonical not in _TORCH:
+            _TORCH[canonical] = torch_nn.torch_spec(canonical)
+        return _TORCH[canonical]
     key = name.strip().lower().replace("-", "_")
     key = _ALIASES.get(key, key)
-    if key not in REGISTRY:
-        raise ActivationError(
-            unknown("activation", key, REGISTRY, also_matches=_ALIASES, shown=name)
+    if key in REGISTRY:
+        return REGISTRY[key]
+    if key in user.REGISTERED:
+        return user.REGISTERED[key]
+    message = unknown(
+        "activation", key, [*REGISTRY, *user.REGISTERED], also_matches=_ALIASES, shown=name
+    )
+    raise ActivationError(f"{message}; or {OTHER_NAMES}")
+
+
+def register(
+    name: str,
+    function: Any,
+    *,
+    formula: str | None = None,
+    output_range: str | None = None,
+    derivative: str | None = None,
+    typical_use: str | None = None,
+    gain: float | Callable[[Params], float] = 1.0,
+    saturation: Saturation | Callable[[Params], Saturation] = "derivative",
+) -> ActivationSpec:
+    """Make `function` (of a tensor; its keyword arguments are params) or an nn.Module class
+    an activation named `name` in this process. See user.register."""
+    taken = {spec.name: "a built-in activation" for spec in BUILTINS}
+    taken.update({alias: f"an alias of '{target}'" for alias, target in _ALIASES.items()})
+    described = Described(formula, output_range, derivative, typical_use)
+    return user.register(
+        name, function, taken, described=described, gain=gain, saturation=saturation
+    )
+
+
+def unregister(name: str) -> None:
+    """Forget a registered name (nothing if it is not registered)."""
+    user.REGISTERED.pop(name.strip().lower().replace("-", "_"), None)
+
+
+def saved_run_problem(run: str, names: Iterable[str], *, allow_code: bool, how: str) -> str | None:
+    """Why a saved run's activations cannot be used here, in one line, or None: code it names
+    that this process has not loaded (unless `allow_code`; `how` says how to allow it), and
+    names that are neither built in, torch.nn classes, code nor registered here."""
+    code, missing = [], []
+    for name in dict.fromkeys(names):
+        if is_code_reference(name):
+            if not allow_code and not user.is_loaded(name):
+                code.append(f"{name} (runs {user.code_of(name)})")
+            continue
+        key = name.strip().lower().replace("-", "_")
+        if torch_nn.is_torch_name(name) or _ALIASES.get(key, key) in REGISTRY:
+            continue
+        if key not in user.REGISTERED:
+            missing.append(f"'{name}'")
+    parts = []
+    if code:
+        parts.append(
+            f"run {run} trains code: {', '.join(code)}; actbench runs a saved run's code only "
+            f"when you ask: {how}"
         )
-    return REGISTRY[key]
+    if missing:
+        parts.append(
+            f"run {run} uses {', '.join(missing)}, not built in: registered with "
+            "actbench.register_activation where it was trained? Register "
+            + ("it" if len(missing) == 1 else "them")
+            + " again in Python, then load the run there"
+        )
+    return "; ".join(parts) or None
 
 
 def build(name: str, params: Mapping[str, Any] | None = None) -> nn.Module:

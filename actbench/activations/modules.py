@@ -1,12 +1,17 @@
-"""Activation modules torch.nn does not have (imported when one is built): the binary step, and
-a softmax over the layer whose gradient does not depend on the number of CPU threads."""
+"""Activation modules torch.nn does not have (imported when one is built): the binary step, a
+softmax over the layer whose gradient does not depend on the number of CPU threads, and the
+module a user's function trains as."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from actbench.activations.user import first_line
+from actbench.errors import ActivationError
 
 
 class _StepFunction(torch.autograd.Function):
@@ -76,3 +81,49 @@ class Softmax(nn.Module):
 
     def extra_repr(self) -> str:
         return "dim=-1"
+
+
+class UserActivation(nn.Module):
+    """A user's activation: `function(x, **params)`, or the user's own module `inner` (whose
+    parameters are then this module's). An error it raises, or an output of another shape,
+    becomes one ActivationError line naming the activation."""
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any] | None = None,
+        inner: nn.Module | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.activation = name
+        self.function = function
+        self.inner = inner
+        self.params = dict(params or {})
+
+    def forward(self, x: Tensor) -> Tensor:
+        try:
+            if self.inner is not None:
+                out = self.inner(x)
+            else:
+                assert self.function is not None
+                out = self.function(x, **self.params)
+        except ActivationError:
+            raise
+        except Exception as exc:
+            raise ActivationError(
+                f"activation '{self.activation}' raised {type(exc).__name__}: {first_line(exc)}"
+            ) from exc
+        if not isinstance(out, Tensor):
+            raise ActivationError(
+                f"activation '{self.activation}' returned {type(out).__name__}, not a tensor"
+            )
+        if out.shape != x.shape:
+            raise ActivationError(
+                f"activation '{self.activation}' returned shape {list(out.shape)} for an input "
+                f"of shape {list(x.shape)}; an activation keeps its input's shape"
+            )
+        return out
+
+    def extra_repr(self) -> str:
+        return repr(self.activation) + (f", {self.params}" if self.params else "")

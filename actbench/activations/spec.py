@@ -6,6 +6,7 @@ factories, module factories and whole-layer derivatives import torch when they a
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,13 +37,28 @@ def float32_problem(number: float) -> str | None:
 
 @dataclass(frozen=True)
 class Param:
-    """One keyword parameter of an activation, with its default and what values are allowed."""
+    """One keyword parameter of an activation, with its default and what values are allowed.
+
+    The default's type is the parameter's: true/false, text (one of `choices`, any text
+    without them), a whole number or a number. A `required` parameter has no default (its
+    `default` only gives the type) and must be given.
+    """
 
     default: ParamValue
     help: str
     minimum: float | None = None  # inclusive lower bound for numbers
     exclusive_minimum: bool = False
     choices: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def kind(self) -> str:
+        """What a value must be, in words."""
+        if isinstance(self.default, bool):
+            return "true or false"
+        if isinstance(self.default, str):
+            return "one of " + ", ".join(self.choices) if self.choices else "text"
+        return "a whole number" if isinstance(self.default, int) else "a number"
 
     def validate(self, activation: str, name: str, value: Any) -> ParamValue:
         where = f"activation '{activation}' parameter '{name}'"
@@ -51,10 +67,8 @@ class Param:
                 raise ActivationError(f"{where} must be true or false (got {brief(value)})")
             return value
         if isinstance(self.default, str):
-            if not isinstance(value, str) or value not in self.choices:
-                raise ActivationError(
-                    f"{where} must be one of {', '.join(self.choices)} (got {brief(value)})"
-                )
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                raise ActivationError(f"{where} must be {self.kind} (got {brief(value)})")
             return str(value)
         if isinstance(value, str):  # PyYAML reads `1e-3` (no dot) as a string
             try:
@@ -77,6 +91,10 @@ class Param:
             if too_small:
                 bound = ">" if self.exclusive_minimum else ">="
                 raise ActivationError(f"{where} must be {bound} {self.minimum:g} (got {value!r})")
+        if isinstance(self.default, int):
+            if not number.is_integer():
+                raise ActivationError(f"{where} must be a whole number (got {value!r})")
+            return int(number)
         return number
 
 
@@ -100,6 +118,10 @@ KernelFactory = Callable[[Params], Kernels]
 #   straight-through), so no unit is / every unit is saturated (max |f'| = 0 has no 1% of it).
 Saturation = Literal["derivative", "never", "always"]
 SATURATION_RULES: tuple[Saturation, ...] = ("derivative", "never", "always")
+
+# Where an entry comes from: actbench's own, a torch.nn class by name, code the user named
+# (module:function, file.py:function), or a function registered in this Python session.
+Source = Literal["builtin", "torch", "code", "registered"]
 
 
 @dataclass(frozen=True)
@@ -141,11 +163,26 @@ class ActivationSpec:
     gain: float | Callable[[Params], float]
     saturation: Saturation | Callable[[Params], Saturation]
     whole_layer: WholeLayer | None = None
+    source: Source = "builtin"
+    code: str = ""  # source "code": the file or module its function comes from
+    short: str = ""  # the name a table label starts with, where not `name` (file.py:f -> f)
 
     @property
     def elementwise(self) -> bool:
         """Applied to each unit on its own (False: across the units of a layer)."""
         return self.whole_layer is None
+
+    def default_label(self, params: Mapping[str, Any]) -> str:
+        """The table label of an entry without one: the name, and the params that differ
+        from their defaults (required ones always), 'leaky_relu(negative_slope=0.2)'."""
+        changed = {
+            key: value
+            for key, value in params.items()
+            if key in self.params
+            and (self.params[key].required or value != self.params[key].default)
+        }
+        shown = ", ".join(f"{key}={value}" for key, value in changed.items())
+        return (self.short or self.name) + (f"({shown})" if shown else "")
 
     def resolve_params(self, given: Mapping[str, Any] | None = None) -> dict[str, ParamValue]:
         """Defaults overlaid with validated user values; unknown names are an error."""
@@ -159,6 +196,13 @@ class ActivationSpec:
                 raise ActivationError(
                     unknown("parameter", key, self.params, where=f" for activation '{self.name}'")
                 )
+        missing = [key for key, spec in self.params.items() if spec.required and key not in given]
+        if missing:
+            raise ActivationError(
+                f"activation '{self.name}' needs parameter '{missing[0]}' "
+                f"({self.params[missing[0]].kind}); set it with params: {{{missing[0]}: ...}} "
+                f"(--param {missing[0]}=VALUE)"
+            )
         resolved = {
             key: spec.validate(self.name, key, given[key]) if key in given else spec.default
             for key, spec in self.params.items()
@@ -185,3 +229,43 @@ class ActivationSpec:
         """How the saturation count reads this activation with these params."""
         rule = self.saturation
         return rule(self.resolve_params(params)) if callable(rule) else rule
+
+
+# Keyword parameters a signature may have that are never an activation's: in-place writes
+# would overwrite the pre-activations the probe and the backward pass read; device and dtype
+# are the population's.
+NOT_PARAMS = frozenset({"inplace", "device", "dtype"})
+_ANNOTATED: dict[str, ParamValue] = {"float": 0.0, "int": 0, "bool": False, "str": ""}
+
+
+def params_from_signature(function: Callable[..., Any], skip: int) -> dict[str, Param]:
+    """The keyword parameters of `function` (after its first `skip` ones) as Params.
+
+    A parameter with a number, true/false or text default becomes a Param with that default;
+    one without a default becomes a required Param of its annotated type (float, int, bool,
+    str; a number when not annotated). Others (a None or tuple default, *args, **kwargs,
+    `inplace`, `device`, `dtype`) cannot be set from a config and keep their default.
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin without a signature
+        return {}
+    found: dict[str, Param] = {}
+    for parameter in list(signature.parameters.values())[skip:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.name in NOT_PARAMS:
+            continue
+        default = parameter.default
+        annotation = parameter.annotation
+        type_name = (
+            annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+        )
+        if default is inspect.Parameter.empty:
+            placeholder = _ANNOTATED.get(str(type_name), 0.0)
+            found[parameter.name] = Param(
+                placeholder, f"required ({type_name or 'number'})", required=True
+            )
+        elif isinstance(default, bool | int | float | str):
+            found[parameter.name] = Param(default, f"default {default!r}")
+    return found

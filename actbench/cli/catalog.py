@@ -21,14 +21,33 @@ MAX_INPUTS = 10_000  # show prints one row per input: more is not a table anyone
 @app.command(
     "activations",
     short_help="The activations: formula, range, derivative, use.",
-    epilog=EXAMPLES + "  actbench activations\n  actbench activations --format md > acts.md",
+    epilog=EXAMPLES + "  actbench activations\n  actbench activations --format md > acts.md\n"
+    "  actbench activations --torch\n"
+    "  actbench activations torch.nn.CELU examples/squareplus.py:squareplus",
 )
-def list_activations(fmt: FormatOpt = TABLE) -> None:
+def list_activations(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAMES]",
+            show_default=False,
+            help="Describe these (any number): built-in names, torch.nn.<Class>, "
+            "module:function or file.py:function (runs that code). Default: the built-ins.",
+        ),
+    ] = None,
+    torch_classes: Annotated[
+        bool, typer.Option("--torch", help="List torch.nn's activation classes too.")
+    ] = False,
+    fmt: FormatOpt = TABLE,
+) -> None:
     """List every activation: formula, output range, derivative, parameters, typical use."""
     from actbench.render.catalog import activations_view
 
-    specs = [registry.get(name) for name in registry.names()]
-    emit(activations_view(specs), fmt.value, stdout_console())
+    asked = list(names or []) or [*registry.names(), *registry.registered_names()]
+    if torch_classes:
+        asked += registry.torch_names()
+    specs = [registry.get(name) for name in dict.fromkeys(asked)]
+    emit(activations_view(specs, more=not names), fmt.value, stdout_console())
 
 
 @app.command(
@@ -36,10 +55,16 @@ def list_activations(fmt: FormatOpt = TABLE) -> None:
     context_settings={"ignore_unknown_options": True},
     epilog=EXAMPLES + "  actbench show tanh --x 1 2 3\n"
     "  actbench show leaky_relu --param negative_slope=0.2 --x 1 -2 3 -5\n"
-    "  actbench show softmax --x 1 2 3 --format json",
+    "  actbench show softmax --x 1 2 3 --format json\n"
+    "  actbench show torch.nn.CELU --param alpha=0.5",
 )
 def show(
-    name: Annotated[str, typer.Argument(help="Activation name or alias.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Activation name or alias, torch.nn.<Class>, module:function or file.py:function."
+        ),
+    ],
     values: Annotated[
         list[str] | None,
         typer.Argument(

@@ -78,6 +78,14 @@ ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", metavar="NAME=VALUE", help="Activation parameter (repeatable)."),
 ]
+AllowCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-code",
+        help="Run the code a saved run's activations name (module:function, file.py:function); "
+        "without it a saved run runs no code.",
+    ),
+]
 
 # --- the options of every command that trains (RunFlags), in the order --help lists them ---
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import TABLE, ColumnsOpt, FormatOpt, OutOpt, SortOpt
-from actbench.cli.training import EXAMPLES
+from actbench.cli.options import TABLE, AllowCodeOpt, ColumnsOpt, FormatOpt, OutOpt, SortOpt
+from actbench.cli.training import EXAMPLES, saved_run_code
 from actbench.errors import RunFolderError
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 from actbench.render import emit
 
 
-def saved_models(run_dir: Path) -> ModelSource | None:
+def saved_models(run_dir: Path, allow_code: bool = False) -> ModelSource | None:
     """The members saved in a run folder (models/index.json), or None."""
     from actbench.members import INDEX_FILE
 
@@ -25,7 +25,7 @@ def saved_models(run_dir: Path) -> ModelSource | None:
         return None
     from actbench.api import load
 
-    return load(run_dir).model
+    return load(run_dir, allow_code=allow_code).model
 
 
 RunArg = Annotated[str, typer.Argument(help="Run id (or a unique prefix), or a run folder path.")]
@@ -82,14 +82,24 @@ def report(
             "figures, notes, config) to open in a browser or attach.",
         ),
     ] = False,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
     """Show a saved run again without retraining; write its figures into its folder."""
+    from actbench.activations import saved_run_problem
+    from actbench.api import saved_activation_names
     from actbench.render.results import result_view
     from actbench.render.view import to_markdown
     from actbench.runs import load_result, resolve_run, write_atomic
 
     run_dir = resolve_run(run, out)
     result = load_result(run_dir)
+    figures = plots or markdown or html
+    how = f"actbench report {run_dir.name} --allow-code"
+    if figures:  # the tables need no code; the figures draw and run the activations
+        names = saved_activation_names(result)
+        problem = saved_run_problem(run_dir.name, names, allow_code=allow_code, how=how)
+        if problem:
+            raise RunFolderError(f"{problem} (--no-plots shows the tables alone)")
     per_member = len({r.label for r in result.runs}) == 1
     view = result_view(
         result, per_member=per_member, sort=sort.value if sort else None, columns=columns
@@ -98,10 +108,11 @@ def report(
     stderr = stderr_console()
     written: list[Path] = []
     try:
-        if plots or markdown or html:
+        if figures:
             from actbench.plots import write_figures
 
-            written = write_figures(result, run_dir, saved_models(run_dir))
+            with saved_run_code(allow_code, how):
+                written = write_figures(result, run_dir, saved_models(run_dir, allow_code))
         if markdown:
             from actbench.plots import report_markdown
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +17,7 @@ from actbench.cli import _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
     TABLE,
+    AllowCodeOpt,
     AllowDivergedOpt,
     BaselineFileOpt,
     ColumnsOpt,
@@ -183,6 +185,14 @@ def _verdict(experiment: Experiment, flags: RunFlags, stopped: bool) -> int:
     return EXIT_FAILED if experiment.gate_failures else code
 
 
+def saved_run_code(allow: bool, how: str) -> AbstractContextManager[None]:
+    """While a saved run is read: its code runs only if `allow` (else naming code is an error
+    that says `how` to allow it)."""
+    from actbench.activations import refusing_code
+
+    return nullcontext() if allow else refusing_code(how)
+
+
 def _resolve(config: Path | None, flags: RunFlags, extra: dict[str, Any] | None = None) -> Config:
     """Defaults <- file <- --set <- dedicated flags <- --sweep, validated."""
     return load_config(
@@ -336,8 +346,11 @@ def rerun(
     out: OutOpt = Path("runs"),
     no_save: NoSaveOpt = False,
     quiet: QuietOpt = False,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
+    from actbench.activations import saved_run_problem
+    from actbench.api import saved_activation_names
     from actbench.gates import environment_changes, reproduction_differences
     from actbench.pipeline import RunRequest, stop_on_signals
     from actbench.pipeline import run as run_pipeline
@@ -351,7 +364,13 @@ def rerun(
             "reproduced; rerun a finished run, or start it again with: "
             f"actbench compare {run_dir / 'config.yaml'}"
         )
-    config = load_config(run_dir / "config.yaml")
+    how = f"actbench rerun {run_dir.name} --allow-code"
+    names = saved_activation_names(saved)
+    problem = saved_run_problem(run_dir.name, names, allow_code=allow_code, how=how)
+    if problem:
+        raise ConfigError(problem)
+    with saved_run_code(allow_code, how):
+        config = load_config(run_dir / "config.yaml")
     stderr = stderr_console()
     request = RunRequest(config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out)
     with stop_on_signals() as stop:

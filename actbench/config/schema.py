@@ -325,10 +325,7 @@ class ActivationEntry(Section):
     def _resolve(self) -> ActivationEntry:
         spec = activations.get(self.name)
         params = spec.resolve_params(self.params)
-        changed = {k: v for k, v in params.items() if v != spec.params[k].default}
-        label = self.label or spec.name + (
-            "(" + ", ".join(f"{k}={v}" for k, v in changed.items()) + ")" if changed else ""
-        )
+        label = self.label or spec.default_label(params)
         # frozen model: set the resolved values once, here
         object.__setattr__(self, "name", spec.name)
         object.__setattr__(self, "params", params)

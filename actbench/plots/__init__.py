@@ -2,7 +2,9 @@
 
 `FIGURES` is the list of figures, in the order they are written and shown; each is built by
 one module (one module per figure family). Adding a figure is one module and one entry here.
-matplotlib (and torch, for activations.png) are imported inside the functions that draw.
+`draw_figure` makes one of them as a matplotlib Figure (`Result.plot` in a notebook);
+`write_figures` draws every one through it. matplotlib (and torch, for activations.png) are
+imported inside the functions that draw.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actbench import format as fmt
+from actbench.errors import ConfigError, unknown
 from actbench.plots.activations import activations_figure
 from actbench.plots.boundary import boundary_figure
 from actbench.plots.common import (
@@ -50,6 +53,7 @@ class FigureSpec:
     filename: str
     build: Callable[[RunResult, dict[str, Color], ModelSource | None], Figure | None]
     caption: str
+    needs: str = ""  # what a run needs for this figure to show anything
 
     @property
     def stem(self) -> str:
@@ -69,6 +73,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         _from_results(curves_figure),
         "Training curves: train loss and test accuracy after every epoch "
         "(line: mean over seeds; band: ± 1 std, min-max with 2 seeds; x: a seed diverged there).",
+        needs="per-epoch history",
     ),
     FigureSpec(
         "boundary.png",
@@ -76,6 +81,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Decision boundaries (2-D data): the predicted probability of class 1 over the input "
         "plane, mean over seeds (more classes: the most probable class, its probability as "
         "intensity), the test points on top and each panel's mean test accuracy.",
+        needs="2-D data (data.kind moons, circles, xor, spiral or blobs) and the trained members",
     ),
     FigureSpec(
         "neurons.png",
@@ -83,6 +89,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Hidden units (2-D data): seed 0's first hidden layer, each unit's output over the "
         "input plane on its own colour scale; dead units (constant over the training set) "
         "are grey with a red cross.",
+        needs="2-D data (data.kind moons, circles, xor, spiral or blobs) and the trained members",
     ),
     FigureSpec(
         "health.png",
@@ -90,20 +97,57 @@ FIGURES: tuple[FigureSpec, ...] = (
         "Neuron health: dead, dormant and saturated hidden units (% of all hidden units) "
         "and the gradient norm at every probed epoch (metrics.health_every); epoch 0 is the "
         "network at initialisation.",
+        needs="neuron health tracked during training (metrics.health: true)",
     ),
     FigureSpec(
         "sweep.png",
         _from_results(sweep_figure),
         "Sweep: final test accuracy (error bars: 95% confidence interval of the mean "
         "over seeds) and dead hidden units at each grid point.",
+        needs="a sweep over numbers (--sweep train.lr=0.001,0.01)",
     ),
     FigureSpec(
         "activations.png",
         _from_results(activations_figure),
         "The activation functions of this run: f(x) solid, its derivative f'(x) dashed.",
+        needs="members",
     ),
 )
 CAPTIONS: dict[str, str] = {figure.stem: figure.caption for figure in FIGURES}
+
+
+FIGURE_NAMES: tuple[str, ...] = tuple(figure.stem for figure in FIGURES)
+
+
+def draw_figure(
+    result: RunResult,
+    name: str,
+    models: ModelSource | None = None,
+    colors: dict[str, Color] | None = None,
+) -> Figure | None:
+    """Figure `name` (a stem of FIGURES: curves, boundary, ...) of a run, or None when the run
+    has nothing for it to show (no per-epoch history, no numeric sweep, no members: the
+    spec's `needs`). It is not left open in pyplot: the caller owns it."""
+    spec = _spec(name)
+    plt = pyplot()
+    with plt.rc_context(RC_PARAMS):
+        figure = spec.build(result, colors or label_colors(result), models)
+    if figure is not None:
+        plt.close(figure)  # a notebook shows it once, as the value it is given
+    return figure
+
+
+def _spec(name: str) -> FigureSpec:
+    stem = Path(name).stem  # "curves" or "curves.png"
+    for spec in FIGURES:
+        if spec.stem == stem:
+            return spec
+    raise ConfigError(unknown("figure", name, FIGURE_NAMES))
+
+
+def needs_of(name: str) -> str:
+    """What a run needs for figure `name` to show anything."""
+    return _spec(name).needs
 
 
 def write_figures(
@@ -115,23 +159,18 @@ def write_figures(
     boundaries). A figure with nothing to show (no per-epoch history, no numeric sweep, no
     members) is not written.
     """
-    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = label_colors(result)
     written = []
-    with plt.rc_context(RC_PARAMS):
-        for spec in FIGURES:
-            figure = spec.build(result, colors, models)
-            if figure is None:
-                continue
-            try:
-                buffer = io.BytesIO()
-                figure.savefig(buffer, format="png", dpi=DPI)
-            finally:
-                plt.close(figure)
-            path = out_dir / spec.filename
-            write_atomic(path, buffer.getvalue())
-            written.append(path)
+    for spec in FIGURES:
+        figure = draw_figure(result, spec.stem, models, colors)
+        if figure is None:
+            continue
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI)
+        path = out_dir / spec.filename
+        write_atomic(path, buffer.getvalue())
+        written.append(path)
     return written
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -62,7 +63,8 @@ RC_PARAMS: dict[str, Any] = {
 def pyplot() -> ModuleType:
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend: figures show
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -10,8 +10,9 @@ from actbench.activations import ActivationSpec
 from actbench.render.view import Cell, Column, TableView, View, text_column
 
 
-def activations_view(specs: Sequence[ActivationSpec]) -> View:
-    """The registry: formula, output range, derivative, parameters, typical use."""
+def activations_view(specs: Sequence[ActivationSpec], more: bool = False) -> View:
+    """The registry: formula, output range, derivative, parameters, typical use. `more`: say
+    in the caption which other names the registry takes."""
     table = TableView(
         title="activations",
         columns=[
@@ -22,11 +23,22 @@ def activations_view(specs: Sequence[ActivationSpec]) -> View:
             text_column("params"),
             text_column("typical use", optional=True),
         ],
-        caption=["(aliases); params: the defaults, set with --param NAME=VALUE"],
+        caption=["(aliases); params: the defaults, set with --param NAME=VALUE"]
+        + (
+            [
+                "also: torch.nn.<Class> (--torch lists them), module:function and "
+                "file.py:function (docs/activations.md)"
+            ]
+            if more
+            else []
+        ),
     )
     records = []
     for spec in specs:
-        defaults = {name: param.default for name, param in spec.params.items()}
+        defaults = {
+            name: "required" if param.required else param.default
+            for name, param in spec.params.items()
+        }
         name = spec.name + (f"\n({', '.join(spec.aliases)})" if spec.aliases else "")
         table.add_section(
             [

@@ -286,23 +286,81 @@ def status_note(run: RunRecord) -> str:
 
 
 # --- machine formats ----------------------------------------------------------------------------
+#
+# CSV rows and pandas DataFrames are flat: one value per cell. A [low, high] interval becomes
+# two columns, an activation's params one column each, and per-layer values go to a long
+# table of their own (one row per member and hidden layer: `layer_records`).
+
+INTERVALS = ("test_accuracy_ci95", "diff_ci95")  # [low, high] -> <name>_low, <name>_high
+# RunRecord's per-layer lists -> their column in the long table of layers
+PER_LAYER = {
+    "dead_per_layer": "dead",
+    "dead_per_layer_init": "dead_init",
+    "dormant_per_layer": "dormant",
+    "saturated_per_layer": "saturated",
+    "mean_per_layer_init": "mean_init",
+    "std_per_layer_init": "std_init",
+}
+
+
+def _grid(grid: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {f"{prefix}{key}": value for key, value in grid.items()}
+
+
+def flat_summary(row: SummaryRow, grid_prefix: str = "grid.") -> dict[str, Any]:
+    """One summary row as flat columns: grid values first (as `grid_prefix` + key), each
+    interval as <name>_low and <name>_high."""
+    flat = _grid(row.grid, grid_prefix)
+    for key, value in row.model_dump(mode="json", exclude={"grid"}).items():
+        if key in INTERVALS:
+            low, high = value if value else (None, None)
+            flat[f"{key}_low"], flat[f"{key}_high"] = low, high
+        else:
+            flat[key] = value
+    return flat
+
+
+def flat_run(run: RunRecord, grid_prefix: str = "grid.") -> dict[str, Any]:
+    """One member as flat columns: grid values first, each param as params.<name>; the
+    per-layer lists are in `layer_records`, the history in history.csv."""
+    flat = _grid(run.grid, grid_prefix)
+    skip = {"grid", "history", "hidden_widths", *PER_LAYER}
+    for key, value in run.model_dump(mode="json", exclude=skip).items():
+        if key == "params":
+            flat.update({f"params.{name}": v for name, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def layer_records(result: RunResult, grid_prefix: str = "grid.") -> list[dict[str, Any]]:
+    """One row per member and hidden layer: its width and final per-layer values (dead,
+    dormant and saturated after training, dead and the output's mean and std at init)."""
+    records = []
+    for run in result.runs:
+        identity = {
+            **_grid(run.grid, grid_prefix),
+            "label": run.label,
+            "activation": run.activation,
+            "seed": run.seed,
+            "status": run.status,
+        }
+        series = {column: getattr(run, field) for field, column in PER_LAYER.items()}
+        layers = max([len(run.hidden_widths), *(len(values) for values in series.values())])
+        for layer in range(layers):
+            record = {**identity, "layer": layer + 1}
+            record["width"] = run.hidden_widths[layer] if layer < len(run.hidden_widths) else None
+            for column, values in series.items():
+                record[column] = values[layer] if layer < len(values) else None
+            records.append(record)
+    return records
 
 
 def summary_records(result: RunResult) -> list[dict[str, Any]]:
     """Flat summary rows for CSV: grid values as grid.<key> columns."""
-    records = []
-    for row in result.summary:
-        flat: dict[str, Any] = {f"grid.{key}": value for key, value in row.grid.items()}
-        flat.update(row.model_dump(mode="json", exclude={"grid"}))
-        records.append(flat)
-    return records
+    return [flat_summary(row) for row in result.summary]
 
 
 def run_records(result: RunResult) -> list[dict[str, Any]]:
     """Flat per-member rows for CSV (the per-epoch history is in history.csv)."""
-    records = []
-    for run in result.runs:
-        flat: dict[str, Any] = {f"grid.{key}": value for key, value in run.grid.items()}
-        flat.update(run.model_dump(mode="json", exclude={"grid", "history"}))
-        records.append(flat)
-    return records
+    return [flat_run(run) for run in result.runs]

@@ -312,11 +312,12 @@ def to_markdown(table: TableView) -> str:
     return text
 
 
-def to_html(table: TableView) -> str:
+def to_html(table: TableView, strong_best: bool = False) -> str:
     """An HTML table (every text escaped) in a sideways-scrolling box, the caption below it.
 
     Classes: text columns `text`, sweep columns `grid`, best values `best`, warnings `bad`,
-    and `next-point` on the first row of every section after the first.
+    and `next-point` on the first row of every section after the first. `strong_best`: best
+    values in <strong> as well, for pages without report.html's style sheet (a notebook).
     """
     from html import escape
 
@@ -337,7 +338,10 @@ def to_html(table: TableView) -> str:
                 classes += ["grid"] if col.merge else []
                 classes += ["best"] if cell.best else []
                 classes += ["bad"] if "red" in cell.style else []
-                cells.append(f"<td{attribute(classes)}>{escape(printable_lines(cell.text))}</td>")
+                text = escape(printable_lines(cell.text))
+                if strong_best and cell.best and text:
+                    text = f"<strong>{text}</strong>"
+                cells.append(f"<td{attribute(classes)}>{text}</td>")
             row_class = attribute(["next-point"]) if number and i == 0 else ""
             body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     html = (
