@@ -116,6 +116,7 @@ def plan(config: Config) -> tuple[list[GridPoint], list[PopulationPlan]]:
 # --- resource guard -----------------------------------------------------------------------------
 
 GIB = 2**30
+MEMBER_PARTS = ("permutations", "parameters", "training step")  # what more members take
 
 
 def estimate_memory(config: Config, members: int) -> dict[str, int]:
@@ -124,8 +125,7 @@ def estimate_memory(config: Config, members: int) -> dict[str, int]:
     widths = [shape.n_features, *config.model.hidden, shape.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
     batch = min(config.train.batch_size, shape.n_train)
-    # the 2-D kinds have no informative features to draw (their keys are None)
-    informative, redundant = data.n_informative or 0, data.n_redundant or 0
+    informative, redundant = data.n_informative or 0, data.n_redundant or 0  # None: not drawn
     n_clusters = data.n_classes * (data.n_clusters_per_class or 1)
     return {
         # float64 data split and scaled (~4 copies), float32 tensors; and a file's parse
@@ -170,7 +170,7 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
     detail = ", ".join(f"{name} {size / GIB:.1f}" for name, size in biggest)
     if biggest[0][0] == "data generation":
         remedy = f"use a smaller data.n_informative (now {config.data.n_informative})"
-    elif biggest[0][0] == "data" and config.data.kind == "file":
+    elif config.data.kind == "file" and parts["data"] >= max(parts[k] for k in MEMBER_PARTS):
         size = (describe(config.data).file_bytes or 0) / 2**20
         remedy = f"the data file '{config.data.path}' ({size:,.0f} MiB) is too large to read here"
     else:

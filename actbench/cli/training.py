@@ -253,7 +253,8 @@ def compare(
         sys.stdout.write(cfg.to_yaml())
         return
     report = Report(sort=sort.value if sort else None, columns=columns, baseline=baseline)
-    raise typer.Exit(_train(cfg, options, report, _config_name(config, "defaults")))
+    fallback = options.data.stem if options.data is not None else "defaults"
+    raise typer.Exit(_train(cfg, options, report, _config_name(config, fallback)))
 
 
 # --- train --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from actbench.data.table import SHOWN, Table, labelled
+from actbench.data.table import SHOWN, Table, encode_labels, labelled_codes
 from actbench.errors import DataError
 
 # Arrays of the API's recent runs, by SHA-256: a notebook's Result can still draw figures.
@@ -111,7 +111,10 @@ def table_of(X: Any, y: Any) -> Table:
     x = numeric_columns(X, names, "X")
     if len(np.shape(y)) >= 1 and len(y) != len(x):
         raise DataError(f"X has {len(x)} rows but y has {len(y)} labels; give one label per row")
-    return labelled(x, y, features=names, target=target, source="X")
+    codes, classes = encode_labels(y, "y", target)
+    return labelled_codes(
+        x, codes, classes, features=names, target=target, source="X", labels_from="y"
+    )
 
 
 def keep(table: Table) -> str:

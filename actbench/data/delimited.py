@@ -12,6 +12,7 @@ import codecs
 import csv
 import math
 import sys
+import warnings
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,15 +143,27 @@ def sniff(path: Path, header: str | bool) -> Layout:
             "a table needs feature columns and a label column"
         )
     if header == "auto":
-        header = not any(_is_number(cell) for cell in first) and any(
-            _is_number(cell) for row in rows[1:] for cell in row
-        )
+        header = _looks_like_header(first, rows[1:])
     if header:
         names = [cell.strip() or str(index) for index, cell in enumerate(first)]
         _check_unique(path, names)
     else:
         names = [str(index) for index in range(len(first))]
     return Layout(delimiter, bool(header), names, len(text.encode()) / len(lines), quotechar)
+
+
+def _looks_like_header(first: list[str], rows: list[list[str]]) -> bool:
+    """Whether the first row names the columns: a vote over the columns, as csv.Sniffer's
+    has_header does it (text above a column of numbers: a name; a number above numbers: data);
+    a lone row without numbers is a header."""
+    if not rows:
+        return not any(_is_number(cell) for cell in first)
+    votes = 0
+    for column, cell in enumerate(first):
+        below = [row[column] for row in rows if column < len(row) and row[column].strip()]
+        if below and all(_is_number(value) for value in below):
+            votes += -1 if _is_number(cell) else 1
+    return votes > 0
 
 
 def _most_regular(lines: Sequence[str], candidates: str) -> str:
@@ -193,8 +206,15 @@ def column_index(
             f"data.{key} {as_int} is not a column of {_name(path)}: it has {len(names)} "
             f"columns, 0 to {len(names) - 1}"
         )
-    shown = names if header else [f"0 to {len(names) - 1} (no header)"]
-    raise DataError(unknown(f"data.{key} column", str(column), shown, where=f" in {_name(path)}"))
+    if header:
+        raise DataError(
+            unknown(f"data.{key} column", str(column), names, where=f" in {_name(path)}")
+        )
+    raise DataError(
+        f"data.{key} '{column}' names no column of {_name(path)}: it has no header row (line 1 "
+        f"holds data), so its {len(names)} columns go by index, 0 to {len(names) - 1}; if line "
+        "1 names the columns, set data.header: true"
+    )
 
 
 def _integer(text: str) -> int | None:
@@ -244,44 +264,19 @@ class _Problems:
 def read_delimited(
     path: Path, target: int | str | None, features: Sequence[int | str] | None, header: str | bool
 ) -> Table:
-    """The file's rows as a checked Table (see actbench.data.table.labelled)."""
+    """The file's rows as a checked Table (see actbench.data.table.labelled).
+
+    numpy's loadtxt parses the numbers (a C parser, ~3x faster than float() per cell) and the
+    csv module the labels; a file loadtxt refuses is parsed row by row, which finds every cell
+    that is not a number, so that the error can name its columns."""
     layout = sniff(path, header)
     label, chosen = columns_of(path, layout, target, features)
-    width = len(layout.names)
-    values = array("d")
-    codes = array("q")
-    code_of: dict[str, int] = {}
-    problems = _Problems()
-    pick = itemgetter(*chosen) if len(chosen) > 1 else (lambda row: (row[chosen[0]],))
-    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    try:
-        with path.open(encoding=ENCODING, newline="") as handle:
-            reader = csv.reader(handle, **layout.dialect())
-            if layout.header:
-                next(reader, None)
-            for row in reader:
-                if len(row) != width:
-                    if not row or (len(row) == 1 and not row[0].strip()):
-                        continue  # a blank line
-                    raise _ragged(path, layout, reader.line_num, len(row))
-                start = len(values)
-                try:
-                    values.extend(map(float, pick(row)))
-                except ValueError:
-                    del values[start:]
-                    values.extend(_slowly(pick(row), chosen, reader.line_num, problems))
-                text = row[label].strip()
-                code = code_of.get(text)
-                if code is None:
-                    if not text:
-                        problems.no_label.append(reader.line_num)
-                    code = code_of[text] = len(code_of)
-                codes.append(code)
-    except UnicodeDecodeError:
-        raise _encoding_error(path) from None
-    except csv.Error as exc:
-        delimiter = _shown_delimiter(layout.delimiter)
-        raise DataError(f"{_name(path)}: cannot read it as {delimiter}-delimited: {exc}") from None
+    numbers = _numbers(path, layout, chosen)
+    parsed = _parse(path, layout, label, chosen, with_values=numbers is None)
+    if numbers is not None and len(numbers) != len(parsed.codes):  # they disagree on a row
+        numbers = None
+        parsed = _parse(path, layout, label, chosen, with_values=True)
+    codes, code_of, problems = parsed.codes, parsed.code_of, parsed.problems
     rows = len(codes)
     if rows == 0:
         raise DataError(f"{_name(path)} has a header but no data rows")
@@ -292,7 +287,8 @@ def read_delimited(
             f"{_name(path)}: the target '{layout.names[label]}' is empty on line {first}; every "
             "row needs a label: drop the unlabelled rows"
         )
-    x = np.frombuffer(values, dtype=np.float64).reshape(rows, len(chosen))
+    x = numbers if numbers is not None else np.frombuffer(parsed.values, dtype=np.float64)
+    x = x.reshape(rows, len(chosen))
     labels = _typed(list(code_of))  # each distinct label text once, in the order first seen
     if any(isinstance(value, float) and math.isnan(value) for value in labels):
         raise DataError(
@@ -310,6 +306,83 @@ def read_delimited(
         target=layout.names[label],
         source=_name(path),
     )
+
+
+def _numbers(path: Path, layout: Layout, chosen: list[int]) -> np.ndarray | None:
+    """The feature columns by numpy's loadtxt; None where it refuses the file (a cell that is
+    not a number, an empty one, a short row) or cannot split it (spaces)."""
+    if layout.delimiter == " ":
+        return None
+    try:
+        with warnings.catch_warnings():  # an empty file: said in one line below
+            warnings.simplefilter("ignore", UserWarning)
+            return np.loadtxt(
+                path,
+                dtype=np.float64,
+                delimiter=layout.delimiter,
+                quotechar=layout.quotechar,
+                comments=None,
+                skiprows=int(layout.header),
+                usecols=chosen,
+                encoding=ENCODING,
+                ndmin=2,
+            )
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class _Parsed:
+    """A row-by-row read: the label codes, and the feature values when they were parsed."""
+
+    values: array[float]
+    codes: array[int]
+    code_of: dict[str, int]
+    problems: _Problems
+
+
+def _parse(
+    path: Path, layout: Layout, label: int, chosen: list[int], *, with_values: bool
+) -> _Parsed:
+    """Every row by the csv module: its label (and its features, `with_values`), checking
+    that each row has one field per column."""
+    width = len(layout.names)
+    values: array[float] = array("d")
+    codes: array[int] = array("q")
+    code_of: dict[str, int] = {}
+    problems = _Problems()
+    pick = itemgetter(*chosen) if len(chosen) > 1 else (lambda row: (row[chosen[0]],))
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        with path.open(encoding=ENCODING, newline="") as handle:
+            reader = csv.reader(handle, **layout.dialect())
+            if layout.header:
+                next(reader, None)
+            for row in reader:
+                if len(row) != width:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # a blank line
+                    raise _ragged(path, layout, reader.line_num, len(row))
+                if with_values:
+                    start = len(values)
+                    try:
+                        values.extend(map(float, pick(row)))
+                    except ValueError:
+                        del values[start:]
+                        values.extend(_slowly(pick(row), chosen, reader.line_num, problems))
+                text = row[label].strip()
+                code = code_of.get(text)
+                if code is None:
+                    if not text:
+                        problems.no_label.append(reader.line_num)
+                    code = code_of[text] = len(code_of)
+                codes.append(code)
+    except UnicodeDecodeError:
+        raise _encoding_error(path) from None
+    except csv.Error as exc:
+        delimiter = _shown_delimiter(layout.delimiter)
+        raise DataError(f"{_name(path)}: cannot read it as {delimiter}-delimited: {exc}") from None
+    return _Parsed(values, codes, code_of, problems)
 
 
 def _slowly(

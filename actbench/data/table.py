@@ -92,8 +92,10 @@ def labelled_codes(
     features: Sequence[str],
     target: str | None,
     source: str,
+    labels_from: str = "the target",
 ) -> Table:
-    """Checked rows whose labels are class codes already (class i is classes[i])."""
+    """Checked rows whose labels are class codes already (class i is classes[i]);
+    `labels_from` names the labels in messages when they have no column name."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise DataError(f"{source}: the features must be 2-D (rows x features), not {x.ndim}-D")
@@ -103,11 +105,11 @@ def labelled_codes(
     if len(x) == 0:
         raise DataError(f"{source} has no rows")
     if len(classes) < 2:
-        what = f"'{target}'" if target is not None else "the labels"
+        what = f"{source}: '{target}' has" if target is not None else f"{labels_from} has"
         only = f" ({fmt.label(classes[0])})" if classes else ""
         raise DataError(
-            f"{source}: {what} has one class{only} in {fmt.plural(len(codes), 'row')}; a "
-            "classifier needs at least 2"
+            f"{what} one class{only} in {fmt.plural(len(codes), 'row')}; a classifier needs "
+            "at least 2"
         )
     if len(classes) > MAX_CLASSES:
         raise DataError(
@@ -194,14 +196,14 @@ def stratified_split(table: Table, test_size: float, random_state: int) -> RawSp
     from sklearn.model_selection import train_test_split
 
     counts = table.class_counts()
-    rare = [(table.classes[i], count) for i, count in enumerate(counts) if count < 2]
+    rare = [table.classes[i] for i, count in enumerate(counts) if count < 2]
     if rare:
-        shown = ", ".join(f"{fmt.label(label)} ({count})" for label, count in rare[:SHOWN])
+        shown = ", ".join(fmt.label(label) for label in rare[:SHOWN])
         more = f" and {len(rare) - SHOWN} more" if len(rare) > SHOWN else ""
+        which = f"class {shown} has" if len(rare) == 1 else f"classes {shown}{more} have"
         raise DataError(
-            f"{table.source}: {fmt.plural(len(rare), 'class', 'classes')} {shown}{more} "
-            f"{'has' if len(rare) == 1 else 'have'} one row; a stratified split needs at least "
-            "2 rows per class (one to train on, one to test): drop or merge "
+            f"{table.source}: {which} one row; a stratified split needs at least 2 rows of "
+            "each class (one to train on, one to test): drop or merge "
             f"{'it' if len(rare) == 1 else 'them'}"
         )
     n = len(table.y)
