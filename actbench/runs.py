@@ -230,7 +230,9 @@ def distinct_data(
         if data is None:  # a population that failed
             continue
         _, seen = found.setdefault(data.model_dump_json(), (data, []))
-        seen += [point for point in points if point not in seen]
+        for point in points:
+            if point not in seen:
+                seen.append(point)
     return [data.model_copy(update={"points": points}) for data, points in found.values()]
 
 
