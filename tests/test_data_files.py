@@ -367,3 +367,18 @@ def test_compare_and_train_a_csv_from_the_command_line(
     saved = json.loads((run_dir / "results.json").read_text())
     assert saved["data"][0]["classes"] == ["no", "yes"]
     assert saved["data"][0]["path"] == str(path)
+
+
+def test_windows_line_ends_a_byte_order_mark_and_quotes(tmp_path: Path) -> None:
+    rows = "".join(f'{i},"{i % 7}",{"yes" if i % 2 else "no"}\r\n' for i in range(20))
+    path = tmp_path / "d.csv"
+    path.write_text('\ufeff"a b","c, d",label\r\n' + rows, encoding="utf-8", newline="")
+    data = check(file_config(path))
+    assert data.features == ["a b", "c, d"] and data.shape == [20, 2]
+
+
+def test_decimal_commas_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = csv_text(tmp_path, "a;b;label\n" + "".join(f"{i},5;{i};{i % 2}\n" for i in range(20)))
+    line = refused(tmp_path, capsys, "--data", path, "--target", "label")
+    assert "feature column 'a' ('0,5' on line 2) is not numeric" in line
+    assert "decimal commas" in line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+import re
 import sys
 import warnings
 from array import array
@@ -31,6 +32,7 @@ MAX_LINE_BYTES = 16 * 2**20  # a first line longer than this is not a table
 ENCODING = "utf-8-sig"  # UTF-8, with or without a byte-order mark (Excel writes one)
 DELIMITERS = {".csv": ",;\t|", ".tsv": "\t", ".txt": ",;\t| "}
 TRUE, FALSE = "true", "false"
+DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
 
 
 @dataclass(frozen=True)
@@ -421,11 +423,11 @@ def _report(path: Path, layout: Layout, chosen: list[int], problems: _Problems) 
     )
     more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
     lines = {line for _, (_, line) in found}
-    hint = (
-        "; line 1 looks like a header: set data.header: true"
-        if lines == {1} and not layout.header
-        else ""
-    )
+    hint = ""
+    if lines == {1} and not layout.header:
+        hint = "; line 1 looks like a header: set data.header: true"
+    elif any(DECIMAL_COMMA.fullmatch(cell) for cell, _ in problems.not_numbers.values()):
+        hint = "; they look like decimal commas: write the numbers with decimal points (0.5)"
     columns = "feature column" if len(found) == 1 else "feature columns"
     raise DataError(
         f"{_name(path)}: {columns} {shown}{more} {'is' if len(found) == 1 else 'are'} not "
