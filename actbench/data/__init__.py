@@ -18,7 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from actbench.config import BUNDLED_KINDS, DataConfig
+from actbench.config import BUNDLED_KINDS, BUNDLED_SHAPES, DataConfig
+from actbench.data import arrays, bundled, files
 from actbench.data.dataset import Dataset, DataShape, RawSplit, standardised
 from actbench.data.synthetic import SOURCES, SPIRAL_TURNS, generate, split_generated
 from actbench.data.table import Table, stratified_split
@@ -43,17 +44,11 @@ __all__ = [
 def _table(cfg: DataConfig) -> tuple[Table, dict[str, Any]]:
     """The labelled rows of a kind that is not generated, and where they came from."""
     if cfg.kind in BUNDLED_KINDS:
-        from actbench.data.bundled import read_bundled, source
-
-        return read_bundled(cfg), {"source": source(cfg.kind)}
+        return bundled.read_bundled(cfg), {"source": bundled.source(cfg.kind)}
     if cfg.kind == "arrays":
-        from actbench.data.arrays import kept
-
         assert cfg.sha256 is not None  # the schema asks for it
-        return kept(cfg.sha256), {"source": "arrays"}
-    from actbench.data.files import read_file
-
-    data = read_file(cfg)
+        return arrays.kept(cfg.sha256), {"source": "arrays"}
+    data = files.read_file(cfg)
     where = {"source": cfg.path, "path": cfg.path, "size": data.size, "sha256": data.sha256}
     return data.table, where
 
@@ -96,8 +91,6 @@ def make_dataset(cfg: DataConfig) -> Dataset:
 def describe(cfg: DataConfig) -> DataShape:
     """The data's sizes before any of it is made or read: from the config (generated and
     bundled kinds), the kept arrays, or a file's size and head (estimated)."""
-    from actbench.config import BUNDLED_SHAPES
-
     if cfg.is_synthetic:
         return DataShape(cfg.n_samples, cfg.n_inputs, cfg.n_classes, cfg.n_train, cfg.n_test)
     if cfg.kind in BUNDLED_SHAPES:
@@ -105,16 +98,12 @@ def describe(cfg: DataConfig) -> DataShape:
         n_test = math.ceil(cfg.test_size * rows)
         return DataShape(rows, features, classes, rows - n_test, n_test)
     if cfg.kind == "arrays":
-        from actbench.data.arrays import kept
-
         assert cfg.sha256 is not None
-        table = kept(cfg.sha256)
+        table = arrays.kept(cfg.sha256)
         rows, features = table.x.shape
         n_test = math.ceil(cfg.test_size * rows)
         return DataShape(rows, features, table.n_classes, rows - n_test, n_test)
-    from actbench.data.files import estimate
-
-    return estimate(cfg)
+    return files.estimate(cfg)
 
 
 def is_planar(cfg: DataConfig) -> bool:
@@ -130,13 +119,11 @@ def check_unchanged(fingerprint: DataFingerprint, run: str) -> None:
     """A data file must be what it was when run `run` read it: same size and SHA-256."""
     if fingerprint.path is None:
         return
-    from actbench.data.files import file_sha256
-
     path = Path(fingerprint.path)
     if not path.is_file():
         raise DataError(f"data file '{path}' of run {run} is gone; rerun needs the same data")
     size = path.stat().st_size
-    sha = file_sha256(path) if size == fingerprint.size else None
+    sha = files.file_sha256(path) if size == fingerprint.size else None
     if sha != fingerprint.sha256:
         then = f"{fingerprint.size:,} bytes, sha256 {fingerprint.sha256[:12]}"
         now = f"{size:,} bytes" + (f", sha256 {sha[:12]}" if sha else "")
