@@ -382,3 +382,32 @@ def test_decimal_commas_get_a_hint(tmp_path: Path, capsys: pytest.CaptureFixture
     line = refused(tmp_path, capsys, "--data", path, "--target", "label")
     assert "feature column 'a' ('0,5' on line 2) is not numeric" in line
     assert "decimal commas" in line
+
+
+@pytest.mark.parametrize("kind", ["csv with a header", "headerless tsv", "npz"])
+def test_each_file_type_trains_from_the_cli_and_the_api(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    import actbench
+
+    x, labels = table(90)
+    if kind == "csv with a header":
+        path, target = write_csv(tmp_path / "d.csv", x, labels), "label"
+    elif kind == "headerless tsv":
+        path, target = write_csv(tmp_path / "d.tsv", x, labels, sep="\t", header=False), "3"
+    else:
+        path, target = tmp_path / "d.npz", "y"
+        np.savez(path, X=x, y=labels)
+    cli = run_cli(
+        capsys, "compare", "--data", str(path), "--target", target, *FAST, "--format", "json",
+        "--no-save",
+    )  # fmt: skip
+    assert cli.code == 0, cli.err
+    api = actbench.compare(
+        {"data": {"kind": "file", "path": str(path), "target": target}},
+        overrides={"activations": ["relu", "tanh"]},
+        epochs=2,
+        seeds=1,
+    )
+    assert [r["test_accuracy"] for r in cli.json["runs"]] == [r.test_accuracy for r in api.runs]
+    assert api.run_result.data[0].classes == ["no", "yes"]
