@@ -326,13 +326,29 @@ def _run(
     if experiment.model_index is not None:
         models = _Models(experiment.model_index, blobs=experiment.models)
     return Result(
-        config, experiment.result, experiment.run_dir, per_member=per_member, models=models
+        experiment.config,
+        experiment.result,
+        experiment.run_dir,
+        per_member=per_member,
+        models=models,
     )
+
+
+def _arrays(X: Any, y: Any) -> dict[str, Any]:
+    """X and y (NumPy, pandas or torch) as the data flags of a run: kind arrays, kept in this
+    process under their SHA-256 (and saved in the run folder with save=True)."""
+    if X is None and y is None:
+        return {}
+    from actbench.data.arrays import keep, table_of
+
+    return {"data.kind": "arrays", "data.sha256": keep(table_of(X, y))}
 
 
 def compare(
     config: ConfigLike = None,
     *,
+    X: Any = None,
+    y: Any = None,
     overrides: Mapping[str, Any] | None = None,
     sweep: Mapping[str, Sequence[Any]] | None = None,
     seeds: int | Sequence[int] | None = None,
@@ -348,6 +364,9 @@ def compare(
     """Train every activation x every seed (x every sweep point) side by side.
 
     config: a YAML path, a mapping of sections ({"train": {"epochs": 5}}) or a Config;
+    X, y: your own data instead of the config's: features (rows x columns) and one label per
+    row, as NumPy arrays, a pandas DataFrame and Series, or torch tensors (labels of any one
+    type; the classes are their sorted values; save=True keeps them in the run folder);
     overrides: dotted keys, {"train.lr": 0.3, "model.hidden": [8, 8]}; sweep: dotted key ->
     values, {"train.lr": [0.001, 0.1]}; seeds/epochs/lr/device: shortcuts for train.*.
     baseline: compare every label with this one, paired over seeds. save: write a run folder
@@ -357,11 +376,11 @@ def compare(
         config,
         overrides=overrides,
         sweep=sweep,
-        flags=shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
+        flags={**_arrays(X, y), **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device)},
     )
     return _run(
         cfg,
-        name or "defaults",
+        name or ("arrays" if X is not None else "defaults"),
         baseline=baseline,
         save=save,
         save_models=save_models,
@@ -375,6 +394,8 @@ def train(
     act: str | None = None,
     config: ConfigLike = None,
     *,
+    X: Any = None,
+    y: Any = None,
     params: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
     sweep: Mapping[str, Sequence[Any]] | None = None,
@@ -390,9 +411,10 @@ def train(
     """Train one activation over its seeds, like `actbench train --act NAME`.
 
     act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
-    config must list exactly one activation. The other arguments are compare()'s.
+    config must list exactly one activation. The other arguments (X and y too) are compare()'s.
     """
     flags = {
+        **_arrays(X, y),
         **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
         **one_activation(act, params),
     }

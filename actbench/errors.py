@@ -37,6 +37,10 @@ class ActivationError(ConfigError):
     """Unknown activation or activation parameter."""
 
 
+class DataError(ConfigError):
+    """The data cannot be used: a data file that is missing, unreadable or unfit to train on."""
+
+
 class DeviceError(ActbenchError):
     """The requested device does not exist on this machine."""
 

@@ -22,7 +22,7 @@ import torch
 
 from actbench import __version__
 from actbench.config import Config, GridPoint, grid_points
-from actbench.data import make_dataset
+from actbench.data import describe, make_dataset
 from actbench.engine import EpochReport, PopulationOutcome, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
 from actbench.format import plural
@@ -31,9 +31,11 @@ from actbench.model import n_logits
 from actbench.population import MemberSpec, Population
 from actbench.probe import DEFAULT_MEMORY_BUDGET
 from actbench.runs import (
+    DataFingerprint,
     MemberIdentity,
     RunRecord,
     RunResult,
+    distinct_data,
     new_run_id,
 )
 from actbench.stats import summarize
@@ -114,27 +116,27 @@ def plan(config: Config) -> tuple[list[GridPoint], list[PopulationPlan]]:
 # --- resource guard -----------------------------------------------------------------------------
 
 GIB = 2**30
+MEMBER_PARTS = ("permutations", "parameters", "training step")  # what more members take
 
 
 def estimate_memory(config: Config, members: int) -> dict[str, int]:
     """Bytes a population of `members` will need at its peak, by part (a generous estimate)."""
-    data = config.data
-    widths = [data.n_inputs, *config.model.hidden, data.n_classes]
+    data, shape = config.data, describe(config.data)  # a data file's shape: from its size
+    widths = [shape.n_features, *config.model.hidden, shape.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
-    batch = min(config.train.batch_size, data.n_train)
-    # the 2-D kinds have no informative features to draw (their keys are None)
-    informative, redundant = data.n_informative or 0, data.n_redundant or 0
+    batch = min(config.train.batch_size, shape.n_train)
+    informative, redundant = data.n_informative or 0, data.n_redundant or 0  # None: not drawn
     n_clusters = data.n_classes * (data.n_clusters_per_class or 1)
     return {
-        # sklearn makes float64 data, splits and scales it (~4 copies), then float32 tensors
-        "data": data.n_samples * data.n_inputs * (4 * 8 + 4),
+        # float64 data split and scaled (~4 copies), float32 tensors; and a file's parse
+        "data": shape.n_samples * shape.n_features * (4 * 8 + 4) + shape.read_bytes,
         # make_classification also draws, per cluster, a dense n_informative x n_informative
         # float64 covariance (peak: it and one temporary, measured), an n_informative x
         # n_redundant one, and the centroids: 100,000 informative features are 149 GiB.
         "data generation": 16 * informative * (informative + redundant)
         + 16 * n_clusters * informative,
         # one epoch's minibatch order, int64, built on the CPU and copied to the device
-        "permutations": 2 * members * data.n_train * 8,
+        "permutations": 2 * members * shape.n_train * 8,
         # parameters, gradients, optimizer state and the epoch snapshot, float32
         "parameters": 6 * members * n_params * 4,
         # activations of one training step kept for the backward pass
@@ -168,6 +170,9 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
     detail = ", ".join(f"{name} {size / GIB:.1f}" for name, size in biggest)
     if biggest[0][0] == "data generation":
         remedy = f"use a smaller data.n_informative (now {config.data.n_informative})"
+    elif config.data.kind == "file" and parts["data"] >= max(parts[k] for k in MEMBER_PARTS):
+        size = (describe(config.data).file_bytes or 0) / 2**20
+        remedy = f"the data file '{config.data.path}' ({size:,.0f} MiB) is too large to read here"
     else:
         remedy = (
             f"use fewer members (now {members}: activations x seeds x learning rates), a "
@@ -229,6 +234,7 @@ class PlanOutcome:
     device: str = ""  # where it trained, e.g. "cpu (2 threads)"
     threads: int | None = None  # CPU threads it trained with (None on CUDA)
     scaler: Scaler | None = None  # its data's scaler, when the models are kept
+    data: DataFingerprint | None = None  # what its data were
 
     @property
     def notices(self) -> list[str]:
@@ -292,8 +298,9 @@ def config_threads(cfg: Config, members: int) -> int:
 def plan_work(cfg: Config, members: int) -> int:
     """Multiply-adds of one training step of a population of `members` networks of cfg's
     shape."""
-    widths = [cfg.data.n_inputs, *cfg.model.hidden, n_logits(cfg.model.head, cfg.data.n_classes)]
-    batch = min(cfg.train.batch_size, cfg.data.n_train)
+    shape = describe(cfg.data)
+    widths = [shape.n_features, *cfg.model.hidden, n_logits(cfg.model.head, shape.n_classes)]
+    batch = min(cfg.train.batch_size, shape.n_train)
     return step_work(members, batch, widths)
 
 
@@ -337,6 +344,7 @@ def _train_plan(
         models=models,
         device=describe_device(device),
         scaler=scaler_of(data) if models else None,
+        data=data.fingerprint,
     )
 
 
@@ -457,6 +465,7 @@ def run_experiment(
         summary=summarize(ordered, baseline),
         notices=list(dict.fromkeys(notices)),
         environment=environment(devices),
+        data=distinct_data((o.data, [points[m.point].values for m in o.members]) for o in outcomes),
     )
     # named in record order, so the names do not depend on which executor finished first
     models, model_index = index_models([kept[key] for key in sorted(kept)], scalers)

@@ -138,6 +138,12 @@ def member(label: str, seed: int, grid: Mapping[str, Any] | None = None) -> str:
     return f"{label} seed {seed}" + (f" [{where}]" if where else "")
 
 
+def label(item: Any) -> str:
+    """A class's original label in a sentence: strings quoted ('yes'), others as values (1,
+    true, 0.5)."""
+    return f"'{printable(item)}'" if isinstance(item, str) else value(item)
+
+
 def params(values: Mapping[str, Any]) -> str:
     """Activation parameters: 'negative_slope=0.2, ste=true'."""
     return ", ".join(f"{k}={value(v)}" for k, v in values.items())

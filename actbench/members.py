@@ -8,7 +8,7 @@ data: its shape, head, activation and the data scaler it was trained behind.
     models/index.json
     {"format": 1,
      "scalers": [{"mean": [float64...], "scale": [float64...],     one per distinct data config
-                  "classes": [label...]}],        (optional) the original labels, sorted
+                  "classes": [label...]}],      class i's original label (str, int, bool, float)
      "models": [{"file", "label", "activation", "params", "grid", "seed", "hidden": [int],
                  "head", "n_features", "n_classes", "scaler": int}]}
 
@@ -38,6 +38,7 @@ from actbench.data import Dataset
 from actbench.errors import ActbenchError, RunFolderError, unknown
 from actbench.model import Head, SimpleNN, n_logits
 from actbench.population import MemberSpec
+from actbench.runs import Label
 
 INDEX_FILE = "index.json"
 MAX_STEM = 120  # file names stay well under the usual 255-byte limit
@@ -49,11 +50,12 @@ class _Entry(BaseModel):
 
 class Scaler(_Entry):
     """sklearn's StandardScaler as fitted on the training split: mean_ and scale_, float64;
-    and, where the data had labels of its own, the labels class 0, 1, ... stand for."""
+    and the data's classes: the original label of each (logit i is classes[i]; sorted). The
+    per-data entry of models/index.json; runs saved before classes were recorded have none."""
 
     mean: list[float]
     scale: list[float]
-    classes: list[Any] | None = None
+    classes: list[Label] | None = None
 
 
 class ModelEntry(_Entry):
@@ -87,7 +89,9 @@ class ModelIndex(_Entry):
 def scaler_of(data: Dataset) -> Scaler:
     """The scaler a dataset was standardised with (fit on its training split)."""
     return Scaler(
-        mean=[float(v) for v in data.scaler_mean], scale=[float(v) for v in data.scaler_scale]
+        mean=[float(v) for v in data.scaler_mean],
+        scale=[float(v) for v in data.scaler_scale],
+        classes=list(data.classes) or None,
     )
 
 
@@ -163,6 +167,7 @@ def index_models(
             known = (scalers or {}).get(data_key)
             found.append(known if known is not None else fit_scaler(cfg.data))
         scaler = index_of[data_key]
+        classes = found[scaler].classes
         entries.append(
             ModelEntry(
                 file=name,
@@ -174,7 +179,7 @@ def index_models(
                 hidden=list(cfg.model.hidden),
                 head=cfg.model.head,
                 n_features=len(found[scaler].mean),
-                n_classes=cfg.data.n_classes,
+                n_classes=len(classes) if classes else cfg.data.n_classes,
                 scaler=scaler,
             )
         )

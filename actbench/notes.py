@@ -1,16 +1,19 @@
 """Plain-language notes under the table, computed from the numbers of a run.
 
 Each note states something the numbers show and a student might miss: the leaders are within
-seed noise, a network lost units or was born with dead ones, a model sits at chance level, runs
+seed noise, a network lost units or was born with dead ones, a model sits at chance level (the
+accuracy of always predicting the most common class), the classes are imbalanced, runs
 diverged. No note is written unless the numbers support it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from actbench import format as fmt
-from actbench.runs import RunRecord, RunResult, SummaryRow
+from actbench.runs import DataFingerprint, RunRecord, RunResult, SummaryRow
 from actbench.stats import (
     MIN_PAIRED_SEEDS,
     SIGNIFICANCE,
@@ -21,6 +24,8 @@ from actbench.stats import (
 
 CHANCE_MARGIN = 0.03  # within 3 points of chance counts as at chance
 LOST_UNITS = 0.5  # mean units lost over seeds worth a note
+IMBALANCE = 1.5  # classes are imbalanced when the largest has this many times the smallest's rows
+SHOWN_CLASSES = 4  # classes listed in the balance note
 
 
 def run_notes(result: RunResult) -> list[str]:
@@ -37,24 +42,78 @@ def run_notes(result: RunResult) -> list[str]:
     points: dict[str, list[SummaryRow]] = {}
     for row in result.summary:
         points.setdefault(grid_key(row.grid), []).append(row)
-    chance = _chance(result)
+    notes += [note for data in result.data if (note := _balance(data))]
     for rows in points.values():
         where = fmt.grid_point(rows[0].grid)
         prefix = f"[{where}] " if where else ""
         runs = [run for run in result.runs if grid_key(run.grid) == grid_key(rows[0].grid)]
+        chance = _chance(result, rows[0].grid)
         notes += [prefix + note for note in _point_notes(rows, runs, chance)]
     return notes
 
 
-def _chance(result: RunResult) -> float | None:
-    """Accuracy of guessing, for balanced classes (every shipped data kind is balanced)."""
-    data = result.config.get("data", {})
-    classes = data.get("n_classes") or 2
-    return 1.0 / classes if isinstance(classes, int) and classes >= 2 else None
+@dataclass(frozen=True)
+class Chance:
+    """Chance level: the test accuracy of always predicting the most common training class."""
+
+    accuracy: float
+    how: str  # "by guessing" (balanced classes), "by always predicting 'no'"
+
+
+def _data_of(result: RunResult, grid: dict[str, Any]) -> DataFingerprint | None:
+    key = grid_key(grid)
+    return next(
+        (data for data in result.data if any(grid_key(p) == key for p in data.points)), None
+    )
+
+
+def _imbalanced(data: DataFingerprint) -> bool:
+    counts = [count for count in data.class_counts if count]
+    return len(counts) >= 2 and max(counts) >= IMBALANCE * min(counts)
+
+
+def _chance(result: RunResult, grid: dict[str, Any]) -> Chance | None:
+    """Chance at a grid point: from its data's class counts (results.json `data`), or, for a
+    run saved before they were recorded, 1 / n_classes (the generated kinds are balanced)."""
+    data = _data_of(result, grid)
+    majority = data.majority_accuracy() if data is not None else None
+    if data is not None and majority is not None:
+        if not _imbalanced(data):
+            return Chance(majority, "by guessing")
+        train = [a - b for a, b in zip(data.class_counts, data.test_class_counts, strict=True)]
+        common = data.classes[train.index(max(train))]
+        return Chance(majority, f"by always predicting {fmt.label(common)}")
+    classes = result.config.get("data", {}).get("n_classes") or 2
+    if isinstance(classes, int) and classes >= 2:
+        return Chance(1.0 / classes, "by guessing")
+    return None
+
+
+def _balance(data: DataFingerprint) -> str | None:
+    """The class balance of imbalanced data, and what chance is then."""
+    if not _imbalanced(data):
+        return None
+    total = sum(data.class_counts)
+    order = sorted(range(len(data.classes)), key=lambda i: -data.class_counts[i])
+    shares = ", ".join(
+        f"{fmt.label(data.classes[i])} {fmt.percent(data.class_counts[i] / total)}%"
+        for i in order[:SHOWN_CLASSES]
+    )
+    more = f" and {len(order) - SHOWN_CLASSES} more" if len(order) > SHOWN_CLASSES else ""
+    where = fmt.grid_point(data.points[0]) if len(data.points) == 1 else ""
+    prefix = f"[{where}] " if where else ""
+    majority = data.majority_accuracy()
+    chance = (
+        f"; always predicting the most common class scores {fmt.percent(majority)}%, the "
+        "chance level to compare with"
+        if majority is not None
+        else ""
+    )
+    return f"{prefix}the classes are imbalanced ({shares}{more} of {total:,} rows){chance}"
 
 
 def _point_notes(
-    rows: Sequence[SummaryRow], runs: Sequence[RunRecord], chance: float | None
+    rows: Sequence[SummaryRow], runs: Sequence[RunRecord], chance: Chance | None
 ) -> list[str]:
     notes = []
     ranked = sorted(
@@ -66,7 +125,7 @@ def _point_notes(
     for row in rows:
         units = row.hidden_units or 0
         if chance is not None and row.test_accuracy_mean is not None:
-            if abs(row.test_accuracy_mean - chance) <= CHANCE_MARGIN:
+            if abs(row.test_accuracy_mean - chance.accuracy) <= CHANCE_MARGIN:
                 why = (
                     ": a linear model, and the classes are not linearly separable"
                     if row.activation == "identity"
@@ -74,7 +133,7 @@ def _point_notes(
                 )
                 notes.append(
                     f"{row.label} is at chance ({fmt.percent(row.test_accuracy_mean)}% vs "
-                    f"{fmt.percent(chance)}% by guessing){why}"
+                    f"{fmt.percent(chance.accuracy)}% {chance.how}){why}"
                 )
         born = row.dead_neurons_init_mean or 0.0
         after = row.dead_neurons_mean or 0.0

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from actbench.config import Config, check_baseline_label, grid_points
+from actbench.config import Config, check_baseline_label, config_from_mapping, grid_points
+from actbench.data import check, check_unchanged, is_planar
+from actbench.data.arrays import STORED_FILE, check_storable, kept, store
 from actbench.errors import ActbenchError, ConfigError, RunFolderError
 from actbench.experiment import (
     Executor,
@@ -36,7 +38,14 @@ from actbench.gates import (
     parse_threshold,
 )
 from actbench.notes import run_notes
-from actbench.runs import RunResult, new_run_id, reserve_run_dir, save_run, write_atomic
+from actbench.runs import (
+    DataFingerprint,
+    RunResult,
+    new_run_id,
+    reserve_run_dir,
+    save_run,
+    write_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class RunRequest:
     save_models: bool = False  # save every member's weights in the run folder
     keep_models: bool = False  # keep every member's weights in memory (the Python API)
     executor: Executor | None = None  # None: train in this process
+    same_data_as: RunResult | None = None  # rerun: a saved run whose data files must not change
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,41 @@ def validate(request: RunRequest) -> _Checked:
             "--save-models needs a run folder to save into: drop --no-save "
             "(in Python: save_models=True needs save=True)"
         )
+    if request.same_data_as is not None:
+        for fingerprint in request.same_data_as.data:
+            check_unchanged(fingerprint, request.same_data_as.run_id)
     if request.executor is None:
         preflight(config)  # the device exists and every population fits in its memory
+    check_data(request)  # after the memory guard: a file too large is refused unread
     return _Checked(thresholds, reference)
+
+
+def check_data(request: RunRequest) -> None:
+    """Read and check every grid point's data that is not generated (a bad file is one
+    DataError before anything is written; the file is not read again to train), and what the
+    data ask of the run: a sigmoid head needs two classes, arrays train in this process and
+    fit in a run folder."""
+    checked: dict[str, DataFingerprint] = {}
+    for point in grid_points(request.config):
+        data = point.config.data
+        if data.is_synthetic:
+            continue
+        key = data.model_dump_json()
+        if key not in checked:
+            checked[key] = check(data)
+        classes = len(checked[key].classes)
+        if point.config.model.head == "sigmoid" and classes != 2:
+            raise ConfigError(
+                f"model.head sigmoid is binary only (the data have {classes} classes); use "
+                "head softmax"
+            )
+        if data.kind == "arrays" and request.executor is not None:
+            raise ConfigError(
+                "arrays passed as X, y train in this process only: save them to a file "
+                "(numpy.savez(path, X=X, y=y)) for data.kind file, or use the local executor"
+            )
+        if data.kind == "arrays" and request.out is not None:
+            check_storable(kept(data.sha256 or ""))
 
 
 def run(
@@ -107,6 +149,8 @@ def run(
         run_dir = prepare_run_dir(request.out, new_run_id(request.name, config.to_dict()), config)
     keep = request.keep_models or request.save_models or keeps_models(config)
     try:
+        if run_dir is not None:
+            config = store_arrays(config, run_dir)
         experiment = run_experiment(
             config,
             request.name,
@@ -142,7 +186,27 @@ def keeps_models(config: Config) -> bool:
     """Whether a saved run keeps its members' weights without --save-models: for 2-D data,
     where they are a few hundred numbers each and `report` draws decision boundaries from
     them."""
-    return any(point.config.data.is_2d for point in grid_points(config))
+    return any(is_planar(point.config.data) for point in grid_points(config))
+
+
+def store_arrays(config: Config, run_dir: Path) -> Config:
+    """Arrays passed as X, y (data.kind arrays) saved in the run folder as data.npz, and the
+    config that reads them from there (kind file): rerun and report need them after this
+    process has ended."""
+    if config.data.kind != "arrays" or config.data.sha256 is None:
+        return config
+    try:
+        path = store(kept(config.data.sha256), run_dir)
+    except OSError as exc:
+        raise RunFolderError(
+            f"cannot write the data into the run folder '{run_dir}': {exc.strerror or exc}"
+        ) from None
+    document = config.to_dict()
+    split = {key: document["data"][key] for key in ("test_size", "random_state")}
+    document["data"] = {"kind": "file", "path": str(path.resolve()), **split}
+    stored = config_from_mapping(document)
+    write_atomic(run_dir / "config.yaml", stored.to_yaml())
+    return stored
 
 
 def prepare_run_dir(root: Path, run_id: str, config: Config) -> Path:
@@ -162,8 +226,9 @@ def discard_run_dir(run_dir: Path, root: Path | None = None) -> None:
     """Remove a run folder that holds nothing but its config (the run never started), and
     `root` too (a runs folder made for it) if that is left empty."""
     try:
-        if {p.name for p in run_dir.iterdir()} <= {"config.yaml"}:
+        if {p.name for p in run_dir.iterdir()} <= {"config.yaml", STORED_FILE}:
             (run_dir / "config.yaml").unlink(missing_ok=True)
+            (run_dir / STORED_FILE).unlink(missing_ok=True)
             run_dir.rmdir()
             if root is not None and not any(root.iterdir()):
                 root.rmdir()

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -189,6 +189,53 @@ class SummaryRow(_Record):
     significant: bool | None = None  # p < 0.05
 
 
+# An original label value of the data: a class is one of these (results.json, models/index.json).
+Label = str | bool | int | float
+
+
+class DataFingerprint(_Record):
+    """What a run's data were, to tell whether they are the same later (rerun refuses data that
+    changed): where from, how many bytes, their SHA-256, their shape and classes."""
+
+    kind: str
+    source: str  # the file's path; "arrays"; the scikit-learn function that made or loaded them
+    path: str | None = None  # kind file: the file read
+    size: int | None = None  # kind file: its size in bytes
+    sha256: str  # of the file's bytes (kind file), else of the arrays (X float64, y codes)
+    shape: list[int]  # [rows, features] trained on (after the file's columns were picked)
+    features: list[str] = Field(default_factory=list)  # the feature columns' names
+    target: str | None = None  # the label column's name
+    classes: list[Label]  # class i's original label, sorted
+    class_counts: list[int]  # rows per class, all rows
+    test_class_counts: list[int] = Field(default_factory=list)  # rows per class, test split
+    n_train: int
+    n_test: int
+    # the grid values of the grid points trained on these data ([{}] without a sweep)
+    points: list[dict[str, Any]] = Field(default_factory=list)
+
+    def majority_accuracy(self) -> float | None:
+        """Test accuracy of always predicting the most common training class: chance level."""
+        if not self.test_class_counts or not self.n_test:
+            return None
+        train = [a - b for a, b in zip(self.class_counts, self.test_class_counts, strict=True)]
+        return self.test_class_counts[train.index(max(train))] / self.n_test
+
+
+def distinct_data(
+    used: Iterable[tuple[DataFingerprint | None, Iterable[dict[str, Any]]]],
+) -> list[DataFingerprint]:
+    """Each distinct data set once, with the grid points (their values) trained on it."""
+    found: dict[str, tuple[DataFingerprint, list[dict[str, Any]]]] = {}
+    for data, points in used:
+        if data is None:  # a population that failed
+            continue
+        _, seen = found.setdefault(data.model_dump_json(), (data, []))
+        for point in points:
+            if point not in seen:
+                seen.append(point)
+    return [data.model_copy(update={"points": points}) for data, points in found.values()]
+
+
 class RunResult(_Record):
     """The whole of results.json."""
 
@@ -205,6 +252,7 @@ class RunResult(_Record):
     notes: list[str] = Field(default_factory=list)  # plain-language notes on the numbers
     # versions (torch, numpy, scikit-learn, python), device and thread count: enough to repeat it
     environment: dict[str, Any] = Field(default_factory=dict)
+    data: list[DataFingerprint] = Field(default_factory=list)  # one per distinct data set
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)

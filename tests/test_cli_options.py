@@ -18,6 +18,8 @@ from actbench.render import FORMATS
 
 SHARED = [field.name for field in fields(RunFlags)]
 RUN_FLAGS_OPTIONS = [
+    "--data",
+    "--target",
     "--set",
     "--sweep",
     "--seeds",

@@ -9,6 +9,7 @@ checks that the three agree).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -88,6 +89,26 @@ AllowCodeOpt = Annotated[
 ]
 
 # --- the options of every command that trains (RunFlags), in the order --help lists them ---
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        metavar="FILE",
+        help="Train on your own data: a .csv, .tsv, .txt, .npz or .parquet file (data.kind "
+        "file; the path is relative to the working directory).",
+        show_default=False,
+    ),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        metavar="COL",
+        help="The label column of --data: its name or 0-based index (-1: the last).",
+        show_default=False,
+    ),
+]
 
 SetOpt = Annotated[
     list[str] | None,
@@ -202,6 +223,8 @@ ShardsOpt = Annotated[
 class RunFlags:
     """The options of every command that trains (compare, train), as given."""
 
+    data: Path | None
+    target: str | None
     set_: list[str] | None
     sweep: list[str] | None
     seeds: int | None
@@ -226,13 +249,20 @@ class RunFlags:
 
     def config_flags(self) -> dict[str, Any]:
         """The dedicated flags as dotted config keys (None: not given)."""
-        return shortcuts(
-            seeds=self.seeds,
-            epochs=self.epochs,
-            lr=self.lr,
-            device=self.device,
-            threads=_count_or_word(self.threads),
-        )
+        data = {}
+        if self.data is not None:
+            data = {"data.kind": "file", "data.path": os.path.abspath(self.data)}
+        return {
+            **data,
+            "data.target": self.target,
+            **shortcuts(
+                seeds=self.seeds,
+                epochs=self.epochs,
+                lr=self.lr,
+                device=self.device,
+                threads=_count_or_word(self.threads),
+            ),
+        }
 
 
 def run_flags(arguments: Mapping[str, Any]) -> RunFlags:

@@ -22,6 +22,7 @@ from actbench.cli.options import (
     BaselineFileOpt,
     ColumnsOpt,
     ConfigArg,
+    DataOpt,
     DeviceOpt,
     EpochsOpt,
     ExecutorKind,
@@ -44,6 +45,7 @@ from actbench.cli.options import (
     ShardsOpt,
     SortOpt,
     SweepOpt,
+    TargetOpt,
     ThreadsOpt,
     run_flags,
 )
@@ -218,6 +220,7 @@ EXAMPLES = "\b\nExamples:\n"
     "  actbench compare configs/all.yaml --set train.lr=0.3 --sort dead\n"
     "  actbench compare --set activations=[relu,gelu] --seeds 10 --baseline relu\n"
     "  actbench compare configs/dying_relu.yaml --columns +saturated,+ci95\n"
+    "  actbench compare --data my.csv --target label\n"
     "  actbench compare configs/smoke.yaml --format json > out.json",
 )
 def compare(
@@ -232,6 +235,8 @@ def compare(
     ] = None,
     sort: SortOpt = None,
     columns: ColumnsOpt = None,
+    data: DataOpt = None,
+    target: TargetOpt = None,
     set_: SetOpt = None,
     sweep: SweepOpt = None,
     seeds: SeedsOpt = None,
@@ -261,7 +266,8 @@ def compare(
         sys.stdout.write(cfg.to_yaml())
         return
     report = Report(sort=sort.value if sort else None, columns=columns, baseline=baseline)
-    raise typer.Exit(_train(cfg, options, report, _config_name(config, "defaults")))
+    fallback = options.data.stem if options.data is not None else "defaults"
+    raise typer.Exit(_train(cfg, options, report, _config_name(config, fallback)))
 
 
 # --- train --------------------------------------------------------------------------------------
@@ -286,6 +292,7 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
     epilog=EXAMPLES + "  actbench train --act leaky_relu\n"
     "  actbench train --act leaky_relu --param negative_slope=0.2 --seeds 3\n"
     "  actbench train --act relu --sweep train.lr=0.001,0.01,0.1,0.3\n"
+    "  actbench train --act tanh --data my.csv --target label\n"
     "  actbench train configs/tutorial.yaml",
 )
 def train(
@@ -300,6 +307,8 @@ def train(
         ),
     ] = None,
     param: ParamOpt = None,
+    data: DataOpt = None,
+    target: TargetOpt = None,
     set_: SetOpt = None,
     sweep: SweepOpt = None,
     seeds: SeedsOpt = None,
@@ -372,7 +381,9 @@ def rerun(
     with saved_run_code(allow_code, how):
         config = load_config(run_dir / "config.yaml")
     stderr = stderr_console()
-    request = RunRequest(config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out)
+    request = RunRequest(
+        config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out, same_data_as=saved
+    )
     with stop_on_signals() as stop:
         experiment = run_pipeline(request, should_stop=stop.is_set)
     new_dir = experiment.run_dir

@@ -8,6 +8,19 @@ all of them, for the command line and the Python API).
 
 from __future__ import annotations
 
+from actbench.config.kinds import (
+    ALL_DATA_KINDS,
+    BUNDLED_KINDS,
+    BUNDLED_SHAPES,
+    COMMON_DATA_KEYS,
+    DATA_FILE_TYPES,
+    DATA_KINDS,
+    KEY_DEFAULTS,
+    KIND_KEYS,
+    OWN_KINDS,
+    SYNTHETIC_KINDS,
+    DataKind,
+)
 from actbench.config.loader import (
     MAX_CONFIG_BYTES,
     MAX_YAML_NODES,
@@ -22,16 +35,11 @@ from actbench.config.overrides import (
     shortcuts,
 )
 from actbench.config.schema import (
-    COMMON_DATA_KEYS,
-    DATA_KINDS,
     DEFAULT_ACTIVATIONS,
     HEALTH_PROBES,
-    KEY_DEFAULTS,
-    KIND_KEYS,
     ActivationEntry,
     Config,
     DataConfig,
-    DataKind,
     InitScheme,
     MetricsConfig,
     ModelConfig,
@@ -61,7 +69,11 @@ from actbench.config.values import DEVICE_PATTERN
 from actbench.errors import ConfigError
 
 __all__ = [
+    "ALL_DATA_KINDS",
+    "BUNDLED_KINDS",
+    "BUNDLED_SHAPES",
     "COMMON_DATA_KEYS",
+    "DATA_FILE_TYPES",
     "DATA_KINDS",
     "DEFAULT_ACTIVATIONS",
     "DEVICE_PATTERN",
@@ -72,6 +84,8 @@ __all__ = [
     "MAX_GRID_POINTS",
     "MAX_YAML_NODES",
     "NOT_SWEEPABLE",
+    "OWN_KINDS",
+    "SYNTHETIC_KINDS",
     "ActivationEntry",
     "Config",
     "ConfigError",

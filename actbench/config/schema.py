@@ -7,9 +7,10 @@ Strings become typed objects here and nowhere else. No torch in this package.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +25,16 @@ from pydantic import (
 )
 
 from actbench import activations
+from actbench.config.kinds import (
+    BUNDLED_SHAPES,
+    DATA_FILE_TYPES,
+    KIND_KEYS,
+    SAMPLES_DEFAULT,
+    SYNTHETIC_KINDS,
+    DataKind,
+    common_keys,
+    is_default,
+)
 from actbench.config.values import DEVICE_PATTERN, Float, Int, auto_or_count
 from actbench.errors import ConfigError, brief, printable
 
@@ -36,52 +47,23 @@ class Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-DataKind = Literal["classification", "moons", "circles", "xor", "spiral", "blobs"]
-DATA_KINDS: tuple[str, ...] = get_args(DataKind)
-# Keys every kind takes.
-COMMON_DATA_KEYS = ("kind", "n_samples", "test_size", "random_state")
-# The keys each kind takes besides the common ones, with their defaults. One default per key
-# across kinds: a sweep over data.kind carries the base point's resolved values to every point,
-# so a default that differed between kinds would make `--sweep data.kind=...` disagree with
-# `--set data.kind=...`.
-KIND_KEYS: dict[str, dict[str, Any]] = {
-    "classification": {
-        "n_features": 20,
-        "n_informative": 2,
-        "n_redundant": 2,
-        "n_repeated": 0,
-        "n_classes": 2,
-        "n_clusters_per_class": 2,
-        "class_sep": 1.0,
-        "flip_y": 0.01,
-    },
-    "moons": {"noise": 0.1},
-    "circles": {"noise": 0.1, "factor": 0.5},
-    "xor": {"noise": 0.1},
-    "spiral": {"noise": 0.1, "n_classes": 2},
-    "blobs": {"noise": 0.1, "n_classes": 2},
-}
-KEY_DEFAULTS: dict[str, Any] = {k: v for keys in KIND_KEYS.values() for k, v in keys.items()}
-
-
-def _is_default(key: str, value: Any) -> bool:
-    default = KEY_DEFAULTS.get(key)
-    return not isinstance(value, bool) and isinstance(value, int | float) and value == default
-
-
 class DataConfig(Section):
     """The data set: its kind, the kind's own keys, and the train/test split.
 
     A kind-specific key left out (None) takes the kind's default (KIND_KEYS) at validation;
-    keys the kind does not take stay None and are left out of the resolved config.
+    keys the kind does not take stay None and are left out of the resolved config. The shape
+    of a file's or arrays' data is known once they are read (actbench.data.describe).
     """
 
     kind: DataKind = Field(
         "classification",
         description="classification (sklearn make_classification) | moons | circles | xor | "
-        "spiral | blobs (2-D)",
+        "spiral | blobs (2-D) | digits | iris | wine | breast_cancer (bundled with "
+        "scikit-learn) | file (your own: path, target) | arrays (the Python API's X, y)",
     )
-    n_samples: Int = Field(1000, ge=4, le=10**9, description="samples before the split")
+    n_samples: Int = Field(
+        SAMPLES_DEFAULT, ge=4, le=10**9, description="generated kinds: samples before the split"
+    )
     n_features: Int | None = Field(None, ge=1, le=100_000, description="classification")
     n_informative: Int | None = Field(None, ge=1, le=100_000, description="classification")
     n_redundant: Int | None = Field(None, ge=0, le=100_000, description="classification")
@@ -100,6 +82,25 @@ class DataConfig(Section):
     factor: Float | None = Field(
         None, gt=0, lt=1, description="circles: inner circle radius / outer circle radius"
     )
+    path: str | None = Field(
+        None,
+        description="file: the data file (.csv, .tsv, .txt, .npz, .parquet); relative to the "
+        "config file's folder (to the working directory on the command line)",
+    )
+    target: Annotated[Int, Field(ge=-100_000, le=100_000)] | str | None = Field(
+        None,
+        description="file: the label column, a name or a 0-based index (-1: the last); "
+        ".npz: the labels array (default y)",
+    )
+    features: tuple[Annotated[Int, Field(ge=-100_000, le=100_000)] | str, ...] | None = Field(
+        None, description="file: the feature columns (names or indices); default all but target"
+    )
+    header: Literal["auto"] | bool = Field(
+        "auto", description="file (.csv, .tsv, .txt): auto (detected) | true | false"
+    )
+    sha256: str | None = Field(
+        None, description="arrays: the SHA-256 of the arrays (compare(X=..., y=...) sets it)"
+    )
     test_size: Float = Field(0.2, gt=0, lt=1)
     random_state: Int = Field(42, ge=0, lt=2**32)
 
@@ -112,17 +113,18 @@ class DataConfig(Section):
         if not isinstance(kind, str) or kind not in KIND_KEYS:
             return value  # the kind field reports it
         own = KIND_KEYS[kind]
+        common = common_keys(kind)
         resolved = dict(value)
         for key, given in value.items():
-            if key in COMMON_DATA_KEYS or key in own or key not in cls.model_fields:
+            if key in common or key in own or key not in cls.model_fields:
                 continue
-            if given is None or _is_default(key, given):
+            if given is None or is_default(key, given):
                 # A key at its default is what a config written out in full (all.yaml) or a
                 # sweep from another kind carries; it says nothing about this kind.
                 del resolved[key]
                 continue
-            takes = ", ".join([*own, *COMMON_DATA_KEYS[1:]])
-            note = " (it has 2 classes)" if key == "n_classes" else ""
+            takes = ", ".join([*own, *common[1:]])
+            note = " (it has 2 classes)" if key == "n_classes" and kind in SYNTHETIC_KINDS else ""
             raise ValueError(
                 f"{key} does not apply to kind {kind}{note}; kind {kind} takes {takes}"
             )
@@ -130,6 +132,24 @@ class DataConfig(Section):
             if resolved.get(key) is None:
                 resolved[key] = default
         return resolved
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        # A relative path is the working directory's here: a config file's own paths were
+        # made relative to its folder when it was read (config.sources).
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("data.path is empty; give the data file")
+        return os.path.abspath(os.path.expanduser(value))
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError(f"sha256 must be 64 hexadecimal digits (got {brief(value)})")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
@@ -148,35 +168,79 @@ class DataConfig(Section):
                     f"n_classes * n_clusters_per_class = {clusters} needs n_informative >= "
                     f"{math.ceil(math.log2(clusters))} (got {params['n_informative']})"
                 )
-        if self.n_test < 1 or self.n_train < 1:
+        if self.kind == "file":
+            self._check_file()
+        if self.kind == "arrays" and self.sha256 is None:
+            raise ValueError(
+                "kind arrays needs sha256 (the Python API sets it: compare(X=..., y=...))"
+            )
+        if self.kind in SYNTHETIC_KINDS and (self.n_test < 1 or self.n_train < 1):
             raise ValueError(
                 f"test_size {self.test_size} of n_samples {self.n_samples} leaves "
                 f"{self.n_train} training and {self.n_test} test samples; both need at least 1"
             )
         return self
 
+    def _check_file(self) -> None:
+        """kind file: a path of a known type, and the label column where a table needs one."""
+        if self.path is None:
+            raise ValueError(
+                "kind file needs path: the data file (" + ", ".join(DATA_FILE_TYPES) + ")"
+            )
+        suffix = os.path.splitext(self.path)[1].lower()
+        name = os.path.basename(self.path)
+        if suffix not in DATA_FILE_TYPES:
+            raise ValueError(
+                f"unknown data file type '{printable(suffix or '(none)')}' of '{printable(name)}'; "
+                f"choices: {', '.join(DATA_FILE_TYPES)}"
+            )
+        if self.target is None and suffix != ".npz":
+            raise ValueError(
+                f"kind file needs target for '{printable(name)}': the label column, a name or "
+                "a 0-based index (--target COL on the command line)"
+            )
+        if self.header != "auto" and suffix in (".npz", ".parquet"):
+            raise ValueError(f"header applies to .csv, .tsv and .txt files, not {suffix}")
+
     @model_serializer(mode="wrap")
     def _only_the_kinds_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        keys = {*COMMON_DATA_KEYS, *KIND_KEYS[self.kind]}
-        return {key: value for key, value in handler(self).items() if key in keys}
+        keys = {*common_keys(self.kind), *KIND_KEYS[self.kind]}
+        dumped = handler(self).items()
+        return {key: value for key, value in dumped if key in keys}
 
     def kind_params(self) -> dict[str, Any]:
         """The kind's own keys (KIND_KEYS[kind]) with their resolved values."""
         return {key: getattr(self, key) for key in KIND_KEYS[self.kind]}
 
     @property
+    def is_synthetic(self) -> bool:
+        """Generated from the config alone (every shape below is known without data)."""
+        return self.kind in SYNTHETIC_KINDS
+
+    @property
     def is_2d(self) -> bool:
-        """Points in the plane (every kind but classification)."""
-        return self.kind != "classification"
+        """Generated points in the plane (the generated kinds but classification); whether a
+        file's data are 2-D is actbench.data.is_planar's to say."""
+        return self.kind in SYNTHETIC_KINDS and self.kind != "classification"
+
+    @property
+    def known_classes(self) -> int | None:
+        """The number of classes when the config alone tells it (None: a file's or arrays')."""
+        if self.kind in BUNDLED_SHAPES:
+            return BUNDLED_SHAPES[self.kind][2]
+        return self.n_classes if self.kind in SYNTHETIC_KINDS else None
 
     @property
     def n_inputs(self) -> int:
-        """Input features of the model: n_features, or 2 for the 2-D kinds."""
-        return 2 if self.is_2d else int(self.kind_params()["n_features"])
+        """Input features of the model: n_features, or 2 for the 2-D kinds (generated kinds;
+        a file's or arrays' count: actbench.data.describe)."""
+        if self.kind in BUNDLED_SHAPES:
+            return BUNDLED_SHAPES[self.kind][1]
+        return 2 if self.is_2d else int(self.kind_params().get("n_features") or 0)
 
     @property
     def n_test(self) -> int:
-        """Test-set size, as sklearn's train_test_split computes it."""
+        """Test-set size of a generated kind, as sklearn's train_test_split computes it."""
         return math.ceil(self.test_size * self.n_samples)
 
     @property
@@ -352,10 +416,11 @@ class Config(Section):
             raise ValueError(
                 f"activation label '{duplicates[0]}' is used twice; give each entry its own label"
             )
-        if self.model.head == "sigmoid" and self.data.n_classes != 2 and not self.sweep:
+        classes = self.data.known_classes
+        if self.model.head == "sigmoid" and classes not in (None, 2) and not self.sweep:
+            what = "data.n_classes is" if self.data.is_synthetic else f"{self.data.kind} has"
             raise ValueError(
-                f"model.head sigmoid is binary only (data.n_classes is {self.data.n_classes}); "
-                "use head softmax"
+                f"model.head sigmoid is binary only ({what} {classes}); use head softmax"
             )
         if self.sweep:
             # sweeps build on the schema: imported here, when a config with a sweep is checked

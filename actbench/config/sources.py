@@ -6,6 +6,7 @@ resolve here, so every check runs, and every message reads, the same.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,30 @@ def read_config(config: ConfigLike) -> tuple[dict[str, Any], str | None]:
         return config.to_dict(), "python"
     if isinstance(config, str | Path):
         path = Path(config)
-        return read_yaml_mapping(path), path.stem
+        return relative_to_file(read_yaml_mapping(path), path.parent), path.stem
     if isinstance(config, Mapping):
         return dict(config), "python"
     raise ConfigError(
         f"config must be a path, a mapping of sections or a Config, not {type(config).__name__}"
     )
+
+
+def relative_to_file(document: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """A config file's data paths (data.path, and a sweep's) made relative to its folder: the
+    config then runs the same from any working directory."""
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            return os.path.join(folder, os.path.expanduser(value))  # an absolute one stays
+        return value
+
+    data, sweep = document.get("data"), document.get("sweep")
+    if isinstance(data, dict) and "path" in data:
+        document = {**document, "data": {**data, "path": moved(data["path"])}}
+    if isinstance(sweep, dict) and isinstance(sweep.get("data.path"), list):
+        paths = [moved(value) for value in sweep["data.path"]]
+        document = {**document, "sweep": {**sweep, "data.path": paths}}
+    return document
 
 
 def load_config(

@@ -81,7 +81,7 @@ def planes_of(result: RunResult) -> dict[str, Plane]:
     The run's resolved config (results.json) rebuilds every grid point's data exactly; a run
     whose config no longer loads has no planes.
     """
-    from actbench.data import split_raw
+    from actbench.data import is_planar, split_raw
 
     try:
         config: Config = config_from_mapping(result.config)
@@ -91,9 +91,13 @@ def planes_of(result: RunResult) -> dict[str, Plane]:
     planes = {}
     for point in points:
         data = point.config.data
-        if data.is_2d:
+        try:  # a data file may have gone since the run: no plane to draw then
+            if not is_planar(data):
+                continue
             split = split_raw(data)
-            planes[canonical(point.values)] = Plane(data, split, square(split.extent()))
+        except ActbenchError:
+            continue
+        planes[canonical(point.values)] = Plane(data, split, square(split.extent()))
     return planes
 
 
@@ -190,7 +194,7 @@ def panel_of(models: ModelSource, point: Point, plane: Plane, label: str, raw: n
         model = member_or_none(models, label, run.seed, point.grid)
         if model is None:
             continue
-        probs = probabilities(model, raw, plane.data.n_classes)
+        probs = probabilities(model, raw, plane.split.n_classes)
         if np.isfinite(probs).all():  # a diverged member predicts NaN everywhere
             stack.append(probs)
     accuracy = mean_accuracy([run.test_accuracy for run in members])
@@ -230,7 +234,7 @@ def most_probable_image(probs: np.ndarray) -> np.ndarray:
 
 def draw_panel(ax: Axes, panel: Panel, plane: Plane, binary: bool) -> None:
     """binary: P(class 1) as filled contours; else the most probable class (any class count)."""
-    n_classes = plane.data.n_classes
+    n_classes = plane.split.n_classes
     if panel.probs is None:
         ax.text(0.5, 0.5, "no finite member", ha="center", va="center", transform=ax.transAxes)
     elif binary:
@@ -295,7 +299,7 @@ def boundary_figure(
     size = min(PANEL_SIZE, (MAX_FIGURE_SIZE - 1.2) / columns, (MAX_FIGURE_SIZE - 1.5) / nrows)
     width = max(MIN_FIGURE_WIDTH, size * columns + 1.6)
     # one colour scale for the whole figure: P(class 1) only where every panel is binary
-    binary = all(plane.data.n_classes == 2 for _, plane in planar)
+    binary = all(plane.split.n_classes == 2 for _, plane in planar)
     seeds = max(panel.seeds for row in panels for panel in row)
     mean = f"mean over {fmt.plural(seeds, 'seed')}" if seeds > 1 else "1 seed"
     if binary:

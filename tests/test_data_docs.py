@@ -1,0 +1,58 @@
+"""docs/data.md runs as written: its Python examples, then its commands on the file they make."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clirun import run_cli_redirected
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "data.md"
+
+
+def blocks(language: str) -> list[str]:
+    text = PAGE.read_text(encoding="utf-8")
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_python_examples_run(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    # the measurement of a 100 MB file needs that file: not part of the suite
+    examples = [block for block in blocks("python") if "big.csv" not in block]
+    assert len(examples) >= 2
+    done = subprocess.run(
+        [sys.executable, "-c", "\n\n".join(examples)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wine.csv").is_file()
+    assert "['malignant' 'malignant' 'malignant' 'malignant' 'malignant']" in done.stdout
+
+
+def test_the_commands_on_the_example_file_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_wine = next(block for block in blocks("python") if "wine.csv" in block)
+    subprocess.run([sys.executable, "-c", make_wine], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    lines = [
+        line.split("#")[0]
+        for block in blocks("bash")
+        for line in block.splitlines()
+        if line.startswith("actbench") and "wine.csv" in line
+    ]
+    assert len(lines) == 2
+    for line in lines:
+        args = shlex.split(line)[1:] + ["--epochs", "5", "--out", str(tmp_path / "runs")]
+        outcome = run_cli_redirected(*args)
+        assert outcome.code == 0, (line, outcome.err)
+        assert "cultivar" not in outcome.err
