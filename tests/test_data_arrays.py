@@ -89,10 +89,13 @@ def test_models_know_the_original_labels(tmp_path: Path) -> None:
     assert index["scalers"][0]["classes"] == ["differ", "same"]
     loaded = actbench.load(result.run_id, out=tmp_path)
     model = loaded.model("tanh", seed=0)
-    assert model.classes_ == ["differ", "same"]
+    assert list(model.classes_) == ["differ", "same"]
+    predicted = model.predict(x)  # the original labels
     with torch.no_grad():
-        predicted = np.asarray(model.classes_)[model(torch.tensor(x)).argmax(1).numpy()]
+        from_logits = model.classes_[model(torch.tensor(x)).argmax(1).numpy()]
+    assert (predicted == from_logits).all()
     accuracy = float((predicted == y).mean())
+    assert model.score(x, y) == accuracy
     run = next(r for r in result.runs if r.label == "tanh" and r.seed == 0)
     assert run.train_accuracy is not None and run.test_accuracy is not None
     # the whole data set: 80% training, 20% test
@@ -103,7 +106,7 @@ def test_models_of_generated_data_have_integer_classes() -> None:
     result = actbench.compare(
         overrides={"data.n_samples": 100, "activations": ["relu"]}, epochs=1, seeds=1
     )
-    assert result.model("relu").classes_ == [0, 1]
+    assert list(result.model("relu").classes_) == [0, 1]
 
 
 @pytest.mark.parametrize(
