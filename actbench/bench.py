@@ -37,6 +37,7 @@ from actbench.config import Config
 from actbench.data import Dataset, make_dataset
 from actbench.engine import (
     TrainSettings,
+    accuracy,
     batch_slices,
     evaluate,
     member_generator,
@@ -193,8 +194,8 @@ def _per_run(members: Sequence[MemberSpec], data: Dataset, config: Config) -> li
             member.seed,
         )
         with torch.no_grad():
-            predicted = model(data.x_test).argmax(1)
-        accuracies.append(float((predicted == data.y_test).double().mean()))
+            correct = (model(data.x_test).argmax(1) == data.y_test).sum().view(1)
+        accuracies.append(float(accuracy(correct, data.y_test.shape[0])[0]))
     return accuracies
 
 
@@ -257,8 +258,9 @@ def _vmap(members: Sequence[MemberSpec], data: Dataset, config: Config) -> list[
             logits = vmap(
                 lambda p, b, template=template: functional_call(template, (p, b), (data.x_test,))
             )(params, buffers)
-            correct = (predictions(logits, head) == data.y_test).double().mean(1)
-            for position, value in zip(indices.tolist(), correct.tolist(), strict=True):
+            correct = (predictions(logits, head) == data.y_test).sum(1)
+            fractions = accuracy(correct, data.y_test.shape[0]).tolist()
+            for position, value in zip(indices.tolist(), fractions, strict=True):
                 accuracies[position] = value
     return accuracies
 

@@ -20,7 +20,7 @@ import torch
 
 from actbench.config import Config
 from actbench.data import Dataset
-from actbench.engine import member_generator
+from actbench.engine import accuracy, member_generator
 from actbench.model import init_model, n_logits
 from actbench.population import MemberSpec
 
@@ -144,7 +144,8 @@ def run(
     accuracy_in_order: list[float] = []
     for group_params, f in zip(state[0], functions, strict=True):
         logits = jax.vmap(lambda p, f=f: forward(p, x_test, f))(group_params)
-        accuracy_in_order += (np.asarray(logits).argmax(-1) == y_test).mean(1).tolist()
+        correct = torch.from_numpy((np.asarray(logits).argmax(-1) == y_test).sum(1))
+        accuracy_in_order += accuracy(correct, len(y_test)).tolist()
     accuracies = [0.0] * len(members)
     for position, index in enumerate(order):
         accuracies[index] = accuracy_in_order[position]
