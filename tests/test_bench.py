@@ -9,10 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import torch
 from clirun import exit_code
 
 from actbench.bench import BenchSettings, run_bench
 from actbench.errors import ConfigError
+from actbench.population import MemberSpec
 
 TINY = BenchSettings(
     n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh", "elu"), repeat=1
@@ -214,3 +216,22 @@ def test_without_jax_the_jax_way_is_skipped_with_one_note(
 def test_the_population_runs_on_the_configured_threads() -> None:
     result = run_bench(replace(PEERS, ways=("population",), threads=1)).to_dict()
     assert result["threads"] == 1
+
+
+def test_on_cuda_the_jax_way_needs_a_jax_with_a_gpu() -> None:
+    """The JAX peer runs where the population runs: on CUDA it needs JAX's GPU backend (this
+    machine's JAX has none), and says so rather than timing JAX on the CPU."""
+    from types import SimpleNamespace
+
+    from actbench.bench import BenchResult, _load_jax_peer, _run_jax
+
+    pytest.importorskip("jax")
+    peer = _load_jax_peer()
+    if peer.device_of("gpu") is not None:
+        pytest.skip("this JAX has a GPU: tests/test_cuda.py times it")
+    result = BenchResult(device="cuda", members=2, settings={})
+    on_cuda: Any = SimpleNamespace(x_train=SimpleNamespace(device=torch.device("cuda")))
+    members = [MemberSpec("relu", "relu", {}, seed) for seed in (0, 1)]
+    _run_jax(result, members, on_cuda, PEERS.config(), PEERS, 1, None)
+    assert result.notes == ["jax skipped: this JAX has no GPU backend (pip install 'jax[cuda12]')"]
+    assert "jax" not in result.ways

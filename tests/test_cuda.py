@@ -15,6 +15,7 @@ run to run on one GPU. Tolerances, and why:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -141,3 +142,18 @@ def test_compare_runs_on_cuda() -> None:
             ]
         )
     assert exit_info.value.code == 0
+
+
+def test_the_bench_times_jax_on_the_gpu_with_compilation_apart() -> None:
+    from actbench.bench import BenchSettings, _load_jax_peer, run_bench
+
+    pytest.importorskip("jax")
+    if _load_jax_peer().device_of("gpu") is None:
+        pytest.skip("this JAX has no GPU backend")
+    settings = BenchSettings(
+        n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh"), repeat=1
+    )
+    result = run_bench(replace(settings, device="cuda", ways=("population", "jax"))).to_dict()
+    assert result["jax_seconds"] > 0 and result["jax_compile_seconds"] > 0
+    assert set(result["accuracy"]["jax"]) == {"relu", "tanh"}
+    assert not any("jax skipped" in note for note in result["notes"])
