@@ -25,7 +25,7 @@ from actbench.data import Dataset
 from actbench.metrics import LayerHealth
 from actbench.model import member_loss, predictions
 from actbench.optim import StackedOptimizer
-from actbench.population import Forward, Population
+from actbench.population import Forward, Population, order_rows
 from actbench.probe import (
     DEFAULT_MEMORY_BUDGET,
     HealthProbe,
@@ -147,8 +147,8 @@ class PopulationOutcome:
 
 
 def epoch_permutations(generators: Sequence[torch.Generator], n: int) -> Tensor:
-    """[M, n]: this epoch's sample order of every member, each from its own generator (on the
-    CPU: every device sees the same order)."""
+    """[S, n]: this epoch's sample order of every seed, each from its own generator (on the
+    CPU: every device sees the same order). Member m takes row `order_rows(...)[1][m]`."""
     return torch.stack([torch.randperm(n, generator=g) for g in generators])
 
 
@@ -332,7 +332,11 @@ class _Training:
         m = population.size
         lrs = [cfg.lr if member.lr is None else member.lr for member in population.members]
         optimizer = StackedOptimizer(population.stacked_parameters(), lrs, cfg)
-        self.generators = [member_generator(member.seed) for member in population.members]
+        # one generator per distinct seed: members that share a seed share its order (7x fewer
+        # permutations for the reference population; 10,000 members spent 0.2 s an epoch here)
+        seeds, rows = order_rows(population.members)
+        self.generators = [member_generator(seed) for seed in seeds]
+        self.rows = torch.tensor(rows, dtype=torch.int64)
         self.n = data.x_train.shape[0]
         self.batches = batch_slices(self.n, min(cfg.batch_size, self.n))
         self.probe_x = data.x_train[: settings.probe_size]
@@ -378,7 +382,7 @@ class _Training:
             order = epoch_permutations(self.generators, self.n)
         self.next_order = None
         guard = self.guard
-        if not self.step.run_epoch(order, guard.keep_frozen, should_stop):
+        if not self.step.run_epoch(order, self.rows, guard.keep_frozen, should_stop):
             self.interrupted = True
             guard.restore(torch.ones_like(guard.frozen))
             return None

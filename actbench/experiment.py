@@ -26,6 +26,7 @@ from actbench.data import make_dataset
 from actbench.engine import EpochReport, PopulationOutcome, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
 from actbench.format import plural
+from actbench.fused import SEGMENT_BUDGET
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.population import MemberSpec, Population
@@ -116,8 +117,11 @@ def plan(config: Config) -> tuple[list[GridPoint], list[PopulationPlan]]:
 GIB = 2**30
 
 
-def estimate_memory(config: Config, members: int) -> dict[str, int]:
-    """Bytes a population of `members` will need at its peak, by part (a generous estimate)."""
+def estimate_memory(
+    config: Config, members: int, device: torch.device | None = None
+) -> dict[str, int]:
+    """Bytes a population of `members` will need at its peak, by part (a generous estimate);
+    on CUDA with the fused step's gathered minibatches too."""
     data = config.data
     widths = [data.n_inputs, *config.model.hidden, data.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
@@ -141,7 +145,17 @@ def estimate_memory(config: Config, members: int) -> dict[str, int]:
         "training step": 6 * members * batch * sum(widths) * 4,
         "evaluation chunks": DEFAULT_MEMORY_BUDGET,
         "torch and python": 600 * 2**20,
-    }
+    } | (_cuda_step(config, members) if device is not None and device.type == "cuda" else {})
+
+
+def _cuda_step(config: Config, members: int) -> dict[str, int]:
+    """What the fused CUDA step (actbench.fused) adds: each segment program's gathered
+    minibatches (index, inputs with their ones, -onehot/B: at most its byte budget, two
+    programs), and the training inputs with their ones and the one-hot tables."""
+    data = config.data
+    row = data.n_inputs + 1 + data.n_classes + 2  # float32 words of a gathered sample
+    gathered = min(2 * SEGMENT_BUDGET, 2 * members * data.n_train * row * 4)
+    return {"CUDA step": gathered + data.n_train * (data.n_inputs + 1 + 2 * data.n_classes) * 4}
 
 
 def available_memory(device: torch.device) -> int:
@@ -155,7 +169,7 @@ def available_memory(device: torch.device) -> int:
 
 def check_memory(config: Config, members: int, device: torch.device) -> None:
     """Refuse a population that cannot fit, before allocating any of it."""
-    parts = estimate_memory(config, members)
+    parts = estimate_memory(config, members, device)
     generation = parts["data generation"]
     if device.type != "cpu" and generation > 0.9 * available_memory(torch.device("cpu")):
         parts = {"data generation": generation}  # sklearn runs on the host, whatever the device

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from actbench.data import Dataset
 from actbench.optim import StackedOptimizer
-from actbench.population import Population, layer_kernels
+from actbench.population import Population, layer_kernels, order_rows
 from actbench.step import EpochEnd, Step
 
 # A segment's steps: at most this many, and its gathered minibatches within the byte budget
@@ -103,8 +103,8 @@ def plan_segments(sizes: Sequence[int], step_limit: int) -> list[Segment]:
 
 
 def segment_index(permutations: Tensor, segment: Segment) -> Tensor:
-    """[M * samples] sample indices of a segment, step by step and member by member within a
-    step, so every step's minibatch is one contiguous [M, B] block of the gathered rows."""
+    """[R * samples] sample indices of a segment from R rows of orders ([R, n]), step by step
+    and row by row within a step, so every step's minibatch is one contiguous [R, B] block."""
     m = permutations.shape[0]
     part = permutations[:, segment.start : segment.start + segment.samples]
     pieces, at = [], 0
@@ -235,12 +235,16 @@ class FusedGradients:
 
 
 class _SegmentData:
-    """A segment program's static tensors: the sample indices the host copies in, and the
-    minibatches gathered from them (inputs with their ones, -onehot/B)."""
+    """A segment program's static tensors: each seed's sample indices (the host copies them
+    in), every member's, and the minibatches gathered with them (inputs with their ones,
+    -onehot/B)."""
 
     def __init__(self, step: FusedEpochStep, segment: Segment) -> None:
         rows = step.population.size * segment.samples
         device = step.inputs.device
+        self.seed_index = torch.zeros(
+            len(step.seeds) * segment.samples, dtype=torch.int64, device=device
+        )
         self.index = torch.zeros(rows, dtype=torch.int64, device=device)
         self.inputs = torch.empty(rows, step.inputs.shape[1], device=device)
         self.neg_onehot = torch.empty(rows, step.population.n_out, device=device)
@@ -312,8 +316,10 @@ class FusedEpochStep(Step):
         # Adam's step number at each step of a segment, on the device: advanced once per
         # segment instead of a kernel per step
         self.counts = torch.arange(1, longest + 1, dtype=torch.float32, device=x.device)
+        self.seeds, rows = order_rows(population.members)
+        self.rows = torch.tensor(rows, dtype=torch.int64, device=x.device)
         self._data = {s.key: _SegmentData(self, s) for s in self.segments}
-        self._staging = _Staging(m * max(s.samples for s in self.segments), x.device)
+        self._staging = _Staging(len(self.seeds) * max(s.samples for s in self.segments), x.device)
         self.graphs: dict[tuple[Any, ...], Recorder] = {}
 
     @property
@@ -323,10 +329,18 @@ class FusedEpochStep(Step):
     def _run_segment(self, segment: Segment, tracking: bool) -> None:
         """The segment's program: device work only (what a graph records)."""
         m, data = self.population.size, self._data[segment.key]
+        seeds, at, at_seed = len(self.seeds), 0, 0
+        runs = [(size, len(list(run))) for size, run in itertools.groupby(segment.sizes)]
+        for size, steps in runs:  # every member's indices: its seed's row, step by step
+            rows = slice(at, at + m * size * steps)
+            by_seed = data.seed_index[at_seed : at_seed + seeds * size * steps]
+            out = data.index[rows].view(steps, m, size)
+            torch.index_select(by_seed.view(steps, seeds, size), 1, self.rows, out=out)
+            at, at_seed = rows.stop, at_seed + seeds * size * steps
         torch.index_select(self.inputs, 0, data.index, out=data.inputs)
         at = 0
-        for size, run in itertools.groupby(segment.sizes):
-            rows = slice(at, at + m * size * len(list(run)))
+        for size, steps in runs:
+            rows = slice(at, at + m * size * steps)
             table = self.neg_onehot[size]
             torch.index_select(table, 0, data.index[rows], out=data.neg_onehot[rows])
             at = rows.stop
@@ -351,6 +365,7 @@ class FusedEpochStep(Step):
     def run_epoch(
         self,
         permutations: Tensor,
+        rows: Tensor,
         keep_frozen: Callable[[], None],
         should_stop: Callable[[], bool] | None,
     ) -> bool:
@@ -362,7 +377,8 @@ class FusedEpochStep(Step):
             # before a segment only: the last one ends the epoch, which then counts as finished
             if should_stop is not None and should_stop():
                 return False
-            self._staging.copy(segment_index(permutations, segment), self._data[segment.key].index)
+            index = segment_index(permutations, segment)
+            self._staging.copy(index, self._data[segment.key].seed_index)
             graph = self.graphs.get((segment.key, tracking))
             if graph is not None:
                 graph.replay()

@@ -276,15 +276,17 @@ class Step:
     def run_epoch(
         self,
         permutations: Tensor,
+        rows: Tensor,
         keep_frozen: Callable[[], None],
         should_stop: Callable[[], bool] | None,
     ) -> bool:
         """Every step of an epoch, then its end; False when `should_stop()` interrupted it.
 
-        permutations: [M, n] every member's sample order this epoch (on the CPU). The steps
-        take consecutive minibatches of it (`batch_sizes`); `keep_frozen` runs after each.
+        permutations: [S, n] this epoch's sample order of each seed, on the CPU; member m takes
+        row rows[m] (`population.order_rows`). The steps take consecutive minibatches of it
+        (`batch_sizes`); `keep_frozen` runs after each.
         """
-        order = permutations.to(self.loss_sum.device)
+        order = permutations.index_select(0, rows).to(self.loss_sum.device)
         self.start_epoch()
         start = 0
         for size in self.batch_sizes:

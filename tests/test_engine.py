@@ -395,3 +395,10 @@ def test_accuracy_is_python_division_of_the_count_for_every_count() -> None:
         assert accuracy(counts, n).tolist() == expected
     assert accuracy(torch.tensor([170]), 400).tolist() == [0.425]
     assert accuracy(torch.tensor([170]), 400).device.type == "cpu"
+
+
+def test_members_that_share_a_seed_share_one_order() -> None:
+    from actbench.population import order_rows
+
+    members = [MemberSpec(a, a, {}, seed) for a in ("relu", "tanh") for seed in (3, 1, 3)]
+    assert order_rows(members) == ([3, 1], [0, 1, 0, 0, 1, 0])
