@@ -80,7 +80,10 @@ def plan(device: str, quick: bool, workers: int) -> list[Part]:
             Part("bench", [*bench, "--ways", "population,per_run,vmap,jax", *tiny], 300),
             Part("suite", [*pytest, "tests/test_step.py", "tests/test_optim.py"], 300),
         ]
-    parallel = ["-n", str(workers)] if workers > 1 else []
+    import importlib.util
+
+    has_xdist = importlib.util.find_spec("xdist") is not None
+    parallel = ["-n", str(workers)] if workers > 1 and has_xdist else []
     return [
         Part("kernels", [*python, __file__, "--count-kernels", device], 120),
         Part("cuda-tests", [*pytest, "tests/test_cuda.py", "tests/test_fused.py"], 240),
@@ -126,6 +129,27 @@ def environment() -> dict[str, str]:
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
+
+
+VERSIONS = """
+import importlib.metadata as m, torch
+names = ("torch", "typer", "rich", "pydantic", "scikit-learn", "jax", "pytest-xdist")
+for name in names:
+    try:
+        print(name, m.version(name))
+    except m.PackageNotFoundError:
+        print(name, "missing")
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "-"
+print("cuda", torch.version.cuda, gpu)
+"""
+
+
+def versions(env: dict[str, str]) -> str:
+    """The versions the parts run with (typer >= 0.28 and pydantic are actbench's needs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", VERSIONS], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    return (done.stdout + done.stderr).strip()
 
 
 def run(part: Part, env: dict[str, str], budget_end: float) -> None:
@@ -335,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = set(args.parts.split(","))
         parts = [p for p in parts if p.name in chosen]
     env = environment()
+    found = versions(env)
+    print(found.replace("\n", "; "), flush=True)
     budget_end = started + args.budget
     for part in parts:
         if time.monotonic() >= budget_end - 1:
@@ -344,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     by_name = {p.name: p for p in parts}
     rows = targets(by_name)
     print()
+    if args.quick:
+        print("quick: tiny versions of each part, so the goals do not apply to these sizes")
     print(table(rows))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -351,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "quick": args.quick,
         "seconds": round(time.monotonic() - started, 1),
+        "versions": found.splitlines(),
         "parts": [{k: v for k, v in asdict(p).items() if k != "output"} for p in parts],
         "targets": [{"target": t, "goal": g, "measured": m, "met": met} for t, g, m, met in rows],
     }
