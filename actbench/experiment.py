@@ -26,7 +26,7 @@ from actbench.data import make_dataset
 from actbench.engine import EpochReport, PopulationOutcome, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
 from actbench.format import plural
-from actbench.fused import SEGMENT_BUDGET
+from actbench.fused import step_bytes
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.population import MemberSpec, Population
@@ -145,17 +145,11 @@ def estimate_memory(
         "training step": 6 * members * batch * sum(widths) * 4,
         "evaluation chunks": DEFAULT_MEMORY_BUDGET,
         "torch and python": 600 * 2**20,
-    } | (_cuda_step(config, members) if device is not None and device.type == "cuda" else {})
-
-
-def _cuda_step(config: Config, members: int) -> dict[str, int]:
-    """What the fused CUDA step (actbench.fused) adds: each segment program's gathered
-    minibatches (index, inputs with their ones, -onehot/B: at most its byte budget, two
-    programs), and the training inputs with their ones and the one-hot tables."""
-    data = config.data
-    row = data.n_inputs + 1 + data.n_classes + 2  # float32 words of a gathered sample
-    gathered = min(2 * SEGMENT_BUDGET, 2 * members * data.n_train * row * 4)
-    return {"CUDA step": gathered + data.n_train * (data.n_inputs + 1 + 2 * data.n_classes) * 4}
+    } | (
+        {"CUDA step": step_bytes(data.n_inputs, data.n_classes, data.n_train, members)}
+        if device is not None and device.type == "cuda"
+        else {}
+    )
 
 
 def available_memory(device: torch.device) -> int:

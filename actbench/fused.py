@@ -48,6 +48,15 @@ MAX_SEGMENT_STEPS = 128
 SEGMENT_BUDGET = 256 * 2**20
 
 
+def step_bytes(n_inputs: int, n_classes: int, n_train: int, members: int) -> int:
+    """Memory the fused step adds to the manual step's (for the memory guard): each segment
+    program's gathered minibatches (index, inputs with their ones, -onehot/B: at most its
+    budget, two programs), and the training inputs with their ones and the one-hot tables."""
+    row = n_inputs + 1 + n_classes + 2  # words of one gathered sample
+    gathered = min(2 * SEGMENT_BUDGET, 2 * members * n_train * row * 4)
+    return gathered + n_train * (n_inputs + 1 + 2 * n_classes) * 4
+
+
 class Recorder(Protocol):
     """What a segment is recorded into: a CUDA graph, or the tests' CPU stand-in."""
 

@@ -321,3 +321,17 @@ def test_the_tape_replays_without_python() -> None:
     tape.replay()
     tape.replay()
     assert (float(in_python), float(in_tensor)) == (3.0, 6.0)
+
+
+def test_the_memory_guard_counts_the_gathered_minibatches_on_cuda_only() -> None:
+    from actbench.config import load_config
+    from actbench.experiment import estimate_memory
+
+    config = load_config(None, ["train.seeds=1429"])
+    on_cpu = estimate_memory(config, 10_003, torch.device("cpu"))
+    on_cuda = estimate_memory(config, 10_003, torch.device("cuda"))
+    assert "CUDA step" not in on_cpu and set(on_cuda) - set(on_cpu) == {"CUDA step"}
+    # bounded by the two programs' budgets, whatever the number of members
+    assert 2 * fused.SEGMENT_BUDGET < on_cuda["CUDA step"] < 2 * fused.SEGMENT_BUDGET + 2**20
+    small = estimate_memory(config, 35, torch.device("cuda"))["CUDA step"]
+    assert small < 10 * 2**20
