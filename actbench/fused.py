@@ -379,7 +379,8 @@ class FusedEpochStep(Step):
         should_stop: Callable[[], bool] | None,
     ) -> bool:
         # Frozen members move during an epoch and are put back at its end (`epoch_end`): a
-        # member's arithmetic never touches another's, so nothing else changes.
+        # member's arithmetic never touches another's, so nothing else changes. `rows` are the
+        # step's own (`order_rows` of its members), kept on the device.
         self.start_epoch()
         tracking = self.track_gradients
         for segment in self.segments:

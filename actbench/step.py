@@ -7,7 +7,7 @@ thing (forward, each member's mean loss, backward, the optimizer's update, the e
   bit-identical to the autograd path, hence to the same SimpleNN trained alone (tested);
 - autograd: the population's recorded forward and `backward()` (`AutogradGradients`), for what
   the manual step does not cover (activations without closed-form kernels such as PReLU's
-  learnable slope, the sigmoid head, CUDA, and torch versions the manual step is not tested on);
+  learnable slope, the sigmoid head, and torch versions the manual step is not tested on);
 - fused (CUDA): few kernels per step, whole epochs recorded as CUDA graphs
   (`actbench.fused.FusedEpochStep`), for what the manual step covers; equal to it to tolerance;
 - CUDA graph: the autograd step recorded once per batch size and replayed (`CudaGraphStep`),

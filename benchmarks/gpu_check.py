@@ -10,7 +10,9 @@ dependencies on the lent H200) is installed from wheels in `.whl/` when that fol
 (docs/performance.md#gpu says how to fetch them). Every part runs in its own process with a
 time limit, so one that hangs or fails leaves the others their turn; the parts run in the order
 below and the whole suite, the longest, last. The table goes to stdout; gpu_check.json (every
-figure) and gpu_check.log (each part's output, its tail) go to --out ($OUT when set).
+figure) and gpu_check.log (each part's output, its tail) go to --out ($OUT when set, else
+a temporary folder). Parts left without time say "not measured"; `--parts suite` (or any
+comma-separated subset) runs them in a call of their own.
 """
 
 from __future__ import annotations
@@ -347,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="", help="comma-separated subset of the parts")
     parser.add_argument("--budget", type=float, default=570, help="seconds for all parts")
     parser.add_argument("--workers", type=int, default=8, help="pytest-xdist workers (suite)")
-    parser.add_argument("--out", default=os.environ.get("OUT", "gpu-check"))
+    parser.add_argument(
+        "--out", default=os.environ.get("OUT", str(Path(tempfile.gettempdir()) / "gpu-check"))
+    )
     parser.add_argument("--count-kernels", metavar="DEVICE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.count_kernels:
