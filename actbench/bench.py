@@ -6,8 +6,9 @@
 (c) sklearn: MLPClassifier with the closest settings, for the activations it has;
 (d) vmap: PyTorch's ensembling recipe (torch.func.stack_module_state + functional_call +
     vmap, one vmap per activation group, torch.optim.Adam), here only, as a peer;
-(e) jax: JAX + optax, one jitted epoch (benchmarks/jax_peer.py), skipped with a note when JAX
-    is not importable; its compile time is reported apart.
+(e) jax: JAX + optax, one jitted epoch (benchmarks/jax_peer.py), on the population's device
+    (the GPU when it trains on CUDA), skipped with a note when JAX is not importable or has no
+    such device; its compile time is reported apart.
 Each way reports wall time, samples x members per second, peak memory and the mean test
 accuracy per activation, so the speed visibly costs no accuracy. The population's achieved
 GFLOP/s stands next to a roofline measured here: the same GEMMs (shapes and count) alone.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import statistics
 import sys
 import threading
@@ -37,6 +39,7 @@ from actbench.config import Config
 from actbench.data import Dataset, make_dataset
 from actbench.engine import (
     TrainSettings,
+    accuracy,
     batch_slices,
     evaluate,
     member_generator,
@@ -193,8 +196,8 @@ def _per_run(members: Sequence[MemberSpec], data: Dataset, config: Config) -> li
             member.seed,
         )
         with torch.no_grad():
-            predicted = model(data.x_test).argmax(1)
-        accuracies.append(float((predicted == data.y_test).double().mean()))
+            correct = (model(data.x_test).argmax(1) == data.y_test).sum().view(1)
+        accuracies.append(float(accuracy(correct, data.y_test.shape[0])[0]))
     return accuracies
 
 
@@ -257,8 +260,9 @@ def _vmap(members: Sequence[MemberSpec], data: Dataset, config: Config) -> list[
             logits = vmap(
                 lambda p, b, template=template: functional_call(template, (p, b), (data.x_test,))
             )(params, buffers)
-            correct = (predictions(logits, head) == data.y_test).double().mean(1)
-            for position, value in zip(indices.tolist(), correct.tolist(), strict=True):
+            correct = (predictions(logits, head) == data.y_test).sum(1)
+            fractions = accuracy(correct, data.y_test.shape[0]).tolist()
+            for position, value in zip(indices.tolist(), fractions, strict=True):
                 accuracies[position] = value
     return accuracies
 
@@ -273,6 +277,8 @@ def _load_jax_peer() -> Any:
     for module in ("jax", "optax"):
         if importlib.util.find_spec(module) is None:
             return f"jax skipped: {module} is not installed (pip install jax optax)"
+    # JAX takes 75% of a GPU's memory when it starts, by default; the population shares it
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     spec = importlib.util.spec_from_file_location("actbench_jax_peer", path)
     assert spec is not None and spec.loader is not None
     peer = importlib.util.module_from_spec(spec)
@@ -447,8 +453,17 @@ def _run_jax(
     if isinstance(peer, str):
         result.notes.append(peer)
         return
-    if data.x_train.device.type != "cpu" or config.model.head != "softmax":
-        result.notes.append("jax skipped: the JAX peer runs on the CPU with the softmax head")
+    if config.model.head != "softmax":
+        result.notes.append("jax skipped: the JAX peer implements the softmax head only")
+        return
+    on_gpu = data.x_train.device.type == "cuda"
+    device = peer.device_of("gpu" if on_gpu else "cpu")
+    if device is None:
+        result.notes.append(
+            "jax skipped: this JAX has no GPU backend (pip install 'jax[cuda12]')"
+            if on_gpu
+            else "jax skipped: this JAX has no CPU device"
+        )
         return
     chosen = [m for m in members if peer.supported(m)]
     if len(chosen) < len(members):
@@ -460,9 +475,13 @@ def _run_jax(
         on_way("jax")
     runs, compiles = [], []
     for _ in range(settings.repeat):
-        with peak_memory(data.x_train.device) as peak:
-            seconds, compile_seconds, accuracies = peer.run(chosen, data, config)
-        runs.append((seconds, peak(), accuracies))
+        if on_gpu:  # torch's allocator does not see JAX's memory: ask JAX
+            seconds, compile_seconds, accuracies = peer.run(chosen, data, config, device)
+            runs.append((seconds, peer.peak_memory_mb(device) or 0.0, accuracies))
+        else:
+            with peak_memory(data.x_train.device) as peak:
+                seconds, compile_seconds, accuracies = peer.run(chosen, data, config, device)
+            runs.append((seconds, peak(), accuracies))
         compiles.append(compile_seconds)
     _record(result, "jax", chosen, runs, sample_steps)
     result.jax_compile_seconds = statistics.median(compiles)

@@ -26,6 +26,7 @@ from actbench.data import describe, make_dataset
 from actbench.engine import EpochReport, PopulationOutcome, TrainSettings, train_population
 from actbench.errors import DeviceError, ResourceError
 from actbench.format import plural
+from actbench.fused import step_bytes
 from actbench.members import ModelIndex, Scaler, index_models, scaler_of
 from actbench.model import n_logits
 from actbench.population import MemberSpec, Population
@@ -119,8 +120,11 @@ GIB = 2**30
 MEMBER_PARTS = ("permutations", "parameters", "training step")  # what more members take
 
 
-def estimate_memory(config: Config, members: int) -> dict[str, int]:
-    """Bytes a population of `members` will need at its peak, by part (a generous estimate)."""
+def estimate_memory(
+    config: Config, members: int, device: torch.device | None = None
+) -> dict[str, int]:
+    """Bytes a population of `members` will need at its peak, by part (a generous estimate);
+    on CUDA with the fused step's gathered minibatches too."""
     data, shape = config.data, describe(config.data)  # a data file's shape: from its size
     widths = [shape.n_features, *config.model.hidden, shape.n_classes]
     n_params = sum(a * b + b for a, b in itertools.pairwise(widths))
@@ -143,7 +147,11 @@ def estimate_memory(config: Config, members: int) -> dict[str, int]:
         "training step": 6 * members * batch * sum(widths) * 4,
         "evaluation chunks": DEFAULT_MEMORY_BUDGET,
         "torch and python": 600 * 2**20,
-    }
+    } | (
+        {"CUDA step": step_bytes(shape.n_features, shape.n_classes, shape.n_train, members)}
+        if device is not None and device.type == "cuda"
+        else {}
+    )
 
 
 def available_memory(device: torch.device) -> int:
@@ -157,7 +165,7 @@ def available_memory(device: torch.device) -> int:
 
 def check_memory(config: Config, members: int, device: torch.device) -> None:
     """Refuse a population that cannot fit, before allocating any of it."""
-    parts = estimate_memory(config, members)
+    parts = estimate_memory(config, members, device)
     generation = parts["data generation"]
     if device.type != "cpu" and generation > 0.9 * available_memory(torch.device("cpu")):
         parts = {"data generation": generation}  # sklearn runs on the host, whatever the device

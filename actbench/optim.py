@@ -13,6 +13,13 @@ size is expanded to one float32 value per element.
 
 `capturable=True` keeps the step count on the device and computes the bias corrections there,
 so a step can be recorded in a CUDA graph; it matches the eager path to rounding.
+
+`fold_biases` lays every layer's weight and bias out as one block [M, out, in + 1] (the CUDA
+step computes both gradients with one GEMM) and makes the update torch's fused kernel
+(`torch._fused_adam_`, `_fused_adamw_`, `_fused_sgd_`: one kernel for every parameter) when
+every member has the same learning rate. The fused kernels round differently from the
+operation-by-operation path (~1e-8 after a few steps), so they serve the CUDA step only, whose
+contract is equality to tolerance; the CPU keeps torch.optim's arithmetic bit for bit.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ class StackedOptimizer:
         capturable: bool = False,
     ) -> None:
         self.params = [p for p, _ in stacked]
+        self.members = max(rows.stop for _, rows in stacked)
         self.kind = cfg.optimizer
         self.weight_decay = cfg.weight_decay
         self.momentum = cfg.momentum
@@ -58,27 +66,82 @@ class StackedOptimizer:
         self.flat_grad = torch.zeros_like(self.flat)
         self.grads: list[Tensor] = []
         owners: list[Tensor] = []  # the member each element belongs to
+        self._owners: list[Tensor] = []  # the members each parameter stacks, along dim 0
         offset = 0
         for p, (_, rows) in zip(self.params, stacked, strict=True):
             size = p.numel()
             p.data = self.flat[offset : offset + size].view_as(p)
             self.grads.append(self.flat_grad[offset : offset + size].view_as(p))
             members = torch.arange(rows.start, rows.stop, device=device)
+            self._owners.append(members)
             owners.append(members.repeat_interleave(size // max(1, p.shape[0])))
             offset += size
-        self.owner = torch.cat(owners)
         # float64 like the Python floats torch.optim computes with; cast to float32 per use
         self.lr = torch.tensor(list(lr), dtype=torch.float64)
         values = set(self.lr.tolist())
         self.uniform_lr: float | None = values.pop() if len(values) == 1 else None
         self.steps = 0
         self.step_tensor = torch.zeros((), dtype=torch.float32, device=device)
+        self.fused = False  # torch's fused update kernel (see fold_biases)
+        self.grads_filled = False  # a step writes every gradient slot itself (no copy-in)
+        self._state_for(torch.cat(owners))
+
+    def _state_for(self, owner: Tensor) -> None:
+        """The optimizer state (zero) and per-element tables for the current flat layout."""
+        self.owner = owner
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
         self.momentum_buffer = torch.zeros_like(self.flat)
-        self._lr_device = self.lr.to(device=device, dtype=torch.float32)
+        self._lr_device = self.lr.to(device=self.flat.device)  # float64
         self._lr_elements = self._per_element(self.lr)
         self._decay = self._per_element(1 - self.lr * self.weight_decay)
+
+    def fold_biases(self, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
+        """Lay one layer's weight [M, out, in] and bias [M, 1, out] out as one block
+        [M, out, in + 1], the bias its last column, for the parameters and the gradients alike;
+        return (the block, its gradient block). Before the first step only.
+
+        With the layer's inputs given a column of ones, `x_aug @ block^T` is the layer and
+        `g^T @ x_aug` its weight and bias gradient in one GEMM (the CUDA step does this for the
+        first layer, whose inputs it gathers). The update becomes torch's fused kernel where
+        every member has the same learning rate, and a step must then fill every gradient slot
+        itself (`grads_filled`).
+        """
+        if self.steps:
+            raise RuntimeError("fold_biases before the first step")
+        at = {id(p): i for i, p in enumerate(self.params)}
+        m, out = weight.shape[0], weight.shape[1]
+        if (
+            weight is bias
+            or id(weight) not in at
+            or id(bias) not in at
+            or bias.shape != (m, 1, out)
+        ):
+            raise ValueError("fold_biases needs a layer's weight [M, out, in] and bias [M, 1, out]")
+        folded = (at[id(weight)], at[id(bias)])
+        others = [i for i in range(len(self.params)) if i not in folded]
+        block_value = torch.cat([weight.detach(), bias.detach().transpose(1, 2)], dim=2)
+        values = [block_value.reshape(-1), *(self.params[i].detach().reshape(-1) for i in others)]
+        self.flat = torch.cat(values)
+        self.flat_grad = torch.zeros_like(self.flat)
+        size, width = block_value.numel(), weight.shape[2]
+        block = self.flat[:size].view(block_value.shape)
+        grad_block = self.flat_grad[:size].view(block_value.shape)
+        weight.data, bias.data = block[..., :width], block[..., width:].transpose(1, 2)
+        self.grads[folded[0]] = grad_block[..., :width]
+        self.grads[folded[1]] = grad_block[..., width:].transpose(1, 2)
+        owners = [self._owners[folded[0]].repeat_interleave(block_value.shape[1] * (width + 1))]
+        offset = size
+        for i in others:
+            p, numel = self.params[i], self.params[i].numel()
+            p.data = self.flat[offset : offset + numel].view_as(p)
+            self.grads[i] = self.flat_grad[offset : offset + numel].view_as(p)
+            owners.append(self._owners[i].repeat_interleave(numel // max(1, p.shape[0])))
+            offset += numel
+        self._state_for(torch.cat(owners))
+        self.grads_filled = True
+        self.fused = self.uniform_lr is not None
+        return block, grad_block
 
     def _per_element(self, values: Tensor) -> Tensor:
         """values[m] (one per member) at every element of member m, as the parameters' dtype.
@@ -95,6 +158,8 @@ class StackedOptimizer:
 
     def _gradient(self) -> Tensor:
         """The flat gradient: slots a step filled in place stay, other gradients are copied in."""
+        if self.grads_filled:
+            return self.flat_grad
         for p, slot in zip(self.params, self.grads, strict=True):
             if p.grad is slot:
                 continue
@@ -105,9 +170,13 @@ class StackedOptimizer:
         return self.flat_grad
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, count: Tensor | None = None) -> None:
+        """One update. count: the fused Adam's step number as a float32 device scalar, already
+        counting this step (a caller that keeps a table of them spares a kernel a step)."""
         grad = self._gradient()
-        if self.kind == "sgd":
+        if self.fused:
+            self._fused(grad, count)
+        elif self.kind == "sgd":
             self._sgd(grad)
         else:
             self._adam(grad)
@@ -126,6 +195,48 @@ class StackedOptimizer:
             # p + (-1 * g) * lr == p + (-lr) * g: a sign flip and a product, both exact
             self.flat.addcmul_(grad, self._lr_elements, value=-1)
 
+    def _fused(self, grad: Tensor, count: Tensor | None) -> None:
+        """torch's fused update: one kernel, reading Adam's step count on the device (so a
+        CUDA graph can record it): `count` when given, else the count kept here, incremented
+        first (a kernel of its own)."""
+        assert self.uniform_lr is not None
+        lr, decay = self.uniform_lr, self.weight_decay
+        self.steps += 1
+        if self.kind == "sgd":
+            # a zero buffer makes is_first_step=False give torch's first step (buf = grad)
+            torch._fused_sgd_(
+                [self.flat],
+                [grad],
+                [self.momentum_buffer] if self.momentum else [],
+                weight_decay=decay,
+                momentum=self.momentum,
+                lr=lr,
+                dampening=0.0,
+                nesterov=False,
+                maximize=False,
+                is_first_step=False,
+            )
+            return
+        if count is None:
+            self.step_tensor.add_(1)
+            count = self.step_tensor
+        update = torch._fused_adamw_ if self.kind == "adamw" else torch._fused_adam_
+        update(
+            [self.flat],
+            [grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [count],
+            lr=lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=decay,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
     def _adam(self, grad: Tensor) -> None:
         beta1, beta2 = self.betas
         self.steps += 1
@@ -142,8 +253,11 @@ class StackedOptimizer:
         denom = self.exp_avg_sq.sqrt()
         if self.capturable:
             self.step_tensor += 1
-            denom.div_((1 - beta2**self.step_tensor).sqrt()).add_(self.eps)
-            member_steps = -(self._lr_device / (1 - beta1**self.step_tensor))
+            # Bias corrections in float64, as torch.optim's Python floats, cast to float32 as it
+            # casts them: in float32, 1 - beta2**t loses ~1e-4 of itself in early steps.
+            step = self.step_tensor.double()
+            denom.div_((1 - beta2**step).sqrt().float()).add_(self.eps)
+            member_steps = -(self._lr_device / (1 - beta1**step))
             # torch computes p + (-step_size * m) / denom; multiplying m first keeps that order
             updates = self.exp_avg * self._per_element(member_steps)
             self.flat.addcdiv_(updates, denom)

@@ -255,6 +255,15 @@ class Population(nn.Module):
         return state
 
 
+def order_rows(members: Sequence[MemberSpec]) -> tuple[list[int], list[int]]:
+    """Members with one seed share their minibatch order (it comes from the seed alone): the
+    distinct seeds, in order of first appearance, and each member's row among them."""
+    rows: dict[int, int] = {}
+    return list(dict.fromkeys(m.seed for m in members)), [
+        rows.setdefault(m.seed, len(rows)) for m in members
+    ]
+
+
 def layer_kernels(population: Population, layer: int) -> list[Kernels] | None:
     """The kernels of every group for one hidden layer (each group's spec's closed form with
     its params); None if a group has none."""

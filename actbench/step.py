@@ -7,14 +7,20 @@ thing (forward, each member's mean loss, backward, the optimizer's update, the e
   bit-identical to the autograd path, hence to the same SimpleNN trained alone (tested);
 - autograd: the population's recorded forward and `backward()` (`AutogradGradients`), for what
   the manual step does not cover (activations without closed-form kernels such as PReLU's
-  learnable slope, the sigmoid head, CUDA, and torch versions the manual step is not tested on);
-- CUDA graph: either of them recorded once per batch size and replayed (`CudaGraphStep`).
+  learnable slope, the sigmoid head, and torch versions the manual step is not tested on);
+- fused (CUDA): few kernels per step, whole epochs recorded as CUDA graphs
+  (`actbench.fused.FusedEpochStep`), for what the manual step covers; equal to it to tolerance;
+- CUDA graph: the autograd step recorded once per batch size and replayed (`CudaGraphStep`),
+  for the rest on CUDA.
+
+A step trains an epoch at a time (`run_epoch`) and ends it with the engine's `EpochEnd`
+(device work only, so a graph can record it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -33,6 +39,25 @@ MANUAL_STEP_TORCH = ((2, 11), (2, 13))
 _IGNORE_INDEX = -100  # F.cross_entropy's default
 
 Gradients = Callable[[Tensor, Tensor], Tensor]  # (inputs, targets) -> per-sample losses
+
+
+class EpochEnd(Protocol):
+    """What ends an epoch, given the epoch's [M] float64 loss sums: device work only, with no
+    host synchronisation, so that a CUDA graph can record it with the epoch's steps."""
+
+    def __call__(self, loss_sum: Tensor) -> None: ...
+
+    def state(self) -> list[Tensor]:
+        """The tensors it changes that outlive it (put back after a capture's warm-up)."""
+        ...
+
+
+class _NoEpochEnd:
+    def __call__(self, loss_sum: Tensor) -> None:
+        return None
+
+    def state(self) -> list[Tensor]:
+        return []
 
 
 def _torch_release() -> tuple[int, int]:
@@ -203,7 +228,7 @@ class Step:
 
     The loss and gradient-norm sums live in fixed tensors so that a captured step can
     accumulate into them; nothing in a step synchronises with the host. `kind` says which way
-    it trains: manual, autograd, or either recorded as CUDA graphs.
+    it trains: manual, autograd, fused, or recorded as CUDA graphs.
     """
 
     def __init__(
@@ -211,16 +236,21 @@ class Step:
         population: Population,
         data: Dataset,
         optimizer: StackedOptimizer,
-        gradients: Gradients,
+        gradients: Gradients | None,
         kind: str,
         track_gradients: bool = True,
+        *,
+        batch_sizes: Sequence[int] = (),
+        epoch_end: EpochEnd | None = None,
     ) -> None:
         self.population = population
+        self.batch_sizes = list(batch_sizes)  # every step's, in the order an epoch takes them
         self.data = data
         self.optimizer = optimizer
         self.gradients = gradients
         self.kind = kind
         self.track_gradients = track_gradients
+        self.epoch_end: EpochEnd = epoch_end if epoch_end is not None else _NoEpochEnd()
         device = data.x_train.device
         m = population.size
         self.hidden_weights = [population.weights[i] for i in range(len(population.hidden_widths))]
@@ -239,10 +269,41 @@ class Step:
         for total in self.grad_norm_sum:
             total.zero_()
 
+    def set_tracking(self, track_gradients: bool) -> None:
+        """Whether the coming epoch sums the hidden layers' gradient norms (probed epochs)."""
+        self.track_gradients = track_gradients
+
+    def run_epoch(
+        self,
+        permutations: Tensor,
+        rows: Tensor,
+        keep_frozen: Callable[[], None],
+        should_stop: Callable[[], bool] | None,
+    ) -> bool:
+        """Every step of an epoch, then its end; False when `should_stop()` interrupted it.
+
+        permutations: [S, n] this epoch's sample order of each seed, on the CPU; member m takes
+        row rows[m] (`population.order_rows`). The steps take consecutive minibatches of it
+        (`batch_sizes`); `keep_frozen` runs after each.
+        """
+        order = permutations.index_select(0, rows).to(self.loss_sum.device)
+        self.start_epoch()
+        start = 0
+        for size in self.batch_sizes:
+            # index_select on a flat index: half the cost of advanced indexing with [M, b]
+            self(order[:, start : start + size].reshape(-1), size)
+            start += size
+            keep_frozen()
+            if should_stop is not None and should_stop():
+                return False
+        self.epoch_end(self.loss_sum)
+        return True
+
     def _body(self, index: Tensor, batch_size: int) -> None:
         m = self.population.size
         inputs = self.data.x_train.index_select(0, index).view(m, batch_size, -1)
         targets = self.data.y_train.index_select(0, index).view(m, batch_size)
+        assert self.gradients is not None
         per_sample = self.gradients(inputs, targets)
         # Reported sums accumulate in float64: float32 terms then add exactly, in any order, so
         # the numbers do not depend on how torch splits a small reduction across threads (which
@@ -273,6 +334,9 @@ class CudaGraphStep(Step):
     @property
     def recorded(self) -> bool:
         return True
+
+    def set_tracking(self, track_gradients: bool) -> None:
+        """A recorded step tracks what it tracked when it was recorded."""
 
     def __call__(self, index: Tensor, batch_size: int) -> None:
         self.static_index[batch_size].copy_(index)
@@ -327,6 +391,11 @@ def _wants_graphs(device: torch.device, cuda_graphs: bool) -> bool:
     return cuda_graphs and device.type == "cuda"
 
 
+def _wants_fused(device: torch.device) -> bool:
+    """The fused step is the CUDA one; the CPU keeps the bit-exact manual step."""
+    return device.type == "cuda"
+
+
 def make_step(
     population: Population,
     data: Dataset,
@@ -335,14 +404,36 @@ def make_step(
     batch_sizes: Sequence[int],
     cuda_graphs: bool = True,
     track_gradients: bool = True,
+    epoch_end: EpochEnd | None = None,
 ) -> tuple[Step, list[str]]:
     """The step that trains this population here, and notices for the user.
 
-    The manual step where `manual_step_problem` finds none, else autograd; on CUDA (unless
-    `cuda_graphs` is off) recorded as graphs for every batch size, or eager with a notice when
-    capture fails.
+    batch_sizes: every step's batch size, in the order an epoch takes them. On the CPU the
+    manual step where `manual_step_problem` finds none, else autograd. On CUDA the fused step
+    where it can train the population (`fused_step_problem`), its whole epochs recorded as
+    CUDA graphs; else autograd, each step recorded as a graph. `cuda_graphs: false` trains
+    eagerly, and so does a failed capture, with a notice.
     """
     device = data.x_train.device
+    if _wants_fused(device) and _releases_ok():
+        from actbench.fused import FusedEpochStep, fused_step_problem  # it builds on Step
+
+        if fused_step_problem(population) is None:
+            fused = FusedEpochStep(
+                population,
+                data,
+                optimizer,
+                batch_sizes,
+                track_gradients=track_gradients,
+                epoch_end=epoch_end,
+            )
+            if not _wants_graphs(device, cuda_graphs):
+                return fused, []
+            try:
+                fused.capture(_graph_recorder)
+            except Exception as exc:  # any torch build or driver without capture support
+                return fused, [_capture_failed(exc)]
+            return fused, []
     gradients: Gradients
     if manual_step_problem(population, device) is None:
         slot = {id(p): g for p, g in zip(optimizer.params, optimizer.grads, strict=True)}
@@ -350,14 +441,30 @@ def make_step(
         gradients, kind = ManualGradients(population, slots), "manual"
     else:
         gradients, kind = AutogradGradients(population, optimizer), "autograd"
+    common: dict[str, Any] = {"batch_sizes": batch_sizes, "epoch_end": epoch_end}
     if not _wants_graphs(device, cuda_graphs):
-        return Step(population, data, optimizer, gradients, kind, track_gradients), []
+        return Step(population, data, optimizer, gradients, kind, track_gradients, **common), []
     graphed = CudaGraphStep(
-        population, data, optimizer, gradients, f"{kind}, CUDA graphs", track_gradients
+        population, data, optimizer, gradients, f"{kind}, CUDA graphs", track_gradients, **common
     )
     try:
-        graphed.capture(batch_sizes)
+        graphed.capture(sorted(set(batch_sizes)))
     except Exception as exc:  # any activation or torch build without capture support
-        notice = f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
-        return Step(population, data, optimizer, gradients, kind, track_gradients), [notice]
+        eager = Step(population, data, optimizer, gradients, kind, track_gradients, **common)
+        return eager, [_capture_failed(exc)]
     return graphed, []
+
+
+def _capture_failed(exc: Exception) -> str:
+    return f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
+
+
+def _releases_ok() -> bool:
+    """The fused step calls ATen's internals as the manual step does: the same tested torch."""
+    return _torch_release() in MANUAL_STEP_TORCH
+
+
+def _graph_recorder() -> Any:
+    from actbench.fused import CudaGraphRecorder
+
+    return CudaGraphRecorder()

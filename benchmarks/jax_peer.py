@@ -3,7 +3,9 @@
 Not a dependency of actbench: `actbench bench --ways jax` loads this file when JAX and optax
 are importable and skips the way with a one-line note otherwise. Each epoch is one jitted
 function (a `lax.scan` over the full minibatches, then the short tail batch); every activation
-group is a `vmap` over its members. Compilation is timed apart from training.
+group is a `vmap` over its members. Compilation is timed apart from training. It runs on the
+device the population runs on (`device_of`): the CPU, or the GPU when the population trains
+on CUDA and this JAX has a GPU backend.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from actbench.config import Config
 from actbench.data import Dataset
-from actbench.engine import member_generator
+from actbench.engine import accuracy, member_generator
 from actbench.model import init_model, n_logits
 from actbench.population import MemberSpec
 
@@ -47,12 +49,36 @@ def supported(member: MemberSpec) -> bool:
     return _activation(member.activation, member.params) is not None
 
 
+def device_of(kind: str) -> Any | None:
+    """JAX's first device of a kind ('cpu' or 'gpu'), or None when this JAX has none."""
+    try:
+        return jax.devices(kind)[0]
+    except RuntimeError:  # no backend of that kind
+        return None
+
+
+def peak_memory_mb(device: Any) -> float | None:
+    """The device's peak memory in use by JAX (MB), where its backend reports one."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if not stats or "peak_bytes_in_use" not in stats:
+        return None
+    return float(stats["peak_bytes_in_use"]) / 2**20
+
+
 def run(
-    members: Sequence[MemberSpec], data: Dataset, config: Config
+    members: Sequence[MemberSpec], data: Dataset, config: Config, device: Any = None
 ) -> tuple[float, float, list[float]]:
-    """Train every member; (training seconds, compile seconds, test accuracy per member)."""
+    """Train every member on `device` (JAX's default when None); (training seconds, compile
+    seconds, test accuracy per member)."""
     if config.model.head != "softmax":
         raise ValueError("the JAX peer implements the softmax head only")
+    with jax.default_device(device if device is not None else jax.devices()[0]):
+        return _run(members, data, config)
+
+
+def _run(
+    members: Sequence[MemberSpec], data: Dataset, config: Config
+) -> tuple[float, float, list[float]]:
     hidden, cfg = config.model.hidden, config.train
     n_out = n_logits(config.model.head, data.n_classes)
     groups: dict[tuple[str, str], list[int]] = {}
@@ -144,7 +170,8 @@ def run(
     accuracy_in_order: list[float] = []
     for group_params, f in zip(state[0], functions, strict=True):
         logits = jax.vmap(lambda p, f=f: forward(p, x_test, f))(group_params)
-        accuracy_in_order += (np.asarray(logits).argmax(-1) == y_test).mean(1).tolist()
+        correct = torch.from_numpy((np.asarray(logits).argmax(-1) == y_test).sum(1))
+        accuracy_in_order += accuracy(correct, len(y_test)).tolist()
     accuracies = [0.0] * len(members)
     for position, index in enumerate(order):
         accuracies[index] = accuracy_in_order[position]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from clirun import run_cli, run_cli_redirected
+from devices import CPU_FLAGS, pretend_cuda
 
 import actbench
 from actbench.config import Config, load_config
@@ -29,23 +30,27 @@ SMALL_CLI = ["--set", "data.n_samples=200", "--epochs", "3"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+# `small` and `saved` serve tests that compare numbers bit for bit: they train on the CPU.
 @pytest.fixture(scope="module")
 def small() -> actbench.Result:
-    return actbench.compare(SMOKE, overrides=SMALL, epochs=3)
+    with pretend_cuda():
+        return actbench.compare(SMOKE, overrides=SMALL, epochs=3, device="cpu")
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> actbench.Result:
     out = tmp_path_factory.mktemp("runs")
-    return actbench.compare(
-        SMOKE,
-        overrides=SMALL,
-        epochs=3,
-        sweep={"train.lr": [0.001, 0.01]},
-        save=True,
-        save_models=True,
-        out=out,
-    )
+    with pretend_cuda():
+        return actbench.compare(
+            SMOKE,
+            overrides=SMALL,
+            epochs=3,
+            device="cpu",
+            sweep={"train.lr": [0.001, 0.01]},
+            save=True,
+            save_models=True,
+            out=out,
+        )
 
 
 def _numbers(result: Any) -> dict[str, Any]:
@@ -83,22 +88,36 @@ def raw_split(config: Config) -> tuple[Any, Any, Any, Any]:
 # --- the same numbers as the CLI ----------------------------------------------------------------
 
 
+@pytest.mark.exact
 def test_compare_equals_the_cli_json_bit_for_bit(
     small: actbench.Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    outcome = run_cli(capsys, "compare", str(SMOKE), *SMALL_CLI, "--format", "json", "--no-save")
+    outcome = run_cli(
+        capsys, "compare", str(SMOKE), *SMALL_CLI, *CPU_FLAGS, "--format", "json", "--no-save"
+    )
     assert outcome.code == 0
     cli = outcome.json
     assert _numbers(small.run_result) == {key: cli[key] for key in _numbers(small.run_result)}
-    assert small.config == load_config(SMOKE, ["data.n_samples=200"], flags={"train.epochs": 3})
+    flags = {"train.epochs": 3, "train.device": "cpu"}
+    assert small.config == load_config(SMOKE, ["data.n_samples=200"], flags=flags)
 
 
+@pytest.mark.exact
 def test_train_equals_the_cli_json_and_the_same_member_of_compare(
     small: actbench.Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = actbench.train("relu", SMOKE, overrides=SMALL, epochs=3)
+    result = actbench.train("relu", SMOKE, overrides=SMALL, epochs=3, device="cpu")
     outcome = run_cli(
-        capsys, "train", str(SMOKE), "--act", "relu", *SMALL_CLI, "--format", "json", "--no-save"
+        capsys,
+        "train",
+        str(SMOKE),
+        "--act",
+        "relu",
+        *SMALL_CLI,
+        *CPU_FLAGS,
+        "--format",
+        "json",
+        "--no-save",
     )
     assert outcome.code == 0
     cli = outcome.json
@@ -108,11 +127,12 @@ def test_train_equals_the_cli_json_and_the_same_member_of_compare(
     ]
 
 
+@pytest.mark.exact
 def test_config_as_path_mapping_or_config_resolves_the_same(small: actbench.Result) -> None:
     import yaml
 
     document = yaml.safe_load(SMOKE.read_text())
-    from_mapping = actbench.compare(document, overrides=SMALL, epochs=3)
+    from_mapping = actbench.compare(document, overrides=SMALL, epochs=3, device="cpu")
     from_config = actbench.compare(small.config)
     assert from_mapping.config == from_config.config == small.config
     assert _numbers(from_config.run_result) == _numbers(small.run_result)
@@ -493,6 +513,7 @@ def _accuracy(model: Any, x: Any, y: Any) -> float:
     return int((logits.argmax(-1).numpy() == y).sum()) / len(y)
 
 
+@pytest.mark.exact
 def test_model_in_memory_reproduces_every_member_on_raw_features(small: actbench.Result) -> None:
     _, x_test, _, y_test = raw_split(small.config)
     for run in small.runs:
@@ -545,6 +566,7 @@ def test_model_predicts_the_saved_labels_when_the_index_has_them(
     assert again.scalers[0].classes == ["no", "yes"]
 
 
+@pytest.mark.exact
 def test_model_picks_the_grid_point(saved: actbench.Result) -> None:
     _, x_test, _, y_test = raw_split(saved.config)
     for run in saved.runs:
@@ -564,6 +586,7 @@ def test_model_unknown_label_or_seed_lists_the_choices(small: actbench.Result) -
         small.model("relu", 7)
 
 
+@pytest.mark.exact
 def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(tmp_path: Path) -> None:
     """A run saved by the CLI with --save-models, used from another process."""
     out = tmp_path / "runs"
@@ -571,6 +594,7 @@ def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(tmp_path: Path
         "compare",
         str(SMOKE),
         *SMALL_CLI,
+        *CPU_FLAGS,
         "--sweep",
         "train.lr=0.001,0.01",
         "--save-models",
@@ -616,8 +640,10 @@ def test_loaded_model_reproduces_test_accuracy_in_a_fresh_process(tmp_path: Path
     assert accuracy == reported
 
 
+@pytest.mark.exact
 def test_prelu_and_sigmoid_head_members_are_rebuilt_exactly() -> None:
     result = actbench.compare(
+        device="cpu",
         overrides={
             **SMALL,
             "activations": ["prelu", "tanh"],
@@ -625,7 +651,7 @@ def test_prelu_and_sigmoid_head_members_are_rebuilt_exactly() -> None:
             "model.hidden": [16, 8],
             "train.seeds": 2,
             "train.epochs": 3,
-        }
+        },
     )
     _, x_test, _, y_test = raw_split(result.config)
     import torch

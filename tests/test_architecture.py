@@ -19,6 +19,7 @@ CORE = (
     "model",
     "population",
     "step",
+    "fused",
     "engine",
     "probe",
     "metrics",

@@ -9,10 +9,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import torch
 from clirun import exit_code
 
 from actbench.bench import BenchSettings, run_bench
 from actbench.errors import ConfigError
+from actbench.population import MemberSpec
 
 TINY = BenchSettings(
     n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh", "elu"), repeat=1
@@ -214,3 +216,94 @@ def test_without_jax_the_jax_way_is_skipped_with_one_note(
 def test_the_population_runs_on_the_configured_threads() -> None:
     result = run_bench(replace(PEERS, ways=("population",), threads=1)).to_dict()
     assert result["threads"] == 1
+
+
+def test_on_cuda_the_jax_way_needs_a_jax_with_a_gpu() -> None:
+    """The JAX peer runs where the population runs: on CUDA it needs JAX's GPU backend (this
+    machine's JAX has none), and says so rather than timing JAX on the CPU."""
+    from types import SimpleNamespace
+
+    from actbench.bench import BenchResult, _load_jax_peer, _run_jax
+
+    pytest.importorskip("jax")
+    peer = _load_jax_peer()
+    if peer.device_of("gpu") is not None:
+        pytest.skip("this JAX has a GPU: tests/test_cuda.py times it")
+    result = BenchResult(device="cuda", members=2, settings={})
+    on_cuda: Any = SimpleNamespace(x_train=SimpleNamespace(device=torch.device("cuda")))
+    members = [MemberSpec("relu", "relu", {}, seed) for seed in (0, 1)]
+    _run_jax(result, members, on_cuda, PEERS.config(), PEERS, 1, None)
+    assert result.notes == ["jax skipped: this JAX has no GPU backend (pip install 'jax[cuda12]')"]
+    assert "jax" not in result.ways
+
+
+# --- benchmarks/gpu_check.py: the GPU check's CPU parts -----------------------------------------
+
+
+def _gpu_check() -> Any:
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_reads_each_part_and_judges_the_targets() -> None:
+    check = _gpu_check()
+    bench = json.dumps(
+        {
+            "population_seconds": 0.18,
+            "speedup_vs_per_run": 600.0,
+            "jax_seconds": 0.42,
+            "jax_compile_seconds": 2.3,
+            "members": 35,
+        }
+    )
+    outputs = {
+        "kernels": "kernels: bmm, ...\nkernels per step: 24\n",
+        "cuda-tests": "..........\n12 passed, 1 skipped in 40.0s\n",
+        "all-yaml": json.dumps({"seconds": 0.7, "device": "cuda:0 (NVIDIA H200)"}),
+        "million": json.dumps({"population_seconds": 1.2, "members": 35}),
+        "ten-thousand": json.dumps({"population_seconds": 6.0, "members": 10003}),
+        "bench": "timing: population\n" + bench,
+        "suite": "1 failed, 2099 passed, 19 skipped in 200s",
+    }
+    parts = {}
+    for part in check.plan("cuda", False, 8):
+        part.code, part.output = (1 if part.name == "suite" else 0), outputs[part.name]
+        part.figures = check.read_figures(part)
+        parts[part.name] = part
+    rows = {target.strip(): (measured, met) for target, _, measured, met in check.targets(parts)}
+    assert rows["reference bench: population"] == ("0.180 s", True)
+    assert rows["vs the per-run loop"] == ("600x", True)
+    assert rows["vs JAX's run, same device"][1] is True  # 0.42 / 0.18 = 2.33x
+    assert rows["configs/all.yaml: run seconds"] == ("0.700 s", False)
+    assert rows["1M samples x 2 epochs"] == ("1.200 s", True)
+    assert rows["10,003 members x 20 epochs"] == ("6.000 s", False)
+    assert rows["kernels per reference step"] == ("24", True)
+    assert rows["CUDA tests"] == ("0 (12 passed, 1 skipped)", True)
+    assert rows["pytest, whole suite"] == ("1 (2099 passed, 19 skipped)", False)
+    assert "MISSED" in check.table(list(check.targets(parts)))
+
+
+def test_gpu_check_runs_its_parts_on_the_cpu(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The script a GPU session runs in one call, here on the CPU with tiny parts."""
+    check = _gpu_check()
+    code = check.main(
+        ["--device", "cpu", "--quick", "--parts", "kernels,all-yaml", "--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    figures = {part["name"]: part["figures"] for part in report["parts"]}
+    assert figures["kernels"] == {"kernels": 24}
+    assert figures["all-yaml"]["seconds"] > 0 and figures["all-yaml"]["device"].startswith("cpu")
+    assert "kernels per reference step" in out and (tmp_path / "gpu_check.log").exists()

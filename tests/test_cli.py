@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from clirun import Outcome, run_cli, run_cli_redirected
+from devices import CPU_FLAGS, pretend_cuda
 
 from actbench import __version__, cli
 from actbench import activations as registry
@@ -131,8 +132,12 @@ class SavedCompare:
 
 @pytest.fixture(scope="module")
 def saved_compare(tmp_path_factory: pytest.TempPathFactory) -> SavedCompare:
+    """A saved compare run, on the CPU: `train` is compared with its members bit for bit."""
     root = tmp_path_factory.mktemp("compare") / "runs"
-    outcome = run_cli_redirected("compare", *TINY_COMPARE, "--format", "json", "--out", str(root))
+    with pretend_cuda():
+        outcome = run_cli_redirected(
+            "compare", *TINY_COMPARE, *CPU_FLAGS, "--format", "json", "--out", str(root)
+        )
     assert outcome.code == 0, outcome.err
     folders = list(root.iterdir())
     assert len(folders) == 1
@@ -542,12 +547,12 @@ def test_train_runs_one_activation_over_seeds(
     assert [row["label"] for row in data["summary"]] == ["relu"]
 
 
+@pytest.mark.exact
 def test_train_matches_the_same_member_of_compare(
     capsys: pytest.CaptureFixture[str], compare_json: dict[str, Any]
 ) -> None:
-    outcome = run_cli(
-        capsys, "train", "--act", "relu", *TINY, "--seeds", "1", "--format", "json", "--no-save"
-    )
+    argv = ["train", "--act", "relu", *TINY, *CPU_FLAGS, "--seeds", "1", "--format", "json"]
+    outcome = run_cli(capsys, *argv, "--no-save")
     assert outcome.code == 0
     (alone,) = outcome.json["runs"]
     (member,) = [r for r in compare_json["runs"] if r["label"] == "relu" and r["seed"] == 0]

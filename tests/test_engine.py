@@ -382,3 +382,23 @@ def test_a_full_batch_step_to_non_finite_weights_is_rolled_back_to_the_last_fini
     assert _max_difference(state, initial) == 0.0
     assert survivor.status == "ok"
     assert survivor.epochs == cfg.epochs
+
+
+def test_accuracy_is_python_division_of_the_count_for_every_count() -> None:
+    """One division for every caller, equal to Python's count / n (correctly rounded), so a count
+    gives the same number on every device (CUDA's reciprocal product gave 0.42500000000000004)."""
+    from actbench.engine import accuracy
+
+    for n in (*range(1, 130), 400, 1000, 20_000):
+        counts = torch.arange(n + 1)
+        expected = [count / n for count in range(n + 1)]
+        assert accuracy(counts, n).tolist() == expected
+    assert accuracy(torch.tensor([170]), 400).tolist() == [0.425]
+    assert accuracy(torch.tensor([170]), 400).device.type == "cpu"
+
+
+def test_members_that_share_a_seed_share_one_order() -> None:
+    from actbench.population import order_rows
+
+    members = [MemberSpec(a, a, {}, seed) for a in ("relu", "tanh") for seed in (3, 1, 3)]
+    assert order_rows(members) == ([3, 1], [0, 1, 0, 0, 1, 0])

@@ -63,11 +63,11 @@ def test_records_come_in_report_order() -> None:
     ]
 
 
+@pytest.mark.exact
 def test_sweep_members_equal_the_same_config_run_without_a_sweep() -> None:
-    swept = run_experiment(
-        load_config(None, [*TINY, "activations=[relu]", "sweep={train.lr: [0.001, 0.05]}"]), "t"
-    ).result
-    alone = run_experiment(load_config(None, [*TINY, "activations=[relu]", "train.lr=0.05"]), "t")
+    cpu = [*TINY, "train.device=cpu", "activations=[relu]"]
+    swept = run_experiment(load_config(None, [*cpu, "sweep={train.lr: [0.001, 0.05]}"]), "t").result
+    alone = run_experiment(load_config(None, [*cpu, "train.lr=0.05"]), "t")
     swept_runs = [r for r in swept.runs if r.grid == {"train.lr": 0.05}]
     assert [r.test_loss for r in swept_runs] == [r.test_loss for r in alone.result.runs]
     assert [r.history.train_loss for r in swept_runs] == [

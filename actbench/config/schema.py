@@ -281,7 +281,7 @@ class TrainConfig(Section):
         Annotated[Int, Field(ge=1, le=10_000)] | tuple[Annotated[Int, Field(ge=0, lt=2**63)], ...]
     ) = Field(5, description="a count (seeds 0..n-1) or an explicit list")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    cuda_graphs: bool = Field(True, description="replay each step as a CUDA graph (CUDA only)")
+    cuda_graphs: bool = Field(True, description="record training as CUDA graphs (CUDA only)")
     threads: Literal["auto"] | Int = Field(
         "auto",
         description="CPU threads for training: auto (from the work per step and the machine's "
