@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from actbench.engine import PopulationOutcome
-from actbench.errors import ConfigError
+from actbench.errors import ActbenchError, ConfigError, Interrupted
 from actbench.experiment import (
     ExecutionContext,
     Executor,
@@ -232,7 +232,7 @@ def _connect(
 
     Bounded: an address that refuses, stays silent or never completes Ray's handshake is a
     ConfigError within about PROBE_SECONDS + CONNECT_SECONDS. A stop request (Ctrl-C) while
-    connecting raises KeyboardInterrupt. Ray's own log lines stay off stderr unless `debug`.
+    connecting raises Interrupted. Ray's own log lines stay off stderr unless `debug`.
     """
     if ray.is_initialized():
         return False
@@ -247,7 +247,7 @@ def _connect(
             else:
                 _probe(address)
                 _join(ray, address, should_stop)
-    except (ConfigError, KeyboardInterrupt):
+    except ActbenchError:
         raise
     except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError, ...
         raise ConfigError(f"cannot start or join {where}: {describe_error(exc)}") from None
@@ -256,7 +256,7 @@ def _connect(
             signal.signal(signal.SIGTERM, sigterm)
     if should_stop is not None and should_stop():
         ray.shutdown()
-        raise KeyboardInterrupt
+        raise Interrupted(f"while connecting to {where}; nothing was trained")
     return True
 
 
@@ -300,7 +300,7 @@ def _join(ray: ModuleType, address: str, should_stop: Callable[[], bool] | None)
     deadline = time.monotonic() + CONNECT_SECONDS
     while helper.is_alive():
         if should_stop is not None and should_stop():
-            raise KeyboardInterrupt
+            raise Interrupted(f"while joining the Ray cluster at '{address}'; nothing was trained")
         if time.monotonic() > deadline:
             raise ConfigError(
                 f"cannot join the Ray cluster at '{address}': no Ray answer within "
@@ -354,7 +354,7 @@ def make_ray_executor(
     installed. A shard is retried once by Ray (worker crash or raised error), then its members
     are reported as failed. A stop request cancels the unfinished shards and keeps the finished.
     Joining is bounded (an unreachable address is a ConfigError in about 13 s) and a stop
-    request while connecting raises KeyboardInterrupt. debug: Ray's own log lines on stderr.
+    request while connecting raises Interrupted. debug: Ray's own log lines on stderr.
     """
     ray = import_ray(local=address is None)
 

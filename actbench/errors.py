@@ -49,6 +49,12 @@ class ResourceError(ActbenchError):
     """The requested population would not fit in memory."""
 
 
+class Interrupted(ActbenchError):
+    """A stop request (Ctrl-C, SIGTERM) came before anything was trained: nothing to save."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 60
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 6

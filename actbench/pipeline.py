@@ -117,7 +117,7 @@ def run(
             keep_models=keep,
             **({"executor": request.executor} if request.executor is not None else {}),
         )
-    except ActbenchError:
+    except BaseException:  # an error, or an interrupt before anything was trained
         if run_dir is not None:
             discard_run_dir(run_dir, request.out if new_root else None)
         raise
@@ -203,18 +203,19 @@ def _save(experiment: Experiment, run_dir: Path, with_models: bool) -> str | Non
 @contextmanager
 def stop_on_signals(
     signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+    stop: threading.Event | None = None,
 ) -> Iterator[threading.Event]:
-    """While the block runs, the first of `signals` asks the work to stop at its next step (or
-    after it, when saving): pass `stop.is_set` as should_stop. A second Ctrl-C aborts at once.
-    Outside the main thread signals stay as they are."""
-    stop = threading.Event()
+    """While the block runs, any of `signals` asks the work to stop at its next step (or after
+    it, when saving): pass `stop.is_set` as should_stop. A repeated signal is the same request
+    (two Ctrl-C 20 ms apart still save the finished epochs). `stop`: the event to set (the CLI
+    shares one with its own handler); a fresh one by default. Outside the main thread signals
+    stay as they are."""
+    stop = stop if stop is not None else threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in signals}

@@ -12,7 +12,7 @@ import typer
 import yaml
 
 from actbench import format as fmt
-from actbench.cli import _state
+from actbench.cli import STOP, _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
     TABLE,
@@ -110,7 +110,7 @@ def _train(config: Config, flags: RunFlags, report: Report, name: str) -> int:
     stdout = stdout_console()
     stderr = stderr_console()
     show_progress = not flags.quiet and stderr.is_terminal
-    with stop_on_signals() as stop:
+    with stop_on_signals(stop=STOP) as stop:
         with progress_updates(stderr, show_progress) as on_progress:
             experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
         result = experiment.result
@@ -134,8 +134,8 @@ def _verdict(experiment: Experiment, flags: RunFlags, stopped: bool) -> int:
     stderr = stderr_console()
     result, run_dir = experiment.result, experiment.run_dir
     saved = run_dir is not None and experiment.save_error is None
-    if saved and not flags.quiet:
-        say(stderr, "", f"saved {run_dir}")
+    if saved and not flags.quiet and not (experiment.interrupted or stopped):
+        say(stderr, "", f"saved {run_dir}")  # an interrupt's one line says where instead
     if experiment.save_error is not None:
         say(stderr, "error:", experiment.save_error, "red")
     if experiment.interrupted:
@@ -351,7 +351,7 @@ def rerun(
     config = load_config(run_dir / "config.yaml")
     stderr = stderr_console()
     request = RunRequest(config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out)
-    with stop_on_signals() as stop:
+    with stop_on_signals(stop=STOP) as stop:
         experiment = run_pipeline(request, should_stop=stop.is_set)
     new_dir = experiment.run_dir
     if experiment.save_error is not None:

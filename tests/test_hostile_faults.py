@@ -1,0 +1,102 @@
+"""Faults around a run: repeated signals, a failing disk, concurrent API calls, lost work.
+
+Each test names the numbered item of the adversarial pass it guards (issue 24).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from clirun import exit_code
+
+from actbench import cli
+from actbench.pipeline import stop_on_signals
+
+TINY = ["--set", "data.n_samples=160", "--seeds", "2", "--set", "activations=[relu,tanh]"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli._state, "debug", False)
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+def _actbench(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "actbench", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80"},
+    )
+
+
+def _wait_for(path_glob: Path, pattern: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while not any(path_glob.glob(pattern)):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"no {pattern} in {path_glob}"
+        time.sleep(0.02)
+
+
+def _twice(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C twice, 20 ms apart: an impatient user."""
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+
+
+# --- 7. repeated Ctrl-C behaves like one --------------------------------------------------------
+
+
+def test_two_ctrl_c_while_training_save_once_with_one_line_and_exit_130(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    process = _actbench(
+        "compare", *TINY, "--epochs", "100000", "--format", "json", "--out", str(runs), cwd=tmp_path
+    )
+    _wait_for(runs, "*/config.yaml", process)
+    time.sleep(1.0)  # training
+    _twice(process)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    (line,) = stderr.splitlines()
+    assert line.startswith("interrupted: finished epochs kept; partial results in"), stderr
+    (folder,) = runs.iterdir()
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["status"] == "interrupted" and json.loads(stdout) == saved
+
+
+def test_two_ctrl_c_while_report_writes_html_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    code = exit_code(
+        ["compare", *TINY, "--epochs", "30", "--quiet", "--out", str(runs), "--format", "json"]
+    )
+    assert code == 0
+    (folder,) = runs.iterdir()
+    process = _actbench("report", str(folder), "--html", "--format", "json", cwd=tmp_path)
+    _wait_for(folder, "curves.png", process)  # the first figure: the others follow
+    _twice(process)
+    stdout, stderr = process.communicate(timeout=120)
+    if process.returncode == 0:
+        pytest.skip("the report was written before the signals arrived")
+    assert process.returncode == 130
+    assert stderr == "interrupted\n"  # not a silent exit, not a traceback, not killed
+    assert json.loads(stdout)["run_id"] == folder.name  # the table came before the figures
+    assert not (folder / "report.html").exists()
+
+
+def test_signals_inside_the_run_handler_only_set_the_stop_request() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with stop_on_signals((signal.SIGINT,)) as stop:
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # used to raise KeyboardInterrupt mid-save
+        assert stop.is_set()
+    assert signal.getsignal(signal.SIGINT) is before
