@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from torch import nn
 
-    from actbench.members import ModelIndex
+    from actbench.members import ModelEntry, ModelIndex
     from actbench.render.view import View
 
 PANDAS_HINT = "pip install 'actbench[pandas]'"
@@ -40,20 +40,24 @@ PANDAS_HINT = "pip install 'actbench[pandas]'"
 
 @dataclass(frozen=True)
 class _Models:
-    """Trained members: the index, and where their state_dicts are (in memory or a folder)."""
+    """Trained members: the index, and where their state_dicts are (in memory or a run folder).
+
+    A run folder is untrusted: each entry is checked against the run's config and its file is
+    read within the folder, bounded by the entry's shape (members.check_entry, read_model_file).
+    """
 
     index: ModelIndex
     blobs: Mapping[str, bytes] | None = None  # file name -> state_dict bytes
-    folder: Path | None = None
+    run_dir: Path | None = None
 
-    def blob(self, name: str) -> bytes:
+    def build(self, entry: ModelEntry, config: Config) -> nn.Sequential:
+        from actbench.members import build_model, check_entry, read_model_file
+
         if self.blobs is not None:
-            return self.blobs[name]
-        assert self.folder is not None
-        try:
-            return (self.folder / name).read_bytes()
-        except OSError as exc:
-            raise RunFolderError(f"cannot read model file '{self.folder / name}': {exc}") from None
+            return build_model(entry, self.index.scalers[entry.scaler], self.blobs[entry.file])
+        assert self.run_dir is not None
+        scaler = check_entry(entry, self.index, config)
+        return build_model(entry, scaler, read_model_file(self.run_dir, entry))
 
 
 class Result:
@@ -188,7 +192,7 @@ class Result:
         then the trained SimpleNN. With a sweep, `grid` picks the point: {"train.lr": 0.3}
         (or {"lr": 0.3}). Pass float64 features to get exactly the run's inputs.
         """
-        from actbench.members import build_model, find_entry
+        from actbench.members import find_entry
 
         if self._models is None:
             folder = self.run_dir / "models" if self.run_dir is not None else None
@@ -202,9 +206,8 @@ class Result:
                 "`actbench compare ... --save-models` (or compare(..., save=True, "
                 "save_models=True))"
             )
-        index = self._models.index
-        entry = find_entry(index, label, seed, grid)
-        return build_model(entry, index.scalers[entry.scaler], self._models.blob(entry.file))
+        entry = find_entry(self._models.index, label, seed, grid)
+        return self._models.build(entry, self.config)
 
 
 def _writing(directory: str | Path, write: Any) -> Any:
@@ -380,5 +383,5 @@ def load(run: str | Path, *, out: str | Path = "runs") -> Result:
         result,
         run_dir,
         per_member=per_member,
-        models=_Models(index, folder=run_dir / "models") if index is not None else None,
+        models=_Models(index, run_dir=run_dir) if index is not None else None,
     )

@@ -84,6 +84,18 @@ def seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
 
 
+def size(n_bytes: int) -> str:
+    """A file or memory size in binary units: 512 bytes, 64 KiB, 1.5 GiB."""
+    if n_bytes < 1024:
+        return plural(n_bytes, "byte")
+    amount = float(n_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        amount /= 1024
+        if amount < 1024 or unit == "TiB":
+            break
+    return f"{amount:.0f} {unit}" if amount.is_integer() else f"{amount:.1f} {unit}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 epoch', '2 epochs', '1 thread'."""
     return f"{n} {word if n == 1 else (many or word + 's')}"

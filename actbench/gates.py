@@ -12,7 +12,15 @@ from actbench import format as fmt
 from actbench.config import Config, grid_points, validate
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
 from actbench.format import grid_point
-from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
+from actbench.runs import (
+    MAX_RESULTS_BYTES,
+    RunRecord,
+    RunResult,
+    SummaryRow,
+    load_result,
+    parse_result,
+    read_untrusted,
+)
 
 NUMERIC_FIELDS = tuple(
     name
@@ -252,19 +260,27 @@ def _listed(items: Sequence[str], at_most: int = 4) -> str:
 
 
 def load_baseline(path: Path) -> RunResult:
-    """A results.json file or a run folder holding one."""
+    """A results.json file or a run folder holding one: bounded like any run folder's
+    results.json, and refused when it cannot serve as a baseline (interrupted, no config)."""
     if path.is_dir():
-        return load_result(path)
-    if not path.is_file():
+        baseline = load_result(path)
+    elif not path.exists():
         raise RunFolderError(f"baseline '{path}' not found (give a results.json or a run folder)")
-    return load_result(path.parent) if path.name == "results.json" else _load_file(path)
-
-
-def _load_file(path: Path) -> RunResult:
-    try:
-        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunFolderError(f"cannot read baseline '{path}': {str(exc).splitlines()[0]}") from None
+    else:
+        try:
+            blob = read_untrusted(path, MAX_RESULTS_BYTES, what="baseline file")
+        except FileNotFoundError:
+            raise RunFolderError(f"baseline '{path}' not found") from None
+        try:
+            baseline = parse_result(blob, path)
+        except RunFolderError as exc:
+            raise RunFolderError(f"cannot read baseline: {exc}") from None
+    if baseline.status != "ok":
+        raise ConfigError(
+            f"the baseline {baseline.run_id or path} was {baseline.status}: its numbers are "
+            "partial; use a finished run as the baseline"
+        )
+    return baseline
 
 
 def check_regressions(

@@ -1,0 +1,261 @@
+"""A run folder, a baseline and a model index are untrusted input: crafted ones cannot make
+actbench read outside the folder, read without bound, allocate without bound, or crash.
+
+Each test names the numbered item of the adversarial pass it guards (issue 24).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import run_cli, run_cli_redirected
+
+import actbench
+from actbench import cli
+from actbench.errors import ActbenchError, RunFolderError
+from actbench.members import MAX_INDEX_BYTES
+from actbench.runs import MAX_RESULTS_BYTES, load_result
+
+MOONS = [
+    *("--set", "data.kind=moons", "--set", "data.n_samples=120", "--epochs", "2"),
+    *("--seeds", "2", "--set", "activations=[relu,tanh]", "--quiet"),
+]
+QUICK = 5.0  # seconds: a refusal never reads or allocates first
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli._state, "debug", False)
+    monkeypatch.setenv("COLUMNS", "80")
+
+
+@pytest.fixture(scope="module")
+def saved_2d(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 2-D run with its members' weights (report draws boundaries from them)."""
+    root = tmp_path_factory.mktemp("saved") / "runs"
+    outcome = run_cli_redirected("compare", *MOONS, "--out", str(root), "--format", "json")
+    assert outcome.code == 0, outcome.err
+    (folder,) = root.iterdir()
+    return folder
+
+
+@pytest.fixture
+def run_dir(saved_2d: Path, tmp_path: Path) -> Path:
+    """A copy of the saved run to tamper with, next to a file it must never read."""
+    copy = tmp_path / "runs" / saved_2d.name
+    shutil.copytree(saved_2d, copy)
+    shutil.copy(copy / "models" / "relu-seed0.pt", tmp_path / "outside.pt")
+    return copy
+
+
+def edit_index(run_dir: Path, change: Any) -> None:
+    path = run_dir / "models" / "index.json"
+    index = json.loads(path.read_text())
+    change(index)
+    path.write_text(json.dumps(index))
+
+
+def set_entry(key: str, value: Any, entry: int = 0) -> Any:
+    return lambda index: index["models"][entry].__setitem__(key, value)
+
+
+def model_error(run_dir: Path) -> str:
+    started = time.perf_counter()
+    with pytest.raises(ActbenchError) as info:
+        actbench.load(run_dir).model("relu", 0)
+    assert time.perf_counter() - started < QUICK
+    return str(info.value)
+
+
+def one_error_line(outcome: Any) -> str:
+    lines = outcome.err.splitlines()
+    assert outcome.code == 2 and len(lines) == 1, outcome.err
+    assert lines[0].startswith("error: ") and "Traceback" not in outcome.err
+    return str(lines[0])
+
+
+def sparse(path: Path, size: int) -> None:
+    """A file of `size` bytes that takes no disk space (its size is what is checked)."""
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+
+
+# --- 1. paths from models/index.json stay in the run folder -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["../../outside.pt", "/etc/passwd", "sub/relu-seed0.pt", "..\\outside.pt", ".pt"]
+)
+def test_an_index_entry_naming_another_path_is_refused(run_dir: Path, name: str) -> None:
+    edit_index(run_dir, set_entry("file", name))
+    message = model_error(run_dir)
+    assert "is not a model file name" in message and "index.json" in message
+
+
+def test_a_model_file_linking_outside_the_run_folder_is_not_read(run_dir: Path) -> None:
+    link = run_dir / "models" / "relu-seed0.pt"
+    link.unlink()
+    link.symlink_to(run_dir.parent.parent / "outside.pt")
+    assert "leads outside its folder" in model_error(run_dir)
+
+
+def test_a_models_folder_linking_outside_is_not_read(run_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run_dir / "models", elsewhere)
+    (run_dir / "models").symlink_to(elsewhere)
+    with pytest.raises(RunFolderError, match="leads outside its folder"):
+        actbench.load(run_dir)
+
+
+def test_report_refuses_a_traversing_index_in_one_line(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    edit_index(run_dir, set_entry("file", "../../outside.pt"))
+    line = one_error_line(run_cli(capsys, "report", str(run_dir), "--format", "json"))
+    assert "not a model file name" in line
+
+
+def test_a_results_json_linking_outside_is_not_read(run_dir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "results.json"
+    shutil.move(run_dir / "results.json", outside)
+    (run_dir / "results.json").symlink_to(outside)
+    with pytest.raises(RunFolderError, match="leads outside its folder"):
+        load_result(run_dir)
+
+
+# --- 5. bounded reads and allocations -----------------------------------------------------------
+
+
+def test_a_huge_results_json_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    sparse(run_dir / "results.json", MAX_RESULTS_BYTES + 1)
+    started = time.perf_counter()
+    outcome = run_cli(capsys, "runs", "--out", str(run_dir.parent))
+    assert time.perf_counter() - started < QUICK
+    assert "256 MiB" in outcome.err and "skipped" in outcome.err
+    line = one_error_line(run_cli(capsys, "report", str(run_dir), "--no-plots"))
+    assert "more than the 256 MiB a results.json may be" in line
+    with pytest.raises(RunFolderError, match="256 MiB"):
+        actbench.load(run_dir)
+
+
+def test_a_huge_baseline_file_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    sparse(baseline, 1536 * 2**20)
+    started = time.perf_counter()
+    outcome = run_cli(capsys, "compare", "--baseline-file", str(baseline), "--no-save")
+    assert time.perf_counter() - started < QUICK
+    line = one_error_line(outcome)
+    assert "is 1.5 GiB, more than the 256 MiB a baseline file may be" in line
+
+
+def test_a_huge_index_is_refused_before_reading(run_dir: Path) -> None:
+    sparse(run_dir / "models" / "index.json", MAX_INDEX_BYTES + 1)
+    with pytest.raises(RunFolderError, match="64 MiB"):
+        actbench.load(run_dir)
+
+
+@pytest.mark.parametrize("hidden", [[30000, 30000], [1000000, 1000000], [49]])
+def test_an_index_shape_the_config_never_trained_is_refused_before_allocating(
+    run_dir: Path, hidden: list[int]
+) -> None:
+    edit_index(run_dir, set_entry("hidden", hidden))
+    message = model_error(run_dir)
+    assert "is not a shape this run trained (hidden [50], softmax head, 2 classes)" in message
+
+
+def test_a_config_and_index_both_claiming_a_huge_shape_need_a_file_that_holds_it(
+    run_dir: Path,
+) -> None:
+    results = run_dir / "results.json"
+    data = json.loads(results.read_text())
+    data["config"]["model"]["hidden"] = [30000, 30000]
+    results.write_text(json.dumps(data))
+    edit_index(run_dir, set_entry("hidden", [30000, 30000]))
+    assert "too small for its shape" in model_error(run_dir)  # 3.6 GB of weights: none read
+
+
+def test_a_model_file_larger_than_its_shape_is_not_read(run_dir: Path) -> None:
+    sparse(run_dir / "models" / "relu-seed0.pt", 10 * 2**20)
+    assert "a model file of this shape may be" in model_error(run_dir)
+
+
+def test_a_fifo_in_place_of_results_json_does_not_block(run_dir: Path) -> None:
+    (run_dir / "results.json").unlink()
+    os.mkfifo(run_dir / "results.json")
+    started = time.perf_counter()
+    with pytest.raises(RunFolderError, match="is not a regular file"):
+        load_result(run_dir)
+    assert time.perf_counter() - started < QUICK
+
+
+# --- 13. damaged model files are one line, not a traceback -------------------------------------
+
+
+def truncate(run_dir: Path) -> None:
+    path = run_dir / "models" / "relu-seed0.pt"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def empty(run_dir: Path) -> None:
+    (run_dir / "models" / "relu-seed0.pt").write_bytes(b"")
+
+
+def other_shape(run_dir: Path) -> None:
+    import torch
+
+    state = {"weight": torch.zeros(2000)}
+    torch.save(state, run_dir / "models" / "relu-seed0.pt")
+
+
+def garbage(run_dir: Path) -> None:
+    (run_dir / "models" / "relu-seed0.pt").write_bytes(os.urandom(2000) * 4)
+
+
+def scaler_out_of_range(run_dir: Path) -> None:
+    edit_index(run_dir, set_entry("scaler", 7))
+
+
+def scaler_not_finite(run_dir: Path) -> None:
+    edit_index(run_dir, lambda index: index["scalers"][0].__setitem__("scale", [0.0, 1.0]))
+
+
+def missing(run_dir: Path) -> None:
+    (run_dir / "models" / "relu-seed0.pt").unlink()
+
+
+DAMAGE = {
+    "truncated": (truncate, "is corrupt"),
+    "empty": (empty, "too small for its shape"),
+    "wrong-shape": (other_shape, "is corrupt"),
+    "garbage": (garbage, "is corrupt"),
+    "scaler-out-of-range": (scaler_out_of_range, "scaler 7 does not exist"),
+    "scaler-zero": (scaler_not_finite, "holds a scale of 0 or below"),
+    "missing": (missing, "is missing"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_damaged_model_file_is_a_run_folder_error(run_dir: Path, damage: str) -> None:
+    spoil, expected = DAMAGE[damage]
+    spoil(run_dir)
+    assert expected in model_error(run_dir)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "missing"])
+def test_report_on_a_damaged_model_file_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], run_dir: Path, damage: str
+) -> None:
+    spoil, expected = DAMAGE[damage]
+    spoil(run_dir)  # empty: was 'interrupted', exit 130; missing: dropped from boundary.png
+    line = one_error_line(run_cli(capsys, "report", str(run_dir), "--format", "json"))
+    assert expected in line and "relu-seed0.pt" in line
