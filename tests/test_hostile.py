@@ -197,3 +197,14 @@ def test_hostile_input_is_one_line_exit_2_at_once(
     assert "Traceback" not in outcome.err and outcome.out == ""
     assert not root.exists()
     assert elapsed < SECONDS
+
+
+def test_bench_with_layers_beyond_memory_is_refused_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # issue 24, item 5: bench had no memory guard (a traceback from the allocator, or worse)
+    started = time.perf_counter()
+    outcome = run_cli(capsys, "bench", "--hidden", "1000000,1000000", "--ways", "population")
+    assert time.perf_counter() - started < SECONDS
+    (line,) = outcome.err.splitlines()
+    assert outcome.code == 2 and line.startswith("error: this run needs about 782430.7 GiB")
