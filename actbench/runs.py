@@ -281,7 +281,8 @@ def reserve_run_dir(root: Path, run_id: str) -> Path:
 
 def history_csv(result: RunResult) -> str:
     """One row per member and epoch: grid values, loss, accuracy, and neuron health per layer
-    (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...)."""
+    (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...). Text that a
+    spreadsheet would run as a formula gets a leading `'` (format.csv_cell); numbers stay."""
     grid_keys = list(dict.fromkeys(key for run in result.runs for key in run.grid))
     layers = max((len(run.dead_per_layer) for run in result.runs), default=0)
     buffer = io.StringIO()
@@ -290,7 +291,7 @@ def history_csv(result: RunResult) -> str:
         [
             "label",
             "activation",
-            *(f"grid.{k}" for k in grid_keys),
+            *(fmt.csv_cell(f"grid.{k}") for k in grid_keys),
             "seed",
             "epoch",
             "train_loss",
@@ -300,7 +301,7 @@ def history_csv(result: RunResult) -> str:
     )
     for run in result.runs:
         grid = [
-            json.dumps(v) if isinstance(v, list) else v
+            json.dumps(v) if isinstance(v, list) else fmt.csv_cell(v)
             for v in (run.grid.get(k, "") for k in grid_keys)
         ]
         for epoch, loss, accuracy, health in run.history.epochs():
@@ -309,9 +310,8 @@ def history_csv(result: RunResult) -> str:
                 values = health.get(name, [])
                 cells += [v if v is not None else "" for v in values]
                 cells += [""] * (layers - len(values))
-            writer.writerow(
-                [run.label, run.activation, *grid, run.seed, epoch, loss, accuracy, *cells]
-            )
+            label, activation = fmt.csv_cell(run.label), fmt.csv_cell(run.activation)
+            writer.writerow([label, activation, *grid, run.seed, epoch, loss, accuracy, *cells])
     return buffer.getvalue()
 
 

@@ -259,3 +259,135 @@ def test_report_on_a_damaged_model_file_is_one_line_and_exit_2(
     spoil(run_dir)  # empty: was 'interrupted', exit 130; missing: dropped from boundary.png
     line = one_error_line(run_cli(capsys, "report", str(run_dir), "--format", "json"))
     assert expected in line and "relu-seed0.pt" in line
+
+
+# --- 2. strings from a results.json reach a terminal or Markdown escaped ------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J"
+HTML = '<img src=x onerror="alert(1)">'
+
+
+def craft(run_dir: Path, text: str) -> None:
+    """Put `text` in every string of results.json a view shows."""
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    data["run_id"] = f"run{text}"
+    data["device"] = f"cpu{text}"
+    data["notices"] = [f"notice{text}"]
+    data["notes"] = [f"note{text}"]
+    for row in [*data["runs"], *data["summary"]]:
+        row["label"] = f"{row['label']}{text}"
+        row["grid"] = {"data.kind": f"moons{text}"}
+    data["runs"][0]["status"] = "failed"
+    data["runs"][0]["error"] = f"RuntimeError: boom{text}"
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("fmt", ["table", "md", "csv"])
+def test_escape_sequences_in_a_results_json_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], run_dir: Path, fmt: str
+) -> None:
+    craft(run_dir, ESCAPES)
+    outcome = run_cli(capsys, "report", str(run_dir), "--no-plots", "--format", fmt)
+    assert outcome.code == 0, outcome.err
+    assert "\x1b" not in outcome.out + outcome.err and "\x07" not in outcome.out + outcome.err
+    assert "x1b]0;pwned" in outcome.out  # shown, as an escape
+
+
+def test_escape_sequences_never_reach_report_md_or_the_runs_table(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    craft(run_dir, ESCAPES)
+    outcome = run_cli(capsys, "report", str(run_dir), "--no-plots", "--markdown")
+    assert outcome.code == 0, outcome.err
+    report = (run_dir / "report.md").read_text()
+    assert "\x1b" not in report and "\x07" not in report and "run\\x1b]0;pwned" in report
+    listing = run_cli(capsys, "runs", "--out", str(run_dir.parent))
+    assert "\x1b" not in listing.out + listing.err
+
+
+# --- 3. Markdown carries no HTML; CSV cells cannot start a formula -------------------------------
+
+
+def rendered(markdown_text: str) -> str:
+    """HTML from a CommonMark renderer that passes raw HTML through (the unsafe setting)."""
+    from markdown_it import MarkdownIt
+
+    return str(MarkdownIt("commonmark", {"html": True}).render(markdown_text))
+
+
+def test_html_in_a_results_json_is_text_in_markdown(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    craft(run_dir, HTML)
+    outcome = run_cli(capsys, "report", str(run_dir), "--no-plots", "--format", "md", "--markdown")
+    assert outcome.code == 0, outcome.err
+    assert "<img" not in outcome.out  # labels, grid values, title, caption, notes
+    for text in (outcome.out, (run_dir / "report.md").read_text()):
+        html = rendered(text)
+        assert "<img src=x" not in html and "&lt;img src=x onerror=" in html
+
+
+@pytest.mark.parametrize("text", [HTML, "`" + HTML + "``", "a|b\\|<c>&amp;"])
+def test_the_markdown_formatters_render_as_the_text_itself(text: str) -> None:
+    from actbench.format import markdown, markdown_code
+
+    assert "<img" not in rendered(markdown(text))
+    assert "<img" not in rendered(markdown_code(text))
+
+
+def test_csv_cells_that_look_like_formulas_are_neutralised_and_numbers_stay_numbers(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    data["summary"][0]["label"] = '+HYPERLINK("http://x")'
+    data["summary"][1]["label"] = "-2+3"
+    data["summary"][0]["diff_mean"] = -0.05
+    data["summary"][0]["grid"] = {"model.note": "@SUM(A1:A2)"}
+    path.write_text(json.dumps(data))
+    outcome = run_cli(capsys, "report", str(run_dir), "--no-plots", "--format", "csv")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(outcome.out)))
+    assert [row["label"][:2] for row in rows] == ["'+", "'-"]
+    assert float(rows[0]["diff_mean"]) == -0.05  # a number, written as one
+    assert rows[0]["grid.model.note"] == "'@SUM(A1:A2)"
+    for line in outcome.out.splitlines()[1:]:
+        assert not line.startswith(("=", "+", "-", "@"))
+
+
+def test_history_csv_neutralises_labels_too() -> None:
+    from actbench.runs import RunResult, history_csv
+
+    result = RunResult.model_validate(
+        {
+            "actbench_version": "0",
+            "run_id": "r",
+            "device": "cpu",
+            "seconds": 1.0,
+            "config": {},
+            "summary": [],
+            "runs": [
+                {
+                    "label": "=1+1",
+                    "activation": "-relu",
+                    "seed": 0,
+                    "hidden_units": 1,
+                    "epochs": 1,
+                    "train_loss": -0.5,
+                    "test_loss": None,
+                    "train_accuracy": None,
+                    "test_accuracy": None,
+                    "dead_per_layer": [0],
+                    "dead_neurons": 0,
+                    "dead_neurons_init": 0,
+                    "dormant_neurons": 0,
+                    "history": {"train_loss": [-0.5], "test_accuracy": [0.5]},
+                }
+            ],
+        }
+    )
+    row = history_csv(result).splitlines()[1]
+    assert row.startswith("'=1+1,'-relu,0,1,-0.5,0.5")

@@ -366,15 +366,20 @@ def rerun(
     if not differences:
         one = len(saved.runs) == 1
         which, verb = (f"the {total}", "matches") if one else (f"all {total}", "match")
-        print(f"reproduced: {which} of {run_dir.name} {verb} exactly")
+        _print(f"reproduced: {which} of {run_dir.name} {verb} exactly")
         return
-    print(f"NOT reproduced: {len(differences)} of {total} differ from {run_dir.name}")
+    _print(f"NOT reproduced: {len(differences)} of {total} differ from {run_dir.name}")
     for line in differences[:20]:
-        print(f"  {line}")
+        _print(f"  {line}")
     if len(differences) > 20:
-        print(f"  ... and {len(differences) - 20} more")
+        _print(f"  ... and {len(differences) - 20} more")
     changes = environment_changes(saved, experiment.result)
     if not quiet:
         for change in changes or ["versions, device and threads are the same as then"]:
             say(stderr, "note:", change, "yellow")
     raise typer.Exit(EXIT_FAILED)
+
+
+def _print(line: str) -> None:
+    """A line of rerun's verdict on stdout: it quotes labels and folder names from the run."""
+    print(fmt.printable(line))

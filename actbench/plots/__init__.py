@@ -8,6 +8,7 @@ matplotlib (and torch, for activations.png) are imported inside the functions th
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,10 @@ def write_figures(
     out_dir.mkdir(parents=True, exist_ok=True)
     colors = label_colors(result)
     written = []
-    with plt.rc_context(RC_PARAMS):
+    # matplotlib's warnings (a glyph missing for a label's character, a layout it could not
+    # fit) concern the picture, not the user's run: they stay off stderr
+    with plt.rc_context(RC_PARAMS), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         for spec in FIGURES:
             figure = spec.build(result, colors, models)
             if figure is None:
@@ -145,16 +149,17 @@ def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown:
     shape = f"{fmt.plural(len(labels), 'activation')} × {fmt.plural(len(seeds), 'seed')}"
     if has_sweep(result):
         shape += f" × {fmt.plural(len(grid_points(result)), 'grid point')}"
+    # run_id, device and notices come from results.json: text, never Markdown or HTML
     lines = [
-        f"# actbench run `{result.run_id}`",
+        f"# actbench run {fmt.markdown_code(result.run_id)}",
         "",
-        f"{fmt.plural(len(result.runs), 'model')} ({shape}) on {result.device}, "
-        f"{fmt.seconds(result.seconds)}.",
+        f"{fmt.plural(len(result.runs), 'model')} ({fmt.markdown(shape)}) on "
+        f"{fmt.markdown(result.device)}, {fmt.seconds(result.seconds)}.",
     ]
     if result.status == "interrupted":
         lines += ["", "**Interrupted:** partial results of the epochs that finished."]
     if result.notices:
-        lines += ["", *(f"- {notice}" for notice in result.notices)]
+        lines += ["", *(f"- {fmt.markdown(notice)}" for notice in result.notices)]
     lines += ["", "## Results", "", tables_markdown.rstrip("\n")]
     if figures:
         lines += ["", "## Figures"]
