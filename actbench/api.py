@@ -9,7 +9,9 @@ for bit.
 from __future__ import annotations
 
 import html
+import os
 import signal
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,14 @@ from actbench.config import (
     resolve,
     shortcuts,
 )
-from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
+from actbench.errors import (
+    ActbenchError,
+    ConfigError,
+    RunFolderError,
+    SaveWarning,
+    brief,
+    unknown,
+)
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve_run
 
 if TYPE_CHECKING:
@@ -76,10 +85,14 @@ class Result:
         *,
         per_member: bool = False,
         models: _Models | None = None,
+        save_error: str | None = None,
     ) -> None:
         self.config = config
         self.run_result = run_result
         self.run_dir = run_dir
+        # why the run folder is incomplete, when saving failed after training (a SaveWarning
+        # was issued); None when it was saved or not asked to be
+        self.save_error = save_error
         self._per_member = per_member
         self._models = models
 
@@ -266,7 +279,7 @@ def _run(
         config,
         name,
         baseline=baseline,
-        out=Path(out) if save else None,
+        out=_out_folder(out) if save else None,
         save_models=save_models,
         keep_models=True,
     )
@@ -277,13 +290,30 @@ def _run(
     ):
         experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
     if experiment.save_error is not None:
-        raise RunFolderError(experiment.save_error)
+        # the CLI prints the results and says the save failed; here the Result comes back with
+        # the reason attached, and a warning says so: training is never lost to a full disk
+        warnings.warn(experiment.save_error, SaveWarning, stacklevel=3)
     models = None
     if experiment.model_index is not None:
         models = _Models(experiment.model_index, blobs=experiment.models)
     return Result(
-        config, experiment.result, experiment.run_dir, per_member=per_member, models=models
+        config,
+        experiment.result,
+        experiment.run_dir,
+        per_member=per_member,
+        models=models,
+        save_error=experiment.save_error,
     )
+
+
+def _out_folder(out: Any) -> Path:
+    """`out` as the folder of run folders, checked before anything is trained."""
+    if isinstance(out, bool) or not isinstance(out, str | os.PathLike) or not str(out).strip():
+        raise ConfigError(
+            f"save=True needs out: the folder that holds run folders, like 'runs' (got "
+            f"{brief(out)})"
+        )
+    return Path(out)
 
 
 def compare(
@@ -308,6 +338,8 @@ def compare(
     values, {"train.lr": [0.001, 0.1]}; seeds/epochs/lr/device: shortcuts for train.*.
     baseline: compare every label with this one, paired over seeds. save: write a run folder
     under `out` (save_models: with every member's state_dict). progress: a progress bar on stderr.
+    An unusable `out` is an error before training; a save that fails after training returns the
+    Result anyway, with `save_error` set and a SaveWarning.
     """
     cfg, name = resolve(
         config,

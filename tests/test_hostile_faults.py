@@ -100,3 +100,59 @@ def test_signals_inside_the_run_handler_only_set_the_stop_request() -> None:
         signal.raise_signal(signal.SIGINT)  # used to raise KeyboardInterrupt mid-save
         assert stop.is_set()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# --- 6. the Python API never loses a finished run -----------------------------------------------
+
+SMALL = {"data.n_samples": 120, "train.epochs": 2, "train.seeds": 1, "activations": ["relu"]}
+
+
+def _no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    from actbench import pipeline
+
+    def trained(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained before out was checked")
+
+    monkeypatch.setattr(pipeline, "run_experiment", trained)
+
+
+@pytest.mark.parametrize("out", [None, "", 3, True])
+def test_the_api_checks_out_before_training(monkeypatch: pytest.MonkeyPatch, out: object) -> None:
+    import actbench
+    from actbench.errors import ConfigError
+
+    _no_training(monkeypatch)
+    with pytest.raises(ConfigError, match="save=True needs out"):
+        actbench.compare(overrides=SMALL, save=True, out=out)  # type: ignore[arg-type]
+
+
+def test_the_api_finds_an_unwritable_out_before_training(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import actbench
+    from actbench.errors import RunFolderError
+
+    _no_training(monkeypatch)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(RunFolderError, match="cannot create the runs folder"):
+        actbench.compare(overrides=SMALL, save=True, out=blocker / "runs")
+
+
+def test_a_failed_save_after_training_returns_the_result_with_the_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import actbench
+    from actbench import runs
+    from actbench.errors import SaveWarning
+
+    def disk_full(result: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "history_csv", disk_full)
+    with pytest.warns(SaveWarning, match="No space left on device"):
+        result = actbench.compare(overrides=SMALL, save=True, out=tmp_path / "runs")
+    assert result.runs[0].status == "ok" and result.runs[0].epochs == 2
+    assert result.save_error is not None and "No space left on device" in result.save_error
+    assert result.run_dir is not None and not (result.run_dir / "results.json").exists()
+    assert result.model("relu", 0) is not None  # the trained members are kept too
