@@ -156,3 +156,120 @@ def test_a_failed_save_after_training_returns_the_result_with_the_error(
     assert result.save_error is not None and "No space left on device" in result.save_error
     assert result.run_dir is not None and not (result.run_dir / "results.json").exists()
     assert result.model("relu", 0) is not None  # the trained members are kept too
+
+
+# --- 11. initialisation draws from a generator of its own ---------------------------------------
+
+
+def _old_init_model(
+    seed: int, shape: tuple[int, tuple[int, ...], int], activation: str, init: str
+) -> dict[str, object]:
+    """How init_model drew until now: torch.manual_seed, then nn.Linear's own init from the
+    process-wide generator, then the normal schemes' draws from it too."""
+    import torch
+
+    from actbench import activations
+    from actbench.model import SimpleNN, _init_std
+
+    spec = activations.get(activation)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SimpleNN(*shape, lambda: spec.build({}))
+        if init != "default":
+            layers = [*model.hidden, model.out]
+            with torch.no_grad():
+                for index, linear in enumerate(layers):
+                    fan_out, fan_in = linear.weight.shape
+                    gain = spec.init_gain({}) if index < len(model.hidden) else 1.0
+                    linear.weight.normal_(0.0, _init_std(init, fan_in, fan_out, gain))  # type: ignore[arg-type]
+                    linear.bias.zero_()
+    return dict(model.state_dict())
+
+
+@pytest.mark.parametrize("init", ["default", "kaiming", "xavier", "lecun"])
+@pytest.mark.parametrize(
+    ("shape", "activation"),
+    [((20, (50,), 2), "relu"), ((3, (8, 4, 2), 3), "prelu"), ((2, (1,), 1), "tanh")],
+)
+def test_init_model_draws_the_numbers_the_global_generator_drew(
+    init: str, shape: tuple[int, tuple[int, ...], int], activation: str
+) -> None:
+    import torch
+
+    from actbench.model import init_model
+
+    for seed in (0, 7, 2**31):
+        new = init_model(seed, *shape, activation, init=init).state_dict()  # type: ignore[arg-type]
+        old = _old_init_model(seed, shape, activation, init)
+        assert new.keys() == old.keys()
+        for name, tensor in new.items():
+            assert torch.equal(tensor, old[name]), (seed, name)  # type: ignore[arg-type]
+
+
+def test_init_model_neither_reads_nor_changes_the_global_generator() -> None:
+    import torch
+
+    from actbench.model import init_model
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    first = init_model(0, 20, (50,), 2, "relu").state_dict()
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.manual_seed(456)
+    second = init_model(0, 20, (50,), 2, "relu").state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_init_model_in_four_threads_equals_one_after_the_other() -> None:
+    import threading
+
+    import torch
+
+    from actbench.model import init_model
+
+    def weights(seed: int) -> dict[str, torch.Tensor]:
+        return dict(init_model(seed, 20, (200, 200), 2, "relu").state_dict())
+
+    expected = {seed: weights(seed) for seed in range(8)}
+    wrong: list[int] = []
+
+    def work(offset: int) -> None:
+        for step in range(40):
+            seed = (offset + step) % 8
+            got = weights(seed)
+            if any(not torch.equal(got[name], expected[seed][name]) for name in got):
+                wrong.append(seed)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []  # 27 of 160 differed when the seed went through the global generator
+
+
+def test_two_threads_calling_compare_get_the_sequential_numbers_bit_for_bit() -> None:
+    import threading
+
+    import actbench
+
+    calls = [
+        {"overrides": {**SMALL, "activations": ["relu", "tanh", "elu"]}, "seeds": 3},
+        {"overrides": {**SMALL, "model.hidden": [200, 200]}, "seeds": [0, 5]},
+    ]
+
+    def numbers(result: actbench.Result) -> list[object]:
+        return [run.model_dump() for run in result.runs]
+
+    sequential = [numbers(actbench.compare(**call)) for call in calls]  # type: ignore[arg-type]
+    threaded: list[object] = [None, None]
+
+    def work(index: int) -> None:
+        threaded[index] = numbers(actbench.compare(**calls[index]))  # type: ignore[arg-type]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert threaded == sequential
