@@ -172,21 +172,31 @@ COMPARED_TRAIN_KEYS = (
 
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted key -> value of what must match, without the keys either sweep varies."""
+    """Dotted key -> value of what must match, without the keys either sweep varies. A
+    section that is not a mapping (a hand-edited baseline) is compared as a whole, so it
+    differs from any real config instead of crashing."""
     try:  # the saved config, with today's defaults for keys an older version did not write
         config = validate(config).to_dict()
     except ActbenchError:
         pass  # a config from another version: compare what it holds
     settings: dict[str, Any] = {}
     for section in ("data", "model"):
-        for key, value in (config.get(section) or {}).items():
+        values = config.get(section) or {}
+        if not isinstance(values, Mapping):
+            settings[section] = values
+            continue
+        for key, value in values.items():
             settings[f"{section}.{key}"] = value
     train = config.get("train") or {}
+    if not isinstance(train, Mapping):
+        settings["train"] = train
+        train = {}
     for key in COMPARED_TRAIN_KEYS:
         if key in train:
             settings[f"train.{key}"] = train[key]
-    for entry in config.get("activations") or []:
-        if isinstance(entry, dict) and "label" in entry:
+    entries = config.get("activations") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, Mapping) and "label" in entry:
             name, params = entry.get("name"), entry.get("params") or {}
             settings[f"activation '{entry['label']}'"] = f"{name} {params}" if params else name
     return settings
@@ -197,9 +207,12 @@ def baseline_differences(
 ) -> list[str]:
     """'data.n_samples: 160 here, 1000 in the baseline' for every setting that differs
     (keys swept by either run are matched row by row instead)."""
-    if not config or not baseline_config:
+    if not config:
         return []
-    swept = {*(config.get("sweep") or {}), *(baseline_config.get("sweep") or {})}
+    if not baseline_config:
+        # a gate that cannot tell what the baseline was made with must not pass
+        return ["config: none in the baseline (its results.json has an empty 'config')"]
+    swept = {*_keys(config.get("sweep")), *_keys(baseline_config.get("sweep"))}
     ours, theirs = _settings(config), _settings(baseline_config)
     differences = []
     for key in dict.fromkeys([*ours, *theirs]):
@@ -218,6 +231,10 @@ def baseline_differences(
 
 def _shown(value: Any) -> str:
     return fmt.value(value)
+
+
+def _keys(sweep: Any) -> list[str]:
+    return [str(key) for key in sweep] if isinstance(sweep, Mapping) else []
 
 
 def _row_keys(result: RunResult) -> set[tuple[str, str]]:
@@ -243,6 +260,16 @@ def check_baseline(config: Config, baseline: RunResult) -> None:
     }
     if baseline.summary and not expected.keys() & _row_keys(baseline):
         raise ConfigError(_no_match(baseline, list(expected.values())))
+    shared = [row for row in baseline.summary if (repr(row.grid), row.label) in expected]
+    if shared and not any(_finite(row.test_accuracy_mean) for row in shared):
+        raise ConfigError(
+            f"the baseline {baseline.run_id} has no test_accuracy_mean (null or NaN) for any "
+            "row of this run, so nothing can be compared: make a new baseline"
+        )
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _no_match(baseline: RunResult, rows: Sequence[str]) -> str:
@@ -305,11 +332,20 @@ def check_regressions(
     failures, notes = [], []
     for row in result.summary:
         old = reference.get((repr(row.grid), row.label))
-        if old is None or old.test_accuracy_mean is None:
+        if old is None:
             notes.append(f"{_where(row)}: not in the baseline, not checked")
             continue
+        if old.test_accuracy_mean is None or not math.isfinite(old.test_accuracy_mean):
+            # a row the baseline has but cannot compare (null or NaN) fails closed
+            value = old.test_accuracy_mean
+            shown = "missing" if value is None else fmt.value(value)
+            failures.append(
+                f"{_where(row)}: the baseline's test_accuracy_mean is {shown}, so this row "
+                "cannot be checked against it"
+            )
+            continue
         new = row.test_accuracy_mean
-        if new is None or math.isnan(new):
+        if new is None or not math.isfinite(new):
             failures.append(
                 f"{_where(row)}: test_accuracy_mean missing vs baseline "
                 f"{_measured(old.test_accuracy_mean)} (allowed {fmt.value(max_regression)})"

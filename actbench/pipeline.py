@@ -49,7 +49,7 @@ class RunRequest:
     fail_under: Sequence[str] = ()  # [LABEL:]KEY=VALUE lower bounds (CI gates)
     fail_over: Sequence[str] = ()  # upper bounds
     baseline_file: Path | None = None  # an earlier results.json (or run folder) to compare with
-    max_regression: float = 0.0  # allowed drop in test accuracy below baseline_file
+    max_regression: float | None = None  # allowed drop below baseline_file (None: 0)
     out: Path | None = None  # the folder of run folders; None: write nothing
     save_models: bool = False  # save every member's weights in the run folder
     keep_models: bool = False  # keep every member's weights in memory (the Python API)
@@ -71,7 +71,13 @@ def validate(request: RunRequest) -> _Checked:
     thresholds += [parse_fail_over(text) for text in request.fail_over]
     check_threshold_labels(thresholds, [entry.label for entry in config.activations])
     check_baseline_label(config, request.baseline)
-    check_max_regression(request.max_regression)
+    if request.max_regression is not None:
+        check_max_regression(request.max_regression)
+        if request.baseline_file is None:
+            raise ConfigError(
+                "--max-regression needs --baseline-file: without a baseline there is nothing "
+                "to regress from, and the gate would pass without checking anything"
+            )
     reference = None
     if request.baseline_file is not None:
         reference = load_baseline(request.baseline_file)
@@ -126,7 +132,7 @@ def run(
         experiment.run_dir = run_dir
         experiment.save_error = _save(experiment, run_dir, request.save_models)
     experiment.gate_failures, experiment.gate_notes = check_all(
-        experiment.result, checked.thresholds, checked.reference, request.max_regression
+        experiment.result, checked.thresholds, checked.reference, request.max_regression or 0.0
     )
     return experiment
 

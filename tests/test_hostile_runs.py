@@ -391,3 +391,95 @@ def test_history_csv_neutralises_labels_too() -> None:
     )
     row = history_csv(result).splitlines()[1]
     assert row.startswith("'=1+1,'-relu,0,1,-0.5,0.5")
+
+
+# --- 12. gates fail closed ----------------------------------------------------------------------
+
+
+def baseline_file(saved: Path, tmp_path: Path, change: Any, *, raw: str | None = None) -> Path:
+    data = json.loads((saved / "results.json").read_text())
+    change(data)
+    path = tmp_path / "baseline.json"
+    text = json.dumps(data)
+    path.write_text(text if raw is None else text.replace(raw, "NaN"))
+    return path
+
+
+def gate(capsys: pytest.CaptureFixture[str], baseline: Path, *args: str) -> Any:
+    return run_cli(capsys, "compare", *MOONS, "--baseline-file", str(baseline), "--no-save", *args)
+
+
+def test_a_baseline_row_without_accuracy_fails_the_gate(
+    capsys: pytest.CaptureFixture[str], saved_2d: Path, tmp_path: Path
+) -> None:
+    baseline = baseline_file(
+        saved_2d, tmp_path, lambda d: d["summary"][0].__setitem__("test_accuracy_mean", None)
+    )
+    outcome = gate(capsys, baseline)
+    assert outcome.code == 1  # was 0: 'not in the baseline, not checked'
+    (line,) = outcome.gate_lines
+    assert "the baseline's test_accuracy_mean is missing, so this row cannot be checked" in line
+
+
+def test_a_nan_in_the_baseline_fails_the_gate(
+    capsys: pytest.CaptureFixture[str], saved_2d: Path, tmp_path: Path
+) -> None:
+    baseline = baseline_file(
+        saved_2d,
+        tmp_path,
+        lambda d: d["summary"][1].__setitem__("test_accuracy_mean", 0.123456789),
+        raw="0.123456789",
+    )
+    assert "NaN" in baseline.read_text()
+    outcome = gate(capsys, baseline)
+    assert outcome.code == 1  # was 0: NaN compared False with everything
+    (line,) = outcome.gate_lines
+    assert "the baseline's test_accuracy_mean is nan" in line
+
+
+def test_a_baseline_without_any_accuracy_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], saved_2d: Path, tmp_path: Path
+) -> None:
+    def no_accuracy(data: dict[str, Any]) -> None:
+        for row in data["summary"]:
+            row["test_accuracy_mean"] = None
+
+    line = one_error_line(gate(capsys, baseline_file(saved_2d, tmp_path, no_accuracy)))
+    assert "has no test_accuracy_mean (null or NaN) for any row of this run" in line
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({}, "config: none in the baseline"),
+        ({"data": 5, "model": [1], "train": "x", "activations": 3}, "(and 17 more)"),
+    ],
+    ids=["empty", "wrong-types"],
+)
+def test_a_baseline_config_that_cannot_be_compared_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    saved_2d: Path,
+    tmp_path: Path,
+    config: dict[str, Any],
+    expected: str,
+) -> None:
+    baseline = baseline_file(saved_2d, tmp_path, lambda d: d.__setitem__("config", config))
+    line = one_error_line(gate(capsys, baseline))  # empty: was exit 0; wrong types: traceback
+    assert "was made with other settings" in line and expected in line
+
+
+def test_an_interrupted_baseline_is_refused(
+    capsys: pytest.CaptureFixture[str], saved_2d: Path, tmp_path: Path
+) -> None:
+    baseline = baseline_file(saved_2d, tmp_path, lambda d: d.__setitem__("status", "interrupted"))
+    line = one_error_line(gate(capsys, baseline))
+    assert "was interrupted: its numbers are partial" in line
+
+
+def test_max_regression_without_a_baseline_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "runs"
+    outcome = run_cli(capsys, "compare", *MOONS, "--max-regression", "0.05", "--out", str(root))
+    assert "--max-regression needs --baseline-file" in one_error_line(outcome)
+    assert not root.exists()

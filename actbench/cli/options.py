@@ -156,9 +156,12 @@ BaselineFileOpt = Annotated[
     ),
 ]
 MaxRegressionOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--max-regression", help="Allowed drop in test_accuracy_mean (a fraction, e.g. 0.02)."
+        "--max-regression",
+        help="Allowed drop in test_accuracy_mean below --baseline-file (a fraction, e.g. 0.02; "
+        "default 0).",
+        show_default=False,
     ),
 ]
 ExecutorOpt = Annotated[
@@ -211,7 +214,7 @@ class RunFlags:
     fail_under: list[str] | None
     fail_over: list[str] | None
     baseline_file: Path | None
-    max_regression: float
+    max_regression: float | None
     executor: ExecutorKind
     ray_address: str | None
     shards: int | None
