@@ -273,3 +273,72 @@ def test_two_threads_calling_compare_get_the_sequential_numbers_bit_for_bit() ->
     for thread in threads:
         thread.join()
     assert threaded == sequential
+
+
+# --- 9. sharding is near-linear and interruptible -----------------------------------------------
+
+
+def _optimal_largest(sizes: list[int], parts: int) -> int:
+    """The smallest possible largest run, by the textbook O(parts * n^2) dynamic programme."""
+    import itertools
+    import math
+
+    n = len(sizes)
+    prefix = [0, *itertools.accumulate(sizes)]
+    best = [[math.inf] * (n + 1) for _ in range(parts + 1)]
+    best[0][0] = 0
+    for k in range(1, parts + 1):
+        for i in range(k, n + 1):
+            best[k][i] = min(max(best[k - 1][j], prefix[i] - prefix[j]) for j in range(k - 1, i))
+    return int(best[parts][n])
+
+
+def _plan(sizes: list[int]) -> object:
+    from types import SimpleNamespace
+
+    from actbench.experiment import PopulationPlan
+
+    members = [
+        SimpleNamespace(entry=entry, spec=SimpleNamespace(label=f"a{entry}"))
+        for entry, size in enumerate(sizes)
+        for _ in range(size)
+    ]
+    return PopulationPlan(None, members)  # type: ignore[arg-type]
+
+
+def test_shards_are_as_balanced_as_the_exhaustive_split() -> None:
+    import random
+
+    from actbench.distributed import shard_plans
+
+    rng = random.Random(0)
+    for _ in range(200):
+        sizes = [rng.randint(1, 9) for _ in range(rng.randint(1, 14))]
+        parts = rng.randint(1, len(sizes))
+        shards = shard_plans([_plan(sizes)], parts)  # type: ignore[list-item]
+        assert len(shards) == parts
+        assert max(len(s.members) for s in shards) == _optimal_largest(sizes, parts), sizes
+        entries = [m.entry for s in shards for m in s.members]
+        assert entries == sorted(entries)  # members in their order, groups never split
+        assert all(len({m.entry for m in s.members}) >= 1 for s in shards)
+
+
+def test_sharding_two_thousand_activation_groups_takes_well_under_a_second() -> None:
+    import time
+
+    from actbench.distributed import shard_plans
+
+    plans = [_plan([5] * 2000), _plan([1, 7, 3] * 300)]
+    started = time.perf_counter()
+    for count in (None, 1, 7, 1000, 2899, 10**6):
+        shards = shard_plans(plans, count)  # type: ignore[arg-type]
+        assert sum(len(s.members) for s in shards) == 10000 + 3300
+    assert time.perf_counter() - started < 1.0  # 800 groups took 14 s, 2000 minutes
+
+
+def test_a_stop_request_while_sharding_is_an_interrupt() -> None:
+    from actbench.distributed import shard_plans
+    from actbench.errors import Interrupted
+
+    with pytest.raises(Interrupted, match="nothing was trained"):
+        shard_plans([_plan([1] * 10)], 3, lambda: True)  # type: ignore[list-item]
