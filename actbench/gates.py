@@ -421,6 +421,28 @@ def _member_key(run: RunRecord) -> tuple[str, str, int]:
     return repr(run.grid), run.label, run.seed
 
 
+def config_changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """'train.lr: 0.001 in results.json, 0.5 in config.yaml' for every dotted key whose value
+    differs between the config a run recorded and its config.yaml as it is now."""
+
+    def flat(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for key, value in document.items():
+            if isinstance(value, Mapping) and value and key != "sweep":
+                items.update(flat(value, f"{prefix}{key}."))
+            else:
+                items[f"{prefix}{key}"] = value
+        return items
+
+    old, new = flat(recorded), flat(current)
+    return [
+        f"{key}: {_shown(old.get(key, '(not set)'))} in results.json, "
+        f"{_shown(new.get(key, '(not set)'))} in config.yaml"
+        for key in dict.fromkeys([*old, *new])
+        if old.get(key) != new.get(key)
+    ]
+
+
 def environment_changes(saved: RunResult, rerun: RunResult) -> list[str]:
     """Versions, device or threads that differ: the likely cause of a mismatch."""
     keys = ("torch", "numpy", "scikit_learn", "python", "device", "torch_threads")

@@ -8,6 +8,7 @@ turns it into an exit code, the API returns a `Result`. Every check of a request
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,10 @@ class RunRequest:
     save_models: bool = False  # save every member's weights in the run folder
     keep_models: bool = False  # keep every member's weights in memory (the Python API)
     executor: Executor | None = None  # None: train in this process
+    # a save that fails after training leaves the files written so far (compare: the user may
+    # want history.csv); False removes the run folder instead (rerun: a half folder would be
+    # listed as a broken run, and the verdict is printed anyway)
+    keep_partial: bool = True
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,9 @@ def run(
     experiment.result = experiment.result.model_copy(update={"notes": run_notes(experiment.result)})
     if run_dir is not None:
         experiment.run_dir = run_dir
-        experiment.save_error = _save(experiment, run_dir, request.save_models)
+        experiment.save_error = _save(experiment, run_dir, request)
+        if experiment.save_error is not None and not request.keep_partial:
+            experiment.run_dir = None
     experiment.gate_failures, experiment.gate_notes = check_all(
         experiment.result, checked.thresholds, checked.reference, request.max_regression or 0.0
     )
@@ -190,12 +197,16 @@ def save_experiment(experiment: Experiment, run_dir: Path, with_models: bool = T
     )
 
 
-def _save(experiment: Experiment, run_dir: Path, with_models: bool) -> str | None:
-    """Write the run into its folder; a failure is returned as one line, never raised."""
+def _save(experiment: Experiment, run_dir: Path, request: RunRequest) -> str | None:
+    """Write the run into its folder; a failure is returned as one line, never raised (and,
+    unless the request keeps partial folders, the folder is removed)."""
     try:
-        save_experiment(experiment, run_dir, with_models)
+        save_experiment(experiment, run_dir, request.save_models)
     except (OSError, ActbenchError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if not request.keep_partial:
+            shutil.rmtree(run_dir, ignore_errors=True)  # reserved by this run: all of it ours
+            return f"could not write the run folder {run_dir}: {reason}; nothing was kept"
         return (
             f"could not write the run folder {run_dir}: {reason}; the results are printed "
             "above and the files written so far are in that folder"

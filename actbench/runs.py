@@ -353,10 +353,8 @@ def read_untrusted(path: Path, limit: int, *, inside: Path | None = None, what: 
     link is resolved (when given), and at most `limit` bytes, checked before reading. Each
     refusal is a RunFolderError naming the file; a missing file is FileNotFoundError."""
     what = what or path.name
-    if inside is not None and not _within(path, inside):
-        raise RunFolderError(
-            f"'{path}' leads outside its folder '{inside}' (a link or '..'): not read"
-        )
+    if inside is not None:
+        confined(path, inside)
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -374,6 +372,15 @@ def read_untrusted(path: Path, limit: int, *, inside: Path | None = None, what: 
     if len(blob) > limit:  # it grew while we looked
         raise RunFolderError(_too_large(path, len(blob), limit, what))
     return blob
+
+
+def confined(path: Path, folder: Path) -> Path:
+    """`path`, once it is known to stay within `folder` with every link resolved."""
+    if not _within(path, folder):
+        raise RunFolderError(
+            f"'{path}' leads outside its folder '{folder}' (a link or '..'): not read"
+        )
+    return path
 
 
 def _within(path: Path, folder: Path) -> bool:

@@ -483,3 +483,110 @@ def test_max_regression_without_a_baseline_is_refused(
     outcome = run_cli(capsys, "compare", *MOONS, "--max-regression", "0.05", "--out", str(root))
     assert "--max-regression needs --baseline-file" in one_error_line(outcome)
     assert not root.exists()
+
+
+# --- 10. rerun: a verdict whatever the disk does, and no half folders ----------------------------
+
+
+def new_folders(run_dir: Path) -> list[Path]:
+    return [path for path in run_dir.parent.iterdir() if path != run_dir]
+
+
+def test_rerun_on_a_full_disk_prints_its_verdict_and_keeps_no_half_folder(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, run_dir: Path
+) -> None:
+    from actbench import runs
+
+    def disk_full(result: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "history_csv", disk_full)
+    outcome = run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent))
+    assert outcome.code == 1
+    assert outcome.out == f"reproduced: all 4 runs of {run_dir.name} match exactly\n"
+    (line,) = outcome.err.splitlines()
+    assert "No space left on device; nothing was kept" in line
+    assert new_folders(run_dir) == []
+
+
+def test_a_rerun_stopped_at_once_keeps_its_partial_results_not_a_bare_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, run_dir: Path
+) -> None:
+    import contextlib
+    import threading
+
+    @contextlib.contextmanager
+    def stopped(*args: object, **kwargs: object) -> Any:
+        event = threading.Event()
+        event.set()  # Ctrl-C before the first step
+        yield event
+
+    monkeypatch.setattr("actbench.pipeline.stop_on_signals", stopped)
+    outcome = run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent))
+    assert outcome.code == 130
+    (folder,) = new_folders(run_dir)
+    (line,) = outcome.err.splitlines()
+    assert line == f"interrupted: the rerun stopped before it finished; partial results in {folder}"
+    assert json.loads((folder / "results.json").read_text())["status"] == "interrupted"
+
+
+def test_a_rerun_interrupted_before_training_leaves_no_folder(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, run_dir: Path
+) -> None:
+    from actbench.errors import Interrupted
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise Interrupted("while joining the Ray cluster; nothing was trained")
+
+    monkeypatch.setattr("actbench.pipeline.run_experiment", interrupted)
+    outcome = run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent))
+    assert outcome.code == 130
+    assert outcome.err.startswith("interrupted: while joining")
+    assert new_folders(run_dir) == []
+
+
+def test_a_rerun_refused_for_its_device_leaves_no_folder(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has the device")
+    results = run_dir / "results.json"
+    data = json.loads(results.read_text())
+    data["config"]["train"]["device"] = "cuda"
+    results.write_text(json.dumps(data))
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("device: auto", "device: cuda"))
+    outcome = run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent))
+    assert "cuda" in one_error_line(outcome)
+    assert new_folders(run_dir) == []
+
+
+# --- 14. the smaller items ----------------------------------------------------------------------
+
+
+def test_rerun_says_when_config_yaml_was_edited(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("lr: 0.001", "lr: 0.5"))
+    line = one_error_line(run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent)))
+    assert "config.yaml was edited after the run: train.lr: 0.001 in results.json, 0.5 in" in line
+    assert new_folders(run_dir) == []
+
+
+def test_rerun_of_a_2d_run_keeps_its_models(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    outcome = run_cli(capsys, "rerun", str(run_dir), "--out", str(run_dir.parent))
+    assert outcome.code == 0, outcome.err
+    (folder,) = new_folders(run_dir)
+    assert (folder / "models" / "index.json").is_file()
+    assert len(list((folder / "models").glob("*.pt"))) == 4
+
+
+def test_a_results_json_with_a_byte_order_mark_is_read(run_dir: Path) -> None:
+    path = run_dir / "results.json"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_result(run_dir).run_id == run_dir.name

@@ -335,10 +335,11 @@ def rerun(
     quiet: QuietOpt = False,
 ) -> None:
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
-    from actbench.gates import environment_changes, reproduction_differences
+    from actbench.config import config_from_mapping
+    from actbench.gates import config_changes, environment_changes, reproduction_differences
     from actbench.pipeline import RunRequest, stop_on_signals
     from actbench.pipeline import run as run_pipeline
-    from actbench.runs import load_result, resolve_run
+    from actbench.runs import confined, load_result, resolve_run
 
     run_dir = resolve_run(run, out)
     saved = load_result(run_dir)
@@ -348,26 +349,42 @@ def rerun(
             "reproduced; rerun a finished run, or start it again with: "
             f"actbench compare {run_dir / 'config.yaml'}"
         )
-    config = load_config(run_dir / "config.yaml")
+    config = load_config(confined(run_dir / "config.yaml", run_dir))
+    try:
+        recorded = config_from_mapping(saved.config).to_dict()
+    except ConfigError:
+        recorded = saved.config  # an older version's keys: compared as written
+    edited = config_changes(recorded, config.to_dict())
+    if edited:
+        more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'} was edited after the run: {edited[0]}{more}; a rerun "
+            "trains what the run recorded: restore the file, or train the edited config with: "
+            f"actbench compare {run_dir / 'config.yaml'}"
+        )
     stderr = stderr_console()
-    request = RunRequest(config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out)
+    request = RunRequest(
+        config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out, keep_partial=False
+    )
     with stop_on_signals(stop=STOP) as stop:
         experiment = run_pipeline(request, should_stop=stop.is_set)
     new_dir = experiment.run_dir
+    if experiment.interrupted:
+        where = f"; partial results in {new_dir}" if new_dir is not None else ""
+        say(stderr, "interrupted:", f"the rerun stopped before it finished{where}", "red")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if experiment.save_error is not None:
         say(stderr, "error:", experiment.save_error, "red")
     elif new_dir is not None and not quiet:
         say(stderr, "", f"saved {new_dir}")
-    if experiment.interrupted:
-        say(stderr, "interrupted:", "the rerun stopped before it finished", "red")
-        raise typer.Exit(EXIT_INTERRUPTED)
+    failed_save = EXIT_FAILED if experiment.save_error is not None else EXIT_OK
     differences = reproduction_differences(saved, experiment.result)
     total = fmt.plural(len(saved.runs), "run")
     if not differences:
         one = len(saved.runs) == 1
         which, verb = (f"the {total}", "matches") if one else (f"all {total}", "match")
         _print(f"reproduced: {which} of {run_dir.name} {verb} exactly")
-        return
+        raise typer.Exit(failed_save)
     _print(f"NOT reproduced: {len(differences)} of {total} differ from {run_dir.name}")
     for line in differences[:20]:
         _print(f"  {line}")
