@@ -306,6 +306,13 @@ def _run(
     )
 
 
+def _check_type(name: str, value: Any, kind: Any, what: str) -> None:
+    """An argument of the wrong type is a ConfigError naming it, not a TypeError from deep
+    inside (compare(baseline=1), train(params=[1]))."""
+    if value is not None and not isinstance(value, kind):
+        raise ConfigError(f"{name} must be {what} (got {brief(value)})")
+
+
 def _out_folder(out: Any) -> Path:
     """`out` as the folder of run folders, checked before anything is trained."""
     if isinstance(out, bool) or not isinstance(out, str | os.PathLike) or not str(out).strip():
@@ -341,6 +348,7 @@ def compare(
     An unusable `out` is an error before training; a save that fails after training returns the
     Result anyway, with `save_error` set and a SaveWarning.
     """
+    _check_type("baseline", baseline, str, "a label, like 'relu'")
     cfg, name = resolve(
         config,
         overrides=overrides,
@@ -380,6 +388,8 @@ def train(
     act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
     config must list exactly one activation. The other arguments are compare()'s.
     """
+    _check_type("act", act, str, "an activation name, like 'relu'")
+    _check_type("params", params, Mapping, "parameter -> value, like {'negative_slope': 0.2}")
     flags = {
         **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
         **one_activation(act, params),

@@ -172,6 +172,9 @@ CASES = [
     ),
     # gates
     Case("fail-under-percent", compare("--fail-under", "test_accuracy_mean=80"), "write 0.8"),
+    # issue 24, item 13: these printed tracebacks
+    Case("threads-superscript", compare("--threads", "²"), "expected auto or a thread count"),
+    Case("class-sep-0", compare("--set", "data.class_sep=0"), "should be greater than 0"),
 ]
 
 
@@ -208,3 +211,32 @@ def test_bench_with_layers_beyond_memory_is_refused_at_once(
     assert time.perf_counter() - started < SECONDS
     (line,) = outcome.err.splitlines()
     assert outcome.code == 2 and line.startswith("error: this run needs about 782430.7 GiB")
+
+
+@pytest.mark.parametrize("command", [["bench", "--ways", "population"], ["compare", "--no-save"]])
+def test_a_non_ascii_digit_as_threads_is_one_line(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # issue 24, item 13: '²'.isdigit() is true, int('²') raises
+    outcome = run_cli(capsys, *command, "--threads", "²")
+    (line,) = outcome.err.splitlines()
+    assert outcome.code == 2 and "expected auto or a thread count from 1 to 4096 (got '²')" in line
+
+
+def test_a_learning_rate_whose_adam_step_overflows_float32_diverges_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # issue 24, item 13: lr 3e38 / (1 - 0.9) does not fit float32; the same lr through a sweep
+    # was already reported as diverged
+    for optimizer in ("adam", "adamw"):
+        outcome = run_cli(
+            capsys,
+            "train",
+            "--act",
+            "relu",
+            *DATA,
+            *("--lr", "3e38", "--set", f"train.optimizer={optimizer}"),
+            *("--set", "train.weight_decay=10", "--no-save", "--format", "json"),
+        )
+        assert outcome.code == 1 and "Traceback" not in outcome.err
+        assert {run["status"] for run in outcome.json["runs"]} == {"diverged"}

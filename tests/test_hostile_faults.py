@@ -342,3 +342,30 @@ def test_a_stop_request_while_sharding_is_an_interrupt() -> None:
 
     with pytest.raises(Interrupted, match="nothing was trained"):
         shard_plans([_plan([1] * 10)], 3, lambda: True)  # type: ignore[list-item]
+
+
+# --- 13. the Python API: wrong types are one ActbenchError --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            lambda a: a.compare(baseline=1, epochs=1),
+            "baseline must be a label, like 'relu' (got 1)",
+        ),
+        (lambda a: a.train("relu", params=[1]), "params must be parameter -> value"),
+        (lambda a: a.train(3), "act must be an activation name"),
+    ],
+    ids=["compare-baseline-1", "train-params-list", "train-act-int"],
+)
+def test_api_arguments_of_the_wrong_type_are_actbench_errors(
+    monkeypatch: pytest.MonkeyPatch, call: object, expected: str
+) -> None:
+    import actbench
+
+    _no_training(monkeypatch)
+    with pytest.raises(
+        actbench.ActbenchError, match=expected.replace("(", r"\(").replace(")", r"\)")
+    ):
+        call(actbench)  # type: ignore[operator]

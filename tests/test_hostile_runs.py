@@ -590,3 +590,32 @@ def test_a_results_json_with_a_byte_order_mark_is_read(run_dir: Path) -> None:
     path = run_dir / "results.json"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
     assert load_result(run_dir).run_id == run_dir.name
+
+
+def test_runs_lists_a_folder_holding_nan_and_huge_seconds(
+    capsys: pytest.CaptureFixture[str], run_dir: Path
+) -> None:
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    data["seconds"] = 1e308
+    data["summary"][0]["test_accuracy_mean"] = 0.123456789
+    path.write_text(json.dumps(data).replace("0.123456789", "NaN"))
+    listing = run_cli(capsys, "runs", "--out", str(run_dir.parent), "--format", "json")
+    assert listing.code == 0, listing.err  # was a traceback: NaN is not JSON
+    (record,) = listing.json
+    assert record["best_label"] == data["summary"][1]["label"]  # NaN is not the best
+    table = run_cli(capsys, "runs", "--out", str(run_dir.parent))
+    assert "1e+308" in table.out  # was a 309-digit number that blanked the table
+
+
+def test_figures_of_a_label_matplotlib_cannot_draw_leave_stderr_alone(run_dir: Path) -> None:
+    import warnings
+
+    from actbench.plots import write_figures
+
+    craft(run_dir, "\x1b\x07")
+    result = load_result(run_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_figures(result, run_dir / "figures")
+    assert written and [str(w.message) for w in caught] == []  # was: Glyph 27 missing ...

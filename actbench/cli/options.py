@@ -236,5 +236,6 @@ def run_flags(arguments: Mapping[str, Any]) -> RunFlags:
 
 
 def _count_or_word(value: str | None) -> int | str | None:
-    """'4' -> 4 (a thread count), 'auto' stays a word."""
-    return int(value) if value is not None and value.isdigit() else value
+    """'4' -> 4 (a thread count), 'auto' stays a word (so does '²': isdigit() takes it, int()
+    does not, and the config's check names it)."""
+    return int(value) if value is not None and value.isascii() and value.isdigit() else value

@@ -90,7 +90,8 @@ class DataConfig(Section):
         2, ge=2, le=10_000, description="classification, spiral (arms), blobs; others have 2"
     )
     n_clusters_per_class: Int | None = Field(None, ge=1, le=10_000, description="classification")
-    class_sep: Float | None = Field(None, ge=0, description="classification")
+    # sklearn's make_classification takes class_sep in the open range (0, inf)
+    class_sep: Float | None = Field(None, gt=0, description="classification")
     flip_y: Float | None = Field(
         None, ge=0, le=1, description="classification: fraction of labels flipped at random"
     )
