@@ -85,9 +85,12 @@ def _parse_bound(text: str, bound: Literal["min", "max"]) -> Threshold:
     if not math.isfinite(value):
         raise ConfigError(f"{option} {key}: the threshold must be a finite number (got {raw})")
     if key in FRACTION_FIELDS and abs(value) > 1:
+        # a lower bound above 1 or an upper bound below -1 excludes every fraction; the
+        # other two include every one
+        never = (bound == "min") == (value > 0)
         raise ConfigError(
-            f"{option} {key}={raw}: {key} is a fraction (at most 1), so this bound "
-            f"{'can never be met' if bound == 'min' else 'checks nothing'}; "
+            f"{option} {key}={raw}: {key} is a fraction (from -1 to 1 at most), so this bound "
+            f"{'can never be met' if never else 'checks nothing'}; "
             f"for {raw.strip()}% write {fmt.value(value / 100)}"
         )
     return Threshold(key, value, label.strip() or None if colon else None, bound)

@@ -619,3 +619,18 @@ def test_figures_of_a_label_matplotlib_cannot_draw_leave_stderr_alone(run_dir: P
         warnings.simplefilter("always")
         written = write_figures(result, run_dir / "figures")
     assert written and [str(w.message) for w in caught] == []  # was: Glyph 27 missing ...
+
+
+def test_a_model_asked_for_by_a_string_seed_says_so(run_dir: Path) -> None:
+    with pytest.raises(ActbenchError, match=r"seed must be an integer, like 0 \(got '0'\)"):
+        actbench.load(run_dir).model("relu", seed="0")  # type: ignore[arg-type]
+
+
+def test_a_baseline_that_is_not_json_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text("label,acc\nrelu,0.8\n")
+    line = one_error_line(run_cli(capsys, "compare", "--baseline-file", str(baseline)))
+    assert "is not JSON: invalid JSON" in line.replace("Invalid", "invalid")
+    assert "validation error for RunResult" not in line

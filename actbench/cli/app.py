@@ -94,6 +94,10 @@ def run(args: list[str]) -> int:
     if _state["debug"]:
         args = [arg for arg in args if arg != "--debug"]
     register_commands()
+    if args[:1] == ["show"]:
+        from actbench.cli.catalog import inputs_last
+
+        args = inputs_last(args)
     stderr = stderr_console()
     command = typer.main.get_command(app)
     # No arguments: the help, exit 0 (the app's no_args_is_help, asked for as --help; outside

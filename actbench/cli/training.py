@@ -278,10 +278,11 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
 def train(
     config: ConfigArg = None,
     act: Annotated[
-        str | None,
+        list[str] | None,  # a list only to say when it is given twice: train takes one
         typer.Option(
             "--act",
             "-a",
+            metavar="NAME",
             help="Activation to train (see: actbench activations).",
             show_default=False,
         ),
@@ -311,7 +312,13 @@ def train(
 ) -> None:
     """Train one activation over its seeds; one row per seed (per sweep point)."""
     options = run_flags(locals())
-    cfg = _resolve(config, options, one_activation(act, parse_params(param)))
+    if act is not None and len(act) > 1:
+        raise ConfigError(
+            f"--act is given {len(act)} times ({', '.join(act)}); train takes one activation: "
+            f"compare trains several (actbench compare --set activations=[{','.join(act)}])"
+        )
+    name_of_act = act[0] if act else None
+    cfg = _resolve(config, options, one_activation(name_of_act, parse_params(param)))
     label = require_one_activation(cfg).label
     if options.print_config:
         sys.stdout.write(cfg.to_yaml())

@@ -118,6 +118,7 @@ def write_figures(
     """
     plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
+    result, models = _drawable(result, models)
     colors = label_colors(result)
     written = []
     # matplotlib's warnings (a glyph missing for a label's character, a layout it could not
@@ -137,6 +138,43 @@ def write_figures(
             write_atomic(path, buffer.getvalue())
             written.append(path)
     return written
+
+
+FIGURE_LABEL = 80  # characters of a label a figure shows
+
+
+def _drawable(
+    result: RunResult, models: ModelSource | None
+) -> tuple[RunResult, ModelSource | None]:
+    """The run with its labels as figures show them: printable and at most FIGURE_LABEL
+    characters (a hand-edited results.json may hold a 200,000-character label, which
+    matplotlib takes minutes to lay out). `models` still finds members by their own labels."""
+    shown: dict[str, str] = {}
+    labels = [*(run.label for run in result.runs), *(row.label for row in result.summary)]
+    for label in dict.fromkeys(labels):
+        text = fmt.printable(label)
+        if len(text) > FIGURE_LABEL:
+            text = text[: FIGURE_LABEL - 1] + "…"
+        base, number = text, 1
+        while text in shown.values():
+            number += 1
+            text = f"{base} ({number})"
+        shown[label] = text
+    if all(label == text for label, text in shown.items()):
+        return result, models
+    result = result.model_copy(
+        update={
+            "runs": [run.model_copy(update={"label": shown[run.label]}) for run in result.runs],
+            "summary": [
+                row.model_copy(update={"label": shown[row.label]}) for row in result.summary
+            ],
+        }
+    )
+    if models is None:
+        return result, None
+    original = {text: label for label, text in shown.items()}
+    source = models
+    return result, lambda label, seed, grid: source(original.get(label, label), seed, grid)
 
 
 def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown: str) -> str:
