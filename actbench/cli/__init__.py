@@ -63,6 +63,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     for sig in previous:
         signal.signal(sig, _interrupt)
     code = run(list(sys.argv[1:] if argv is None else argv))
+    ray_io = sys.modules.get("actbench.ray_io")
+    if ray_io is not None and ray_io.ray_abandoned():
+        # Ray, its head lost, takes ~20 s to shut down and then logs that it gave up; the run is
+        # saved and printed: leave now
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
     for sig, handler in previous.items():
         # Interrupted once, the process ignores the rest: Python's shutdown puts the default
         # disposition back on handled signals (not on ignored ones), so a repeat arriving while
