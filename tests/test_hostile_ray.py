@@ -7,6 +7,7 @@ own (killed afterwards), under a short temporary folder: Ray's socket paths must
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -91,12 +92,16 @@ class Head:
             start_new_session=True,
             env=env,
         )
-        deadline = time.monotonic() + 120
-        while not _answers(self.port):
-            assert self.process.poll() is None, "ray start failed"
-            assert time.monotonic() < deadline, "the Ray head never listened"
-            time.sleep(0.5)
-        time.sleep(3.0)  # its raylet registers after the GCS listens
+        try:
+            deadline = time.monotonic() + 120
+            while not _answers(self.port):
+                assert self.process.poll() is None, "ray start failed"
+                assert time.monotonic() < deadline, "the Ray head never listened"
+                time.sleep(0.5)
+            time.sleep(3.0)  # its raylet registers after the GCS listens
+        except BaseException:
+            self.stop()  # a head that never came up is not left behind
+            raise
 
     @property
     def address(self) -> str:
@@ -111,7 +116,14 @@ class Head:
         raise AssertionError("no gcs_server under the head")
 
     def stop(self) -> None:
+        try:  # its processes, even any that left the group
+            family = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
         _kill_group(self.process)
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
