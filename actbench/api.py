@@ -9,7 +9,9 @@ for bit.
 from __future__ import annotations
 
 import html
+import os
 import signal
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,14 @@ from actbench.config import (
     resolve,
     shortcuts,
 )
-from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
+from actbench.errors import (
+    ActbenchError,
+    ConfigError,
+    RunFolderError,
+    SaveWarning,
+    brief,
+    unknown,
+)
 from actbench.runs import RunRecord, RunResult, SummaryRow, load_result, resolve_run
 
 if TYPE_CHECKING:
@@ -32,7 +41,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from rich.console import RenderableType
 
-    from actbench.members import ModelIndex, TrainedMember
+    from actbench.members import ModelEntry, ModelIndex, TrainedMember
     from actbench.render.view import View
 
 PANDAS_HINT = "pip install 'actbench[pandas]'"
@@ -47,20 +56,24 @@ _NOTEBOOK_STYLE = (
 
 @dataclass(frozen=True)
 class _Models:
-    """Trained members: the index, and where their state_dicts are (in memory or a folder)."""
+    """Trained members: the index, and where their state_dicts are (in memory or a run folder).
+
+    A run folder is untrusted: each entry is checked against the run's config and its file is
+    read within the folder, bounded by the entry's shape (members.check_entry, read_model_file).
+    """
 
     index: ModelIndex
     blobs: Mapping[str, bytes] | None = None  # file name -> state_dict bytes
-    folder: Path | None = None
+    run_dir: Path | None = None
 
-    def blob(self, name: str) -> bytes:
+    def build(self, entry: ModelEntry, config: Config) -> TrainedMember:
+        from actbench.members import build_model, check_entry, read_model_file
+
         if self.blobs is not None:
-            return self.blobs[name]
-        assert self.folder is not None
-        try:
-            return (self.folder / name).read_bytes()
-        except OSError as exc:
-            raise RunFolderError(f"cannot read model file '{self.folder / name}': {exc}") from None
+            return build_model(entry, self.index.scalers[entry.scaler], self.blobs[entry.file])
+        assert self.run_dir is not None
+        scaler = check_entry(entry, self.index, config)
+        return build_model(entry, scaler, read_model_file(self.run_dir, entry))
 
 
 class Result:
@@ -79,10 +92,14 @@ class Result:
         *,
         per_member: bool = False,
         models: _Models | None = None,
+        save_error: str | None = None,
     ) -> None:
         self.config = config
         self.run_result = run_result
         self.run_dir = run_dir
+        # why the run folder is incomplete, when saving failed after training (a SaveWarning
+        # was issued); None when it was saved or not asked to be
+        self.save_error = save_error
         self._per_member = per_member
         self._models = models
 
@@ -234,7 +251,7 @@ class Result:
         then the trained SimpleNN. With a sweep, `grid` picks the point: {"train.lr": 0.3}
         (or {"lr": 0.3}). Pass float64 features to get exactly the run's inputs.
         """
-        from actbench.members import build_model, find_entry
+        from actbench.members import find_entry
 
         if self._models is None:
             folder = self.run_dir / "models" if self.run_dir is not None else None
@@ -248,9 +265,8 @@ class Result:
                 "`actbench compare ... --save-models` (or compare(..., save=True, "
                 "save_models=True))"
             )
-        index = self._models.index
-        entry = find_entry(index, label, seed, grid)
-        return build_model(entry, index.scalers[entry.scaler], self._models.blob(entry.file))
+        entry = find_entry(self._models.index, label, seed, grid)
+        return self._models.build(entry, self.config)
 
 
 def _writing(directory: str | Path, write: Any) -> Any:
@@ -308,7 +324,7 @@ def _run(
         config,
         name,
         baseline=baseline,
-        out=Path(out) if save else None,
+        out=_out_folder(out) if save else None,
         save_models=save_models,
         keep_models=True,
     )
@@ -321,7 +337,9 @@ def _run(
     if experiment.untrained:  # stopped before the first epoch finished: nothing to return
         raise KeyboardInterrupt
     if experiment.save_error is not None:
-        raise RunFolderError(experiment.save_error)
+        # the CLI prints the results and says the save failed; here the Result comes back with
+        # the reason attached, and a warning says so: training is never lost to a full disk
+        warnings.warn(experiment.save_error, SaveWarning, stacklevel=3)
     models = None
     if experiment.model_index is not None:
         models = _Models(experiment.model_index, blobs=experiment.models)
@@ -331,7 +349,25 @@ def _run(
         experiment.run_dir,
         per_member=per_member,
         models=models,
+        save_error=experiment.save_error,
     )
+
+
+def _check_type(name: str, value: Any, kind: Any, what: str) -> None:
+    """An argument of the wrong type is a ConfigError naming it, not a TypeError from deep
+    inside (compare(baseline=1), train(params=[1]))."""
+    if value is not None and not isinstance(value, kind):
+        raise ConfigError(f"{name} must be {what} (got {brief(value)})")
+
+
+def _out_folder(out: Any) -> Path:
+    """`out` as the folder of run folders, checked before anything is trained."""
+    if isinstance(out, bool) or not isinstance(out, str | os.PathLike) or not str(out).strip():
+        raise ConfigError(
+            f"save=True needs out: the folder that holds run folders, like 'runs' (got "
+            f"{brief(out)})"
+        )
+    return Path(out)
 
 
 def _arrays(X: Any, y: Any) -> dict[str, Any]:
@@ -371,7 +407,10 @@ def compare(
     values, {"train.lr": [0.001, 0.1]}; seeds/epochs/lr/device: shortcuts for train.*.
     baseline: compare every label with this one, paired over seeds. save: write a run folder
     under `out` (save_models: with every member's state_dict). progress: a progress bar on stderr.
+    An unusable `out` is an error before training; a save that fails after training returns the
+    Result anyway, with `save_error` set and a SaveWarning.
     """
+    _check_type("baseline", baseline, str, "a label, like 'relu'")
     cfg, name = resolve(
         config,
         overrides=overrides,
@@ -413,6 +452,8 @@ def train(
     act: an activation name (params: its parameters, {"negative_slope": 0.2}); without it the
     config must list exactly one activation. The other arguments (X and y too) are compare()'s.
     """
+    _check_type("act", act, str, "an activation name, like 'relu'")
+    _check_type("params", params, Mapping, "parameter -> value, like {'negative_slope': 0.2}")
     flags = {
         **_arrays(X, y),
         **shortcuts(seeds=seeds, epochs=epochs, lr=lr, device=device),
@@ -508,5 +549,5 @@ def load(run: str | Path, *, out: str | Path = "runs", allow_code: bool = False)
         result,
         run_dir,
         per_member=per_member,
-        models=_Models(index, folder=run_dir / "models") if index is not None else None,
+        models=_Models(index, run_dir=run_dir) if index is not None else None,
     )

@@ -45,7 +45,7 @@ from actbench.engine import (
     member_generator,
     train_population,
 )
-from actbench.experiment import config_threads, describe_device, resolve_device
+from actbench.experiment import check_memory, config_threads, describe_device, resolve_device
 from actbench.model import init_model, member_loss, n_logits, predictions
 from actbench.population import MemberSpec, Population
 from actbench.reference import make_optimizer, train_single
@@ -367,12 +367,13 @@ def run_bench(settings: BenchSettings, on_way: Callable[[str], None] | None = No
     """Train the members every requested way; return timings, memory and accuracy."""
     config = settings.config()
     device = resolve_device(settings.device)
-    data = make_dataset(config.data).to(device)
     members = [
         MemberSpec(entry.label, entry.name, entry.params, seed)
         for entry in config.activations
         for seed in config.train.seed_values
     ]
+    check_memory(config, len(members), device)  # as for a run: before any data or weights
+    data = make_dataset(config.data).to(device)
     threads = config_threads(config, len(members))
     result = BenchResult(
         device=describe_device(device),

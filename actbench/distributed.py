@@ -1,35 +1,34 @@
 """The Ray executor: the same populations, split into shards, trained as Ray tasks.
 
-A shard is a PopulationPlan holding whole activation groups of one plan. A member's result does
-not depend on which other members share its population (see `actbench.engine`), so the merged
-shards equal one local run. Ray is imported only here, and only when the executor is made.
+A shard is a PopulationPlan holding whole activation groups of one plan (`actbench.sharding`).
+A member's result does not depend on which other members share its population (see
+`actbench.engine`), so the merged shards equal one local run. Ray is imported only here, and
+only when the executor is made.
+
+While Ray runs for actbench, only actbench writes to stdout and stderr (`_ray_output_hidden`),
+and the Ray head is watched: a head that stops answering is noticed within seconds, the shards
+that finished are kept, and the rest are reported as failed, naming the lost head.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
-import math
 import os
 import signal
-import socket
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
 import torch
 
 from actbench.engine import PopulationOutcome
-from actbench.errors import ConfigError
+from actbench.errors import ActbenchError, ConfigError, Interrupted
 from actbench.experiment import (
     ExecutionContext,
     Executor,
-    PlannedMember,
     PlanOutcome,
     PopulationPlan,
     ProgressEvent,
@@ -37,6 +36,12 @@ from actbench.experiment import (
     resolve_device,
     train_plan,
 )
+from actbench.ray_io import HeadWatch, describe_error, ray_output_hidden
+from actbench.ray_io import shutdown as _shutdown
+from actbench.ray_io import unreachable as _unreachable
+from actbench.sharding import activation_groups, shard_plans
+
+_ray_output_hidden = ray_output_hidden  # the name tests and older callers know
 
 WAIT_SECONDS = 0.2  # how often a stop request is looked at while shards run
 # Joining a cluster: Ray itself retries an unreachable address for minutes.
@@ -47,68 +52,13 @@ CONNECT_SECONDS = 8.0  # then ray.init, waited for at most this long
 STOP_POLL_SECONDS = 0.5
 STOP_GRACE_SECONDS = 30.0
 
-
-# --- sharding -----------------------------------------------------------------------------------
-
-
-def activation_groups(members: Sequence[PlannedMember]) -> list[list[PlannedMember]]:
-    """Runs of consecutive members with the same activation entry (all its grid points and
-    seeds, as `plan` orders them)."""
-    groups: list[list[PlannedMember]] = []
-    for member in members:
-        if groups and groups[-1][0].entry == member.entry:
-            groups[-1].append(member)
-        else:
-            groups.append([member])
-    return groups
-
-
-def _balanced_split(
-    groups: list[list[PlannedMember]], parts: int
-) -> list[list[list[PlannedMember]]]:
-    """`parts` runs of consecutive groups whose largest member count is as small as possible."""
-    n = len(groups)
-    prefix = [0, *itertools.accumulate(len(g) for g in groups)]
-    # largest[k][i]: the best largest part when the first i groups make k parts; cut: its start
-    largest = [[math.inf] * (n + 1) for _ in range(parts + 1)]
-    cut = [[0] * (n + 1) for _ in range(parts + 1)]
-    largest[0][0] = 0
-    for k in range(1, parts + 1):
-        for i in range(k, n + 1):
-            for j in range(k - 1, i):
-                value = max(largest[k - 1][j], prefix[i] - prefix[j])
-                if value < largest[k][i]:
-                    largest[k][i], cut[k][i] = value, j
-    bounds = [n]
-    for k in range(parts, 0, -1):
-        bounds.append(cut[k][bounds[-1]])
-    bounds.reverse()
-    return [groups[start:stop] for start, stop in itertools.pairwise(bounds)]
-
-
-def shard_plans(plans: Sequence[PopulationPlan], shards: int | None) -> list[PopulationPlan]:
-    """Split every plan into shards of whole activation groups, members in their order.
-
-    None: one shard per activation group of every plan. N: about N shards in all, never fewer
-    than the plans nor more than the groups; each extra shard goes to the plan whose shards are
-    largest, and a plan's groups are cut so its largest shard is as small as possible.
-    """
-    if shards is not None and shards < 1:
-        raise ConfigError(f"--shards must be at least 1 (got {shards})")
-    grouped = [(p, activation_groups(p.members)) for p in plans if p.members]
-    n_groups = sum(len(groups) for _, groups in grouped)
-    wanted = n_groups if shards is None else min(max(shards, len(grouped)), n_groups)
-    counts = [1] * len(grouped)
-    for _ in range(wanted - len(grouped)):
-        splittable = [i for i, (_, groups) in enumerate(grouped) if counts[i] < len(groups)]
-        widest = max(splittable, key=lambda i: len(grouped[i][0].members) / counts[i])
-        counts[widest] += 1
-    result = []
-    for (population_plan, groups), count in zip(grouped, counts, strict=True):
-        for part in _balanced_split(groups, count):
-            members = [member for group in part for member in group]
-            result.append(PopulationPlan(population_plan.config, members))
-    return result
+__all__ = [
+    "activation_groups",
+    "describe_error",
+    "make_ray_executor",
+    "shard_plans",
+    "train_shard",
+]
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -183,14 +133,6 @@ def _stop_poller(stop: Any) -> Callable[[], bool]:
     return should_stop
 
 
-def describe_error(exc: BaseException) -> str:
-    """'<ExceptionType>: <message>' on one line, for the error Ray wrapped if there is one."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException):
-        exc = cause
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
 # --- the executor -------------------------------------------------------------------------------
 
 
@@ -226,13 +168,14 @@ def _connect(
     address: str | None,
     num_cpus: int | None,
     should_stop: Callable[[], bool] | None = None,
-    debug: bool = False,
+    ray_said: Callable[[], str] | None = None,
 ) -> bool:
     """Join `address` or start a local instance; True if this call started Ray.
 
     Bounded: an address that refuses, stays silent or never completes Ray's handshake is a
-    ConfigError within about PROBE_SECONDS + CONNECT_SECONDS. A stop request (Ctrl-C) while
-    connecting raises KeyboardInterrupt. Ray's own log lines stay off stderr unless `debug`.
+    ConfigError within about PROBE_SECONDS + CONNECT_SECONDS; a head that wants a token says
+    so. A stop request (Ctrl-C) while connecting raises Interrupted. `ray_said`: what Ray has
+    logged so far (from _ray_output_hidden), to name a failure it only logs.
     """
     if ray.is_initialized():
         return False
@@ -240,14 +183,13 @@ def _connect(
     # ray.init replaces the SIGTERM handler; the CLI's graceful stop must stay in place
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        with _ray_output_hidden(debug):
-            if address is None:
-                # In this thread: the processes Ray starts die with the thread that started them.
-                start_local_ray(num_cpus)
-            else:
-                _probe(address)
-                _join(ray, address, should_stop)
-    except (ConfigError, KeyboardInterrupt):
+        if address is None:
+            # In this thread: the processes Ray starts die with the thread that started them.
+            start_local_ray(num_cpus)
+        else:
+            _probe(address)
+            _join(ray, address, should_stop, ray_said)
+    except ActbenchError:
         raise
     except Exception as exc:  # Ray raises ConnectionError, ValueError, RuntimeError, ...
         raise ConfigError(f"cannot start or join {where}: {describe_error(exc)}") from None
@@ -256,7 +198,7 @@ def _connect(
             signal.signal(signal.SIGTERM, sigterm)
     if should_stop is not None and should_stop():
         ray.shutdown()
-        raise KeyboardInterrupt
+        raise Interrupted(f"while connecting to {where}; nothing was trained")
     return True
 
 
@@ -267,25 +209,25 @@ def _probe(address: str) -> None:
     host, colon, port = target.rpartition(":")
     if not colon or not port.isdigit():
         return
-    host = host.strip("[]")  # [::1]:6379
-    try:
-        with socket.create_connection((host, int(port)), timeout=PROBE_SECONDS):
-            pass
-    except ConnectionRefusedError:
-        reason = "nothing listens there (connection refused)"
-    except TimeoutError:
-        reason = f"no answer within {PROBE_SECONDS:g} s"
-    except (OSError, ValueError, OverflowError) as exc:
-        reason = describe_error(exc)
-    else:
-        return
-    raise ConfigError(f"cannot join the Ray cluster at '{address}': {reason}")
+    reason = _unreachable(host, int(port), PROBE_SECONDS)
+    if reason is not None:
+        raise ConfigError(f"cannot join the Ray cluster at '{address}': {reason}")
 
 
-def _join(ray: ModuleType, address: str, should_stop: Callable[[], bool] | None) -> None:
+# What Ray logs when the head refuses a driver without the cluster's token (Ray >= 2.50).
+TOKEN_REFUSED = ("InvalidAuthToken", "Unauthenticated")
+
+
+def _join(
+    ray: ModuleType,
+    address: str,
+    should_stop: Callable[[], bool] | None,
+    ray_said: Callable[[], str] | None = None,
+) -> None:
     """ray.init(address) in a helper thread, so that this one can give up after
     CONNECT_SECONDS and honour a stop request; a thread still stuck in Ray is left behind
-    (a daemon: it does not keep the process alive)."""
+    (a daemon: it does not keep the process alive). A head that refuses the driver's token
+    (Ray only logs it, and retries) is named as such at once."""
     outcome: dict[str, BaseException | None] = {}
 
     def connect() -> None:
@@ -300,7 +242,15 @@ def _join(ray: ModuleType, address: str, should_stop: Callable[[], bool] | None)
     deadline = time.monotonic() + CONNECT_SECONDS
     while helper.is_alive():
         if should_stop is not None and should_stop():
-            raise KeyboardInterrupt
+            raise Interrupted(f"while joining the Ray cluster at '{address}'; nothing was trained")
+        said = ray_said() if ray_said is not None else ""
+        if any(word in said for word in TOKEN_REFUSED):
+            raise ConfigError(
+                f"cannot join the Ray cluster at '{address}': it requires an authentication "
+                f"token and refused this one ({_token_reason(said)}); give this process the "
+                "cluster's token (RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN or the token file; "
+                "see Ray's token authentication guide)"
+            )
         if time.monotonic() > deadline:
             raise ConfigError(
                 f"cannot join the Ray cluster at '{address}': no Ray answer within "
@@ -312,36 +262,13 @@ def _join(ray: ModuleType, address: str, should_stop: Callable[[], bool] | None)
         raise error
 
 
-@contextlib.contextmanager
-def _ray_output_hidden(debug: bool) -> Iterator[None]:
-    """Send what Ray's C++ core writes to file descriptor 2 (retries, warnings) to a
-    temporary file; Python's sys.stderr keeps writing to the terminal."""
-    if debug:
-        yield
-        return
-    try:
-        stderr_is_fd2 = sys.stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):
-        stderr_is_fd2 = False  # captured (tests, redirect_stderr): only fd 2 needs hiding
-    original = sys.stderr
-    with contextlib.suppress(OSError, ValueError):
-        original.flush()
-    saved = os.dup(2)
-    sink = tempfile.TemporaryFile()
-    os.dup2(sink.fileno(), 2)
-    if stderr_is_fd2:
-        sys.stderr = os.fdopen(
-            os.dup(saved), "w", buffering=1, encoding=original.encoding, errors=original.errors
-        )
-    try:
-        yield
-    finally:
-        if stderr_is_fd2:
-            replacement, sys.stderr = sys.stderr, original
-            replacement.close()
-        os.dup2(saved, 2)
-        os.close(saved)
-        sink.close()
+def _token_reason(said: str) -> str:
+    """Ray's own words, 'Authentication token is missing or incorrect', from its log line."""
+    for line in said.splitlines():
+        for word in TOKEN_REFUSED:
+            if word in line:
+                return line.rpartition(f"{word}: ")[2].strip() or word
+    return "authentication failed"
 
 
 def make_ray_executor(
@@ -349,33 +276,43 @@ def make_ray_executor(
 ) -> Executor:
     """An executor that trains the shards of every plan as Ray tasks.
 
-    address: None starts a local instance (`num_cpus` CPUs, default all) for the run and stops
-    it afterwards; 'auto' or 'ray://host:port' joins a running cluster, where actbench must be
-    installed. A shard is retried once by Ray (worker crash or raised error), then its members
-    are reported as failed. A stop request cancels the unfinished shards and keeps the finished.
-    Joining is bounded (an unreachable address is a ConfigError in about 13 s) and a stop
-    request while connecting raises KeyboardInterrupt. debug: Ray's own log lines on stderr.
+    address: None (or 'local') starts a private instance (`num_cpus` CPUs, default all; on
+    loopback, no dashboard) for the run and stops it afterwards; 'auto' or 'ray://host:port'
+    joins a running cluster, where actbench must be installed. A shard is retried once by Ray
+    (worker crash or raised error), then its members are reported as failed. A stop request
+    cancels the unfinished shards and keeps the finished. A head that stops answering is
+    noticed within seconds (ray_io.HeadWatch): the finished shards are kept, the
+    others' members are reported as failed, naming the head. Joining is bounded (an
+    unreachable address is a ConfigError in about 13 s) and a stop request while connecting
+    raises Interrupted. debug: Ray's own log lines on stderr.
     """
+    # 'local' is Ray's own word for "start a new instance here": the private one, on loopback
+    # (ray.init(address='local') would advertise the machine's address, on every interface)
+    if address == "local":
+        address = None
     ray = import_ray(local=address is None)
 
     def execute(plans: Sequence[PopulationPlan], context: ExecutionContext) -> list[PlanOutcome]:
-        parts = shard_plans(plans, shards)
+        parts = shard_plans(plans, shards, context.should_stop)
         if context.on_progress is not None and not ray.is_initialized():
             where = f"joining Ray at {address}" if address else "starting a local Ray instance"
             context.on_progress(ProgressEvent(0, len(parts), where, unit="shards"))
-        started = _connect(ray, address, num_cpus, context.should_stop, debug)
-        try:
-            return _run_shards(ray, parts, context)
-        finally:
-            if started:
-                ray.shutdown()
+        with _ray_output_hidden(debug) as ray_said:
+            started = _connect(ray, address, num_cpus, context.should_stop, ray_said)
+            lost: list[str] = []
+            try:
+                return _run_shards(ray, parts, context, lost)
+            finally:
+                if started:
+                    _shutdown(ray, head_lost=bool(lost))
 
     return execute
 
 
 def _run_shards(
-    ray: ModuleType, parts: list[PopulationPlan], context: ExecutionContext
+    ray: ModuleType, parts: list[PopulationPlan], context: ExecutionContext, lost: list[str]
 ) -> list[PlanOutcome]:
+    """Train the shards as Ray tasks; `lost` gets the head's address if it stops answering."""
     # Ray hides GPUs from tasks that did not ask for one, so `auto` trains on CPU workers.
     cuda = context.device.startswith("cuda")
     gpus = 1 if cuda else 0
@@ -388,6 +325,7 @@ def _run_shards(
     outcomes: dict[int, PlanOutcome] = {}
     not_started: list[int] = []
     total = len(parts)
+    head = HeadWatch(ray)
 
     def progress(description: str) -> None:
         if context.on_progress is not None:
@@ -398,7 +336,8 @@ def _run_shards(
             number = index[ref]
             part = parts[number]
             try:
-                outcome = ray.get(ref)
+                # bounded: with the head gone, an object on its node may never arrive
+                outcome = ray.get(ref, timeout=STOP_GRACE_SECONDS)
             except ray.exceptions.RayError as exc:
                 outcome = PlanOutcome(part.members, None, error=describe_error(exc))
             if outcome is None:  # the stop request came before it started
@@ -418,7 +357,7 @@ def _run_shards(
                 if stop is not None:
                     stop.set.remote()
                 deadline = time.monotonic() + STOP_GRACE_SECONDS
-                while pending and time.monotonic() < deadline:
+                while pending and time.monotonic() < deadline and not head.lost():
                     ready, pending = ray.wait(
                         pending, num_returns=len(pending), timeout=WAIT_SECONDS
                     )
@@ -426,12 +365,26 @@ def _run_shards(
                 break
             ready, pending = ray.wait(pending, num_returns=1, timeout=WAIT_SECONDS)
             collect(ready)
+            if pending and head.lost():
+                lost.append(str(head.address))
+                break
     finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        if stop is not None:
-            ray.kill(stop)
+        if not lost:  # with the head gone these calls would wait on it
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if stop is not None:
+                ray.kill(stop)
     result = [outcomes[number] for number in sorted(outcomes)]
+    if lost:
+        # Work the head took with it is failed members, named, as for a shard that crashed.
+        reason = (
+            f"lost with the Ray head at {lost[0]}, which stopped answering after "
+            f"{len(outcomes)} of {total} shards finished (those are kept)"
+        )
+        missing = [index[ref] for ref in pending]
+        for number in sorted(missing):
+            result.append(PlanOutcome(parts[number].members, None, error=reason))
+        return result
     missing = [index[ref] for ref in pending] + not_started
     if missing:
         members = sum(len(parts[number].members) for number in missing)

@@ -53,6 +53,17 @@ class ResourceError(ActbenchError):
     """The requested population would not fit in memory."""
 
 
+class SaveWarning(UserWarning):
+    """The Python API trained a run but could not save it: the Result is returned with the
+    reason in `Result.save_error`, as the CLI prints the results and says the save failed."""
+
+
+class Interrupted(ActbenchError):
+    """A stop request (Ctrl-C, SIGTERM) came before anything was trained: nothing to save."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 _BRIEF = reprlib.Repr()
 _BRIEF.maxstring = _BRIEF.maxother = 60
 _BRIEF.maxlist = _BRIEF.maxtuple = _BRIEF.maxdict = _BRIEF.maxset = 6

@@ -3,11 +3,16 @@
 Tables, Markdown, figures, gate messages and error messages all write values through these
 functions, so a value reads the same everywhere. Plain functions, no imports from the rest of
 actbench: the config layer uses them for its error messages.
+
+It is also the one place text from outside (a label, a run id, a device, a notice or error read
+from a results.json, a baseline or a run folder) is made safe for where it goes: `printable`
+for a terminal, `markdown` and `markdown_code` for Markdown, `csv_cell` for a CSV cell.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -84,6 +89,18 @@ def seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 600 else f"{value / 60:.1f} min"
 
 
+def size(n_bytes: int) -> str:
+    """A file or memory size in binary units: 512 bytes, 64 KiB, 1.5 GiB."""
+    if n_bytes < 1024:
+        return plural(n_bytes, "byte")
+    amount = float(n_bytes)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        amount /= 1024
+        if amount < 1024 or unit == "TiB":
+            break
+    return f"{amount:.0f} {unit}" if amount.is_integer() else f"{amount:.1f} {unit}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """'1 epoch', '2 epochs', '1 thread'."""
     return f"{n} {word if n == 1 else (many or word + 's')}"
@@ -147,6 +164,40 @@ def label(item: Any) -> str:
 def params(values: Mapping[str, Any]) -> str:
     """Activation parameters: 'negative_slope=0.2, ste=true'."""
     return ", ".join(f"{k}={value(v)}" for k, v in values.items())
+
+
+def markdown(text: str) -> str:
+    """Text as one line of Markdown, or one table cell: control characters shown as escapes,
+    line breaks as spaces, `\\` and `|` escaped, and `&`, `<`, `>` as HTML entities, so that a
+    renderer that allows HTML shows a label like `<img onerror=...>` as text and runs nothing."""
+    flat = " ".join(printable(part) for part in text.split("\n"))
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return flat.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def markdown_code(text: str) -> str:
+    """Text as an inline code span: shown literally (HTML included) by every CommonMark
+    renderer; the fence is longer than any run of backticks inside, as CommonMark asks."""
+    flat = " ".join(printable(part) for part in text.split("\n"))
+    fence = "`" * (max((len(run) for run in re.findall("`+", flat)), default=0) + 1)
+    padding = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{padding}{flat}{padding}{fence}"
+
+
+# Leading characters a spreadsheet reads as the start of a formula (OWASP, CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(item: Any) -> Any:
+    """A CSV cell: numbers stay numbers (a negative loss is written as -0.5 and read back as
+    one); text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+    leading `'`, as OWASP's CSV-injection guidance recommends, and control characters are
+    shown as escapes (CSV on stdout may be read in a terminal)."""
+    if not isinstance(item, str):
+        return item
+    if item.startswith(FORMULA_START):
+        item = "'" + item
+    return printable(item)
 
 
 def printable(text: str) -> str:

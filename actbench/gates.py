@@ -12,7 +12,15 @@ from actbench import format as fmt
 from actbench.config import Config, grid_points, validate
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, unknown
 from actbench.format import grid_point
-from actbench.runs import RunRecord, RunResult, SummaryRow, load_result
+from actbench.runs import (
+    MAX_RESULTS_BYTES,
+    RunRecord,
+    RunResult,
+    SummaryRow,
+    load_result,
+    parse_result,
+    read_untrusted,
+)
 
 NUMERIC_FIELDS = tuple(
     name
@@ -77,9 +85,12 @@ def _parse_bound(text: str, bound: Literal["min", "max"]) -> Threshold:
     if not math.isfinite(value):
         raise ConfigError(f"{option} {key}: the threshold must be a finite number (got {raw})")
     if key in FRACTION_FIELDS and abs(value) > 1:
+        # a lower bound above 1 or an upper bound below -1 excludes every fraction; the
+        # other two include every one
+        never = (bound == "min") == (value > 0)
         raise ConfigError(
-            f"{option} {key}={raw}: {key} is a fraction (at most 1), so this bound "
-            f"{'can never be met' if bound == 'min' else 'checks nothing'}; "
+            f"{option} {key}={raw}: {key} is a fraction (from -1 to 1 at most), so this bound "
+            f"{'can never be met' if never else 'checks nothing'}; "
             f"for {raw.strip()}% write {fmt.value(value / 100)}"
         )
     return Threshold(key, value, label.strip() or None if colon else None, bound)
@@ -164,21 +175,31 @@ COMPARED_TRAIN_KEYS = (
 
 
 def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted key -> value of what must match, without the keys either sweep varies."""
+    """Dotted key -> value of what must match, without the keys either sweep varies. A
+    section that is not a mapping (a hand-edited baseline) is compared as a whole, so it
+    differs from any real config instead of crashing."""
     try:  # the saved config, with today's defaults for keys an older version did not write
         config = validate(config).to_dict()
     except ActbenchError:
         pass  # a config from another version: compare what it holds
     settings: dict[str, Any] = {}
     for section in ("data", "model"):
-        for key, value in (config.get(section) or {}).items():
+        values = config.get(section) or {}
+        if not isinstance(values, Mapping):
+            settings[section] = values
+            continue
+        for key, value in values.items():
             settings[f"{section}.{key}"] = value
     train = config.get("train") or {}
+    if not isinstance(train, Mapping):
+        settings["train"] = train
+        train = {}
     for key in COMPARED_TRAIN_KEYS:
         if key in train:
             settings[f"train.{key}"] = train[key]
-    for entry in config.get("activations") or []:
-        if isinstance(entry, dict) and "label" in entry:
+    entries = config.get("activations") or []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        if isinstance(entry, Mapping) and "label" in entry:
             name, params = entry.get("name"), entry.get("params") or {}
             settings[f"activation '{entry['label']}'"] = f"{name} {params}" if params else name
     return settings
@@ -189,9 +210,12 @@ def baseline_differences(
 ) -> list[str]:
     """'data.n_samples: 160 here, 1000 in the baseline' for every setting that differs
     (keys swept by either run are matched row by row instead)."""
-    if not config or not baseline_config:
+    if not config:
         return []
-    swept = {*(config.get("sweep") or {}), *(baseline_config.get("sweep") or {})}
+    if not baseline_config:
+        # a gate that cannot tell what the baseline was made with must not pass
+        return ["config: none in the baseline (its results.json has an empty 'config')"]
+    swept = {*_keys(config.get("sweep")), *_keys(baseline_config.get("sweep"))}
     ours, theirs = _settings(config), _settings(baseline_config)
     differences = []
     for key in dict.fromkeys([*ours, *theirs]):
@@ -210,6 +234,10 @@ def baseline_differences(
 
 def _shown(value: Any) -> str:
     return fmt.value(value)
+
+
+def _keys(sweep: Any) -> list[str]:
+    return [str(key) for key in sweep] if isinstance(sweep, Mapping) else []
 
 
 def _row_keys(result: RunResult) -> set[tuple[str, str]]:
@@ -235,6 +263,16 @@ def check_baseline(config: Config, baseline: RunResult) -> None:
     }
     if baseline.summary and not expected.keys() & _row_keys(baseline):
         raise ConfigError(_no_match(baseline, list(expected.values())))
+    shared = [row for row in baseline.summary if (repr(row.grid), row.label) in expected]
+    if shared and not any(_finite(row.test_accuracy_mean) for row in shared):
+        raise ConfigError(
+            f"the baseline {baseline.run_id} has no test_accuracy_mean (null or NaN) for any "
+            "row of this run, so nothing can be compared: make a new baseline"
+        )
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _no_match(baseline: RunResult, rows: Sequence[str]) -> str:
@@ -252,19 +290,27 @@ def _listed(items: Sequence[str], at_most: int = 4) -> str:
 
 
 def load_baseline(path: Path) -> RunResult:
-    """A results.json file or a run folder holding one."""
+    """A results.json file or a run folder holding one: bounded like any run folder's
+    results.json, and refused when it cannot serve as a baseline (interrupted, no config)."""
     if path.is_dir():
-        return load_result(path)
-    if not path.is_file():
+        baseline = load_result(path)
+    elif not path.exists():
         raise RunFolderError(f"baseline '{path}' not found (give a results.json or a run folder)")
-    return load_result(path.parent) if path.name == "results.json" else _load_file(path)
-
-
-def _load_file(path: Path) -> RunResult:
-    try:
-        return RunResult.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RunFolderError(f"cannot read baseline '{path}': {str(exc).splitlines()[0]}") from None
+    else:
+        try:
+            blob = read_untrusted(path, MAX_RESULTS_BYTES, what="baseline file")
+        except FileNotFoundError:
+            raise RunFolderError(f"baseline '{path}' not found") from None
+        try:
+            baseline = parse_result(blob, path)
+        except RunFolderError as exc:
+            raise RunFolderError(f"cannot read baseline: {exc}") from None
+    if baseline.status != "ok":
+        raise ConfigError(
+            f"the baseline {baseline.run_id or path} was {baseline.status}: its numbers are "
+            "partial; use a finished run as the baseline"
+        )
+    return baseline
 
 
 def check_regressions(
@@ -289,11 +335,20 @@ def check_regressions(
     failures, notes = [], []
     for row in result.summary:
         old = reference.get((repr(row.grid), row.label))
-        if old is None or old.test_accuracy_mean is None:
+        if old is None:
             notes.append(f"{_where(row)}: not in the baseline, not checked")
             continue
+        if old.test_accuracy_mean is None or not math.isfinite(old.test_accuracy_mean):
+            # a row the baseline has but cannot compare (null or NaN) fails closed
+            value = old.test_accuracy_mean
+            shown = "missing" if value is None else fmt.value(value)
+            failures.append(
+                f"{_where(row)}: the baseline's test_accuracy_mean is {shown}, so this row "
+                "cannot be checked against it"
+            )
+            continue
         new = row.test_accuracy_mean
-        if new is None or math.isnan(new):
+        if new is None or not math.isfinite(new):
             failures.append(
                 f"{_where(row)}: test_accuracy_mean missing vs baseline "
                 f"{_measured(old.test_accuracy_mean)} (allowed {fmt.value(max_regression)})"
@@ -367,6 +422,28 @@ def reproduction_differences(saved: RunResult, rerun: RunResult) -> list[str]:
 
 def _member_key(run: RunRecord) -> tuple[str, str, int]:
     return repr(run.grid), run.label, run.seed
+
+
+def config_changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """'train.lr: 0.001 in results.json, 0.5 in config.yaml' for every dotted key whose value
+    differs between the config a run recorded and its config.yaml as it is now."""
+
+    def flat(document: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        for key, value in document.items():
+            if isinstance(value, Mapping) and value and key != "sweep":
+                items.update(flat(value, f"{prefix}{key}."))
+            else:
+                items[f"{prefix}{key}"] = value
+        return items
+
+    old, new = flat(recorded), flat(current)
+    return [
+        f"{key}: {_shown(old.get(key, '(not set)'))} in results.json, "
+        f"{_shown(new.get(key, '(not set)'))} in config.yaml"
+        for key in dict.fromkeys([*old, *new])
+        if old.get(key) != new.get(key)
+    ]
 
 
 def environment_changes(saved: RunResult, rerun: RunResult) -> list[str]:

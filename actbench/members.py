@@ -20,6 +20,7 @@ get a `-2`, `-3` suffix. The index, not the name, is what maps a file back to it
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 from collections import OrderedDict
@@ -29,19 +30,25 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import Tensor, nn
 
 from actbench import activations
-from actbench.config import DataConfig, GridPoint
+from actbench import format as fmt
+from actbench.config import Config, DataConfig, GridPoint, grid_points
 from actbench.data import Dataset
-from actbench.errors import ActbenchError, RunFolderError, unknown
+from actbench.errors import ActbenchError, ConfigError, RunFolderError, brief, unknown
 from actbench.model import Head, SimpleNN, n_logits
 from actbench.population import MemberSpec
-from actbench.runs import Label
+from actbench.runs import Label, read_untrusted
 
 INDEX_FILE = "index.json"
 MAX_STEM = 120  # file names stay well under the usual 255-byte limit
+# models/index.json: ~300 bytes a member plus two float64 lists per data config
+MAX_INDEX_BYTES = 64 * 2**20
+# A model file is its float32 parameters plus torch's zip framing: a few hundred bytes per
+# tensor. More than this over the parameters is not a file actbench wrote.
+STATE_SLACK_BYTES = 2**20
 
 
 class _Entry(BaseModel):
@@ -57,6 +64,21 @@ class Scaler(_Entry):
     scale: list[float]
     classes: list[Label] | None = None
 
+    @field_validator("mean", "scale")
+    @classmethod
+    def _finite(cls, values: list[float]) -> list[float]:
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError("holds a value that is not a finite number")
+        return values
+
+    @field_validator("scale")
+    @classmethod
+    def _positive(cls, values: list[float]) -> list[float]:
+        # StandardScaler's scale_ is a std, with 1.0 for a constant feature: never 0 or below
+        if not all(v > 0 for v in values):
+            raise ValueError("holds a scale of 0 or below")
+        return values
+
 
 class ModelEntry(_Entry):
     """One saved member: its file, who it is, and the shape to rebuild it."""
@@ -69,9 +91,27 @@ class ModelEntry(_Entry):
     seed: int
     hidden: list[int]
     head: Literal["softmax", "sigmoid"]
-    n_features: int
-    n_classes: int
-    scaler: int  # position in ModelIndex.scalers
+    n_features: int = Field(ge=1)
+    n_classes: int = Field(ge=2)
+    scaler: int = Field(ge=0)  # position in ModelIndex.scalers
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        """A file name in models/, as index_models writes them: no folder, no way out."""
+        if (
+            not name.endswith(".pt")
+            or name.startswith(".")
+            or any(c in name for c in "/\\\0:")
+            or len(name.encode("utf-8", "surrogatepass")) > 255
+        ):
+            raise ValueError(f"{name!r} is not a model file name (NAME.pt, in models/)")
+        return name
+
+    @property
+    def n_parameters(self) -> int:
+        widths = [self.n_features, *self.hidden, n_logits(self.head, self.n_classes)]
+        return sum(a * b + b for a, b in itertools.pairwise(widths))
 
 
 class ModelIndex(_Entry):
@@ -188,14 +228,26 @@ def index_models(
 
 
 def read_index(models_dir: Path) -> ModelIndex | None:
-    """models/index.json of a run folder; None when the run saved no models or no index."""
+    """models/index.json of a run folder; None when the run saved no models or no index.
+    Read like any file of a run folder: bounded (MAX_INDEX_BYTES) and within the run folder."""
     path = models_dir / INDEX_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
     try:
-        return ModelIndex.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValidationError) as exc:
-        raise RunFolderError(f"'{path}' is unreadable or corrupt: {_first_line(exc)}") from None
+        blob = read_untrusted(path, MAX_INDEX_BYTES, inside=models_dir.parent, what=INDEX_FILE)
+        return ModelIndex.model_validate_json(blob.decode("utf-8-sig"))
+    except FileNotFoundError:
+        return None
+    except (UnicodeDecodeError, ValidationError) as exc:
+        raise RunFolderError(f"'{path}' is unreadable or corrupt: {_first_error(exc)}") from None
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return _first_line(exc)
 
 
 def _first_line(exc: Exception) -> str:
@@ -233,6 +285,10 @@ def find_entry(
     index: ModelIndex, label: str, seed: int, grid: Mapping[str, Any] | None
 ) -> ModelEntry:
     """The one member with this label, seed and (with a sweep) grid point, or a clear error."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ActbenchError(f"seed must be an integer, like 0 (got {brief(seed)})")
+    if not isinstance(label, str):
+        raise ActbenchError(f"label must be a string, like 'relu' (got {brief(label)})")
     labels = list(dict.fromkeys(e.label for e in index.models))
     if label not in labels:
         raise ActbenchError(unknown("label", label, labels))
@@ -258,16 +314,79 @@ def find_entry(
     )
 
 
+def check_entry(entry: ModelEntry, index: ModelIndex, config: Config) -> Scaler:
+    """Before anything is read or allocated for a saved member: its scaler exists and fits its
+    input width, and its shape (hidden widths, head, classes) is one the run's config trains
+    (index.json may have been edited). Returns its scaler."""
+    where = f"models/{INDEX_FILE} entry '{entry.file}'"
+    if entry.scaler >= len(index.scalers):
+        raise RunFolderError(
+            f"{where}: scaler {entry.scaler} does not exist (the index has "
+            f"{fmt.plural(len(index.scalers), 'scaler')})"
+        )
+    scaler = index.scalers[entry.scaler]
+    if not len(scaler.mean) == len(scaler.scale) == entry.n_features:
+        raise RunFolderError(
+            f"{where}: its scaler has {len(scaler.mean)} means and {len(scaler.scale)} scales "
+            f"for {entry.n_features} features"
+        )
+    shapes = {
+        (tuple(point.config.model.hidden), point.config.model.head, point.config.data.known_classes)
+        for point in grid_points(config)
+    }
+    # a data file's class count comes from its labels (None here): any count fits it
+    if not any(
+        (tuple(entry.hidden), entry.head) == (hidden, head) and classes in (None, entry.n_classes)
+        for hidden, head, classes in shapes
+    ):
+        trained = "; ".join(
+            f"hidden {fmt.hidden(h)}, {head} head, {n} classes" for h, head, n in sorted(shapes)
+        )
+        raise RunFolderError(
+            f"{where}: hidden {fmt.hidden(entry.hidden)}, {entry.head} head, "
+            f"{entry.n_classes} classes is not a shape this run trained ({trained})"
+        )
+    return scaler
+
+
+def read_model_file(run_dir: Path, entry: ModelEntry) -> bytes:
+    """The state_dict bytes of a saved member: within the run folder, and no larger than its
+    parameters (float32) and torch's framing: a larger file is not read."""
+    path = run_dir / "models" / entry.file
+    limit = 4 * entry.n_parameters + STATE_SLACK_BYTES
+    try:
+        return read_untrusted(path, limit, inside=run_dir, what="model file of this shape")
+    except FileNotFoundError:
+        raise RunFolderError(f"model file '{path}' is missing") from None
+
+
 def build_model(entry: ModelEntry, scaler: Scaler, state: bytes) -> TrainedMember:
-    """Raw features -> logits: Standardize with the run's scaler, then the trained SimpleNN."""
-    spec = activations.get(entry.activation)
-    network = SimpleNN(
-        entry.n_features,
-        entry.hidden,
-        n_logits(entry.head, entry.n_classes),
-        lambda: spec.build(entry.params),
-    )
-    network.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    """Raw features -> logits: Standardize with the run's scaler, then the trained SimpleNN.
+
+    `state` is checked before the network is built (its size against the entry's shape) and
+    loaded with weights_only; a file torch cannot read, or whose tensors do not fit the shape,
+    is a RunFolderError naming the member."""
+    where = f"model file '{entry.file}'"
+    if len(state) < 4 * entry.n_parameters:
+        raise RunFolderError(
+            f"{where} is {fmt.size(len(state))}, too small for its shape "
+            f"({entry.n_parameters:,} parameters): truncated or not this member's"
+        )
+    try:
+        spec = activations.get(entry.activation)
+        network = SimpleNN(
+            entry.n_features,
+            entry.hidden,
+            n_logits(entry.head, entry.n_classes),
+            lambda: spec.build(entry.params),
+        )
+    except ConfigError as exc:
+        raise RunFolderError(f"{where}: {exc}") from None
+    try:
+        loaded = torch.load(io.BytesIO(state), weights_only=True)
+        network.load_state_dict(loaded)
+    except Exception as exc:  # zip, pickle and shape errors all mean: not this member's weights
+        raise RunFolderError(f"{where} is corrupt: {_first_line(exc)}") from None
     classes = scaler.classes if scaler.classes is not None else range(entry.n_classes)
     return TrainedMember(Standardize(scaler.mean, scaler.scale), network, entry.head, classes)
 

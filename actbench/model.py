@@ -10,6 +10,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.nn import init as nn_init
+from torch.nn.utils import skip_init
 
 from actbench import activations
 from actbench.config import InitScheme
@@ -35,17 +37,39 @@ class SimpleNN(nn.Module):
         hidden: Sequence[int],
         n_out: int,
         activation: Callable[[], nn.Module],
+        generator: torch.Generator | None = None,
     ) -> None:
+        """generator: draw the layers' default init from it (see default_init) instead of the
+        process-wide generator."""
         super().__init__()
         widths = [in_features, *hidden]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+
+        def linear(fan_in: int, fan_out: int) -> nn.Linear:
+            if generator is None:
+                return nn.Linear(fan_in, fan_out)
+            layer = skip_init(nn.Linear, fan_in, fan_out)  # no draws from the global generator
+            default_init(layer, generator)
+            return layer
+
+        self.hidden = nn.ModuleList(linear(a, b) for a, b in itertools.pairwise(widths))
         self.acts = nn.ModuleList(activation() for _ in hidden)
-        self.out = nn.Linear(widths[-1], n_out)
+        self.out = linear(widths[-1], n_out)
 
     def forward(self, x: Tensor) -> Tensor:
         for linear, act in zip(self.hidden, self.acts, strict=True):
             x = act(linear(x))
         return self.out(x)
+
+
+def default_init(linear: nn.Linear, generator: torch.Generator) -> None:
+    """nn.Linear.reset_parameters, drawing from `generator`: after
+    `generator.manual_seed(s)` the same numbers, draw for draw, as PyTorch's own init after
+    `torch.manual_seed(s)` (kaiming_uniform_ with a = sqrt(5), then the bias from
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)))."""
+    nn_init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+    fan_in = linear.weight.shape[1]
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    nn_init.uniform_(linear.bias, -bound, bound, generator=generator)
 
 
 def kaiming_gain(activation: str, params: Mapping[str, Any] | None = None) -> float:
@@ -81,23 +105,25 @@ def init_model(
     SELU's self-normalisation assumes). They are drawn after the default init, layer by layer,
     from the same seeded generator.
 
-    Built on the CPU (so every device starts from the same weights) without touching the
-    caller's global RNG state.
+    Built on the CPU (so every device starts from the same weights) from a generator of its
+    own: the process-wide one is neither read nor changed, so calls in several threads at once
+    give what they give one after the other. The numbers are those of `torch.manual_seed(seed)`
+    followed by building the layers with PyTorch's init, as before.
     """
     spec = activations.get(activation)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = SimpleNN(in_features, hidden, n_out, lambda: spec.build(params))
-        if init != "default":
-            gain = spec.init_gain(params)
-            layers = [*model.hidden, model.out]
-            with torch.no_grad():
-                for index, linear in enumerate(layers):
-                    fan_out, fan_in = linear.weight.shape
-                    layer_gain = gain if index < len(model.hidden) else 1.0
-                    linear.weight.normal_(0.0, _init_std(init, fan_in, fan_out, layer_gain))
-                    linear.bias.zero_()
-        return model
+    generator = torch.Generator().manual_seed(seed)
+    model = SimpleNN(in_features, hidden, n_out, lambda: spec.build(params), generator)
+    if init != "default":
+        gain = spec.init_gain(params)
+        layers = [*model.hidden, model.out]
+        with torch.no_grad():
+            for index, linear in enumerate(layers):
+                fan_out, fan_in = linear.weight.shape
+                layer_gain = gain if index < len(model.hidden) else 1.0
+                std = _init_std(init, fan_in, fan_out, layer_gain)
+                linear.weight.normal_(0.0, std, generator=generator)
+                linear.bias.zero_()
+    return model
 
 
 def member_loss(logits: Tensor, target: Tensor, head: Head) -> Tensor:

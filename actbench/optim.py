@@ -24,6 +24,7 @@ contract is equality to tolerance; the CPU keeps torch.optim's arithmetic bit fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -243,7 +244,7 @@ class StackedOptimizer:
         if self.weight_decay:
             if self.kind == "adamw":
                 if self.uniform_lr is not None:
-                    self.flat.mul_(1 - self.uniform_lr * self.weight_decay)
+                    self.flat.mul_(_as_float32(1 - self.uniform_lr * self.weight_decay))
                 else:
                     self.flat.mul_(self._decay)
             else:
@@ -264,7 +265,7 @@ class StackedOptimizer:
             return
         denom.div_((1 - beta2**self.steps) ** 0.5).add_(self.eps)
         if self.uniform_lr is not None:
-            step_size = self.uniform_lr / (1 - beta1**self.steps)
+            step_size = _as_float32(self.uniform_lr / (1 - beta1**self.steps))
             self.flat.addcdiv_(self.exp_avg, denom, value=-step_size)  # torch.optim.Adam's call
         else:
             element_steps = self._per_element(-(self.lr / (1 - beta1**self.steps)))
@@ -279,3 +280,13 @@ class StackedOptimizer:
         for tensor in self.member_state():
             tensor.zero_()
         self.steps = 0
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _as_float32(value: float) -> float:
+    """A Python float step factor as the float32 torch applies it: one beyond float32's range
+    (lr 3e38 / (1 - 0.9) in Adam's first step) is infinite, as the per-member tensors of a
+    sweep make it, and the member diverges, instead of torch refusing the conversion."""
+    return value if abs(value) <= FLOAT32_MAX else math.copysign(math.inf, value)

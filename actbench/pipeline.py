@@ -8,6 +8,7 @@ turns it into an exit code, the API returns a `Result`. Every check of a request
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -58,12 +59,16 @@ class RunRequest:
     fail_under: Sequence[str] = ()  # [LABEL:]KEY=VALUE lower bounds (CI gates)
     fail_over: Sequence[str] = ()  # upper bounds
     baseline_file: Path | None = None  # an earlier results.json (or run folder) to compare with
-    max_regression: float = 0.0  # allowed drop in test accuracy below baseline_file
+    max_regression: float | None = None  # allowed drop below baseline_file (None: 0)
     out: Path | None = None  # the folder of run folders; None: write nothing
     save_models: bool = False  # save every member's weights in the run folder
     keep_models: bool = False  # keep every member's weights in memory (the Python API)
     executor: Executor | None = None  # None: train in this process
     same_data_as: RunResult | None = None  # rerun: a saved run whose data files must not change
+    # a save that fails after training leaves the files written so far (compare: the user may
+    # want history.csv); False removes the run folder instead (rerun: a half folder would be
+    # listed as a broken run, and the verdict is printed anyway)
+    keep_partial: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,13 @@ def validate(request: RunRequest) -> _Checked:
     thresholds += [parse_fail_over(text) for text in request.fail_over]
     check_threshold_labels(thresholds, [entry.label for entry in config.activations])
     check_baseline_label(config, request.baseline)
-    check_max_regression(request.max_regression)
+    if request.max_regression is not None:
+        check_max_regression(request.max_regression)
+        if request.baseline_file is None:
+            raise ConfigError(
+                "--max-regression needs --baseline-file: without a baseline there is nothing "
+                "to regress from, and the gate would pass without checking anything"
+            )
     reference = None
     if request.baseline_file is not None:
         reference = load_baseline(request.baseline_file)
@@ -161,7 +172,7 @@ def run(
             keep_models=keep,
             **({"executor": request.executor} if request.executor is not None else {}),
         )
-    except ActbenchError:
+    except BaseException:  # an error, or an interrupt before anything was trained
         if run_dir is not None:
             discard_run_dir(run_dir, request.out if new_root else None)
         raise
@@ -172,9 +183,11 @@ def run(
     experiment.result = experiment.result.model_copy(update={"notes": run_notes(experiment.result)})
     if run_dir is not None:
         experiment.run_dir = run_dir
-        experiment.save_error = _save(experiment, run_dir, request.save_models)
+        experiment.save_error = _save(experiment, run_dir, request)
+        if experiment.save_error is not None and not request.keep_partial:
+            experiment.run_dir = None
     experiment.gate_failures, experiment.gate_notes = check_all(
-        experiment.result, checked.thresholds, checked.reference, request.max_regression
+        experiment.result, checked.thresholds, checked.reference, request.max_regression or 0.0
     )
     return experiment
 
@@ -253,12 +266,16 @@ def save_experiment(experiment: Experiment, run_dir: Path, with_models: bool = T
     )
 
 
-def _save(experiment: Experiment, run_dir: Path, with_models: bool) -> str | None:
-    """Write the run into its folder; a failure is returned as one line, never raised."""
+def _save(experiment: Experiment, run_dir: Path, request: RunRequest) -> str | None:
+    """Write the run into its folder; a failure is returned as one line, never raised (and,
+    unless the request keeps partial folders, the folder is removed)."""
     try:
-        save_experiment(experiment, run_dir, with_models)
+        save_experiment(experiment, run_dir, request.save_models)
     except (OSError, ActbenchError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if not request.keep_partial:
+            shutil.rmtree(run_dir, ignore_errors=True)  # reserved by this run: all of it ours
+            return f"could not write the run folder {run_dir}: {reason}; nothing was kept"
         return (
             f"could not write the run folder {run_dir}: {reason}; the results are printed "
             "above and the files written so far are in that folder"
@@ -272,18 +289,19 @@ def _save(experiment: Experiment, run_dir: Path, with_models: bool) -> str | Non
 @contextmanager
 def stop_on_signals(
     signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+    stop: threading.Event | None = None,
 ) -> Iterator[threading.Event]:
-    """While the block runs, the first of `signals` asks the work to stop at its next step (or
-    after it, when saving): pass `stop.is_set` as should_stop. A second Ctrl-C aborts at once.
-    Outside the main thread signals stay as they are."""
-    stop = threading.Event()
+    """While the block runs, any of `signals` asks the work to stop at its next step (or after
+    it, when saving): pass `stop.is_set` as should_stop. A repeated signal is the same request
+    (two Ctrl-C 20 ms apart still save the finished epochs). `stop`: the event to set (the CLI
+    shares one with its own handler); a fresh one by default. Outside the main thread signals
+    stay as they are."""
+    stop = stop if stop is not None else threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in signals}

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,9 +27,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from actbench import format as fmt
 from actbench.errors import RunFolderError
 
 RESULTS_FILE = "results.json"
+# The most a results.json (or a baseline file) may hold. A large sweep with neuron health is
+# a few MB per 1,000 members; a file past this is refused before it is read (parsing takes
+# about 2x its size in memory).
+MAX_RESULTS_BYTES = 256 * 2**20
 Status = Literal["ok", "diverged", "interrupted", "failed"]
 
 
@@ -323,7 +329,8 @@ def reserve_run_dir(root: Path, run_id: str) -> Path:
 
 def history_csv(result: RunResult) -> str:
     """One row per member and epoch: grid values, loss, accuracy, and neuron health per layer
-    (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...)."""
+    (dead_l1, dormant_l1, saturated_l1, mean_abs_l1, grad_norm_l1, ...). Text that a
+    spreadsheet would run as a formula gets a leading `'` (format.csv_cell); numbers stay."""
     grid_keys = list(dict.fromkeys(key for run in result.runs for key in run.grid))
     layers = max((len(run.dead_per_layer) for run in result.runs), default=0)
     buffer = io.StringIO()
@@ -332,7 +339,7 @@ def history_csv(result: RunResult) -> str:
         [
             "label",
             "activation",
-            *(f"grid.{k}" for k in grid_keys),
+            *(fmt.csv_cell(f"grid.{k}") for k in grid_keys),
             "seed",
             "epoch",
             "train_loss",
@@ -342,7 +349,7 @@ def history_csv(result: RunResult) -> str:
     )
     for run in result.runs:
         grid = [
-            json.dumps(v) if isinstance(v, list) else v
+            json.dumps(v) if isinstance(v, list) else fmt.csv_cell(v)
             for v in (run.grid.get(k, "") for k in grid_keys)
         ]
         for epoch, loss, accuracy, health in run.history.epochs():
@@ -351,9 +358,8 @@ def history_csv(result: RunResult) -> str:
                 values = health.get(name, [])
                 cells += [v if v is not None else "" for v in values]
                 cells += [""] * (layers - len(values))
-            writer.writerow(
-                [run.label, run.activation, *grid, run.seed, epoch, loss, accuracy, *cells]
-            )
+            label, activation = fmt.csv_cell(run.label), fmt.csv_cell(run.activation)
+            writer.writerow([label, activation, *grid, run.seed, epoch, loss, accuracy, *cells])
     return buffer.getvalue()
 
 
@@ -389,20 +395,82 @@ def save_run(
 # --- reading ------------------------------------------------------------------------------------
 
 
-def load_result(run_dir: Path) -> RunResult:
-    path = run_dir / RESULTS_FILE
+def read_untrusted(path: Path, limit: int, *, inside: Path | None = None, what: str = "") -> bytes:
+    """The bytes of a file that came with a run folder or a baseline, read defensively: a
+    regular file (a FIFO or device would block or never end), within `inside` once every
+    link is resolved (when given), and at most `limit` bytes, checked before reading. Each
+    refusal is a RunFolderError naming the file; a missing file is FileNotFoundError."""
+    what = what or path.name
+    if inside is not None:
+        confined(path, inside)
     try:
-        text = path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise RunFolderError(f"'{run_dir}' has no {RESULTS_FILE} (not a finished run)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"cannot read '{path}': {exc}") from None
+        raise
+    except OSError as exc:
+        raise RunFolderError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RunFolderError(f"'{path}' is not a regular file: not read as {what}")
+        if info.st_size > limit:
+            raise RunFolderError(_too_large(path, info.st_size, limit, what))
+        blob = handle.read(limit + 1)
+    if len(blob) > limit:  # it grew while we looked
+        raise RunFolderError(_too_large(path, len(blob), limit, what))
+    return blob
+
+
+def confined(path: Path, folder: Path) -> Path:
+    """`path`, once it is known to stay within `folder` with every link resolved."""
+    if not _within(path, folder):
+        raise RunFolderError(
+            f"'{path}' leads outside its folder '{folder}' (a link or '..'): not read"
+        )
+    return path
+
+
+def _within(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return False
+
+
+def _too_large(path: Path, size: int, limit: int, what: str) -> str:
+    return (
+        f"'{path}' is {fmt.size(size)}, more than the {fmt.size(limit)} a {what} may be: not read"
+    )
+
+
+def parse_result(blob: bytes, path: Path) -> RunResult:
+    """results.json's contents (a UTF-8 byte-order mark is allowed), or a RunFolderError
+    naming the first problem."""
+    try:
+        text = blob.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RunFolderError(
+            f"'{path}' is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
     try:
         return RunResult.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "json_invalid":
+            raise RunFolderError(f"'{path}' is not JSON: {first['msg']}") from None
         raise RunFolderError(f"'{path}' is corrupt: {where or 'file'}: {first['msg']}") from None
+
+
+def load_result(run_dir: Path) -> RunResult:
+    """The results.json of a run folder (bounded: MAX_RESULTS_BYTES, confined to the folder)."""
+    path = run_dir / RESULTS_FILE
+    try:
+        blob = read_untrusted(path, MAX_RESULTS_BYTES, inside=run_dir, what=RESULTS_FILE)
+    except FileNotFoundError:
+        raise RunFolderError(f"'{run_dir}' has no {RESULTS_FILE} (not a finished run)") from None
+    return parse_result(blob, path)
 
 
 def resolve_run(reference: str, root: Path) -> Path:

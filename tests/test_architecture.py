@@ -30,6 +30,8 @@ CORE = (
     "members",
     "experiment",
     "distributed",
+    "sharding",
+    "ray_io",
 )
 ABOVE_CORE = ("render", "plots", "cli", "api", "pipeline", "notes", "gates", "html")
 

@@ -561,8 +561,11 @@ def test_an_activation_only_one_run_has_is_not_a_difference() -> None:
     assert baseline_differences(ours, config_of("activations=[relu]")) == []
 
 
-def test_a_baseline_without_a_config_is_compared_by_rows_only() -> None:
-    assert baseline_differences(config_of(), {}) == []
+def test_a_baseline_without_a_config_is_not_comparable() -> None:
+    # issue 24, item 12: an empty config used to skip the check, so the gate compared anything
+    assert baseline_differences(config_of(), {}) == [
+        "config: none in the baseline (its results.json has an empty 'config')"
+    ]
 
 
 def test_regressions_against_a_baseline_with_other_settings_fail() -> None:
@@ -591,14 +594,19 @@ def test_check_baseline_before_training_names_the_difference() -> None:
 
 
 def test_check_baseline_without_any_matching_row_is_an_error() -> None:
-    baseline = result(row("gelu", 0.9), run_id="old")
+    config = load_config(None, ["activations=[relu]"])
+    baseline = result(row("gelu", 0.9), run_id="old").model_copy(
+        update={"config": load_config(None, ["activations=[gelu]"]).to_dict()}
+    )
     with pytest.raises(ConfigError, match=r"no row for any .*\(baseline: gelu; this run: relu\)"):
-        check_baseline(load_config(None, ["activations=[relu]"]), baseline)
+        check_baseline(config, baseline)
 
 
 def test_check_baseline_matches_grid_points_after_validation() -> None:
-    baseline = result(row("relu", 0.9, {"train.lr": 0.01}))
     config = load_config(None, ["activations=[relu]"], sweeps=["train.lr=1e-2,0.1"])
+    baseline = result(row("relu", 0.9, {"train.lr": 0.01})).model_copy(
+        update={"config": config.to_dict()}
+    )
     check_baseline(config, baseline)
 
 

@@ -7,6 +7,7 @@ grids, devices that only start like a valid one, and data generation too big for
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,13 @@ def act(name: str, *params: str) -> Callable[[Path], list[str]]:
 
 def activation(entry: str) -> Callable[[Path], list[str]]:
     return lambda tmp_path: ["compare", *DATA, "--set", f"activations=[{entry}]"]
+
+
+def fifo(tmp_path: Path) -> list[str]:
+    """A named pipe nobody writes to, as the config: opening it used to wait forever."""
+    path = tmp_path / "config.yaml"
+    os.mkfifo(path)
+    return ["compare", str(path), *DATA]
 
 
 BOMB = "aliases expand this document to more than 100,000 values"
@@ -172,6 +180,34 @@ CASES = [
     ),
     # gates
     Case("fail-under-percent", compare("--fail-under", "test_accuracy_mean=80"), "write 0.8"),
+    # issue 24, item 13: these printed tracebacks
+    Case("threads-superscript", compare("--threads", "²"), "expected auto or a thread count"),
+    Case("class-sep-0", compare("--set", "data.class_sep=0"), "should be greater than 0"),
+    # issue 24, item 14: accepted silently, or said something misleading
+    Case(
+        "label-200000",
+        activation("{name: relu, label: " + "r" * 200_000 + "}"),
+        "is 200,000 characters long; a label names a table row: at most 200",
+    ),
+    Case("sweep-threads", compare("--sweep", "train.threads=1,2"), "'train.threads' cannot be"),
+    Case(
+        "fail-under-minus-5",
+        compare("--fail-under", "test_accuracy_mean=-5"),
+        "so this bound checks nothing",
+    ),
+    Case("fail-over-minus-5", compare("--fail-over", "diff_mean=-5"), "can never be met"),
+    Case(
+        "act-twice",
+        lambda tmp_path: ["train", "--act", "relu", "--act", "tanh", *DATA],
+        "--act is given 2 times (relu, tanh)",
+    ),
+    Case("no-save-save-models", compare("--no-save", "--save-models"), "--save-models needs"),
+    Case(
+        "seeds-minus-1",
+        lambda tmp_path: ["compare", "--set", "train.seeds=[-1]", "--epochs", "2"],
+        "train.seeds[0]: input should be greater than or equal to 0 (got -1)",
+    ),
+    Case("fifo-config", fifo, "is a FIFO that nothing writes to"),
 ]
 
 
@@ -197,3 +233,65 @@ def test_hostile_input_is_one_line_exit_2_at_once(
     assert "Traceback" not in outcome.err and outcome.out == ""
     assert not root.exists()
     assert elapsed < SECONDS
+
+
+def test_bench_with_layers_beyond_memory_is_refused_at_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # issue 24, item 5: bench had no memory guard (a traceback from the allocator, or worse)
+    started = time.perf_counter()
+    outcome = run_cli(capsys, "bench", "--hidden", "1000000,1000000", "--ways", "population")
+    assert time.perf_counter() - started < SECONDS
+    (line,) = outcome.err.splitlines()
+    assert outcome.code == 2 and line.startswith("error: this run needs about 782430.7 GiB")
+
+
+@pytest.mark.parametrize("command", [["bench", "--ways", "population"], ["compare", "--no-save"]])
+def test_a_non_ascii_digit_as_threads_is_one_line(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # issue 24, item 13: '²'.isdigit() is true, int('²') raises
+    outcome = run_cli(capsys, *command, "--threads", "²")
+    (line,) = outcome.err.splitlines()
+    assert outcome.code == 2 and "expected auto or a thread count from 1 to 4096 (got '²')" in line
+
+
+def test_a_learning_rate_whose_adam_step_overflows_float32_diverges_cleanly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # issue 24, item 13: lr 3e38 / (1 - 0.9) does not fit float32; the same lr through a sweep
+    # was already reported as diverged
+    for optimizer in ("adam", "adamw"):
+        outcome = run_cli(
+            capsys,
+            "train",
+            "--act",
+            "relu",
+            *DATA,
+            *("--lr", "3e38", "--set", f"train.optimizer={optimizer}"),
+            *("--set", "train.weight_decay=10", "--no-save", "--format", "json"),
+        )
+        assert outcome.code == 1 and "Traceback" not in outcome.err
+        assert {run["status"] for run in outcome.json["runs"]} == {"diverged"}
+
+
+def test_show_reads_minus_inf_as_an_input(capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 24, item 14: '-inf' was read as the options -i -n -f
+    outcome = run_cli(capsys, "show", "relu", "--x", "1", "-inf")
+    assert (
+        outcome.code == 2 and outcome.err == "error: input '-inf' is not a finite float32 number\n"
+    )
+    outcome = run_cli(capsys, "show", "relu", "--x", "1", "-2e3", "-f", "csv")
+    assert outcome.code == 0 and outcome.out.splitlines()[1:] == ["1.0,1.0,1.0", "-2000.0,0.0,0.0"]
+
+
+def test_a_saved_config_keeps_non_ascii_text_as_it_is() -> None:
+    # issue 24, item 14: 'é' was saved as a 6-byte escape, so a config under the 1 MiB limit
+    # could grow past it when saved, and its run could not be rerun
+    from actbench.config import load_config
+
+    label = "é" * 200
+    config = load_config(None, [f"activations=[{{name: relu, label: {label}}}]"])
+    text = config.to_yaml()
+    assert label in text and "\\xE9" not in text
+    assert len(text.encode("utf-8")) < 2 * len(label.encode("utf-8")) + 2000

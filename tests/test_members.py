@@ -91,7 +91,7 @@ def test_labels_and_sweep_values_that_print_alike_get_distinct_files() -> None:
 
 
 def test_long_labels_make_short_file_names() -> None:
-    config = validate({"activations": [{"name": "relu", "label": "x" * 400}]})
+    config = validate({"activations": [{"name": "relu", "label": "x" * 200}]})
     points, populations = plan(config)
     kept = [(m.spec, points[m.point], b"") for m in populations[0].members]
     models, _ = index_models(kept)

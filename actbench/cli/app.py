@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.text import Text
 
 from actbench import __version__
-from actbench.cli import _state
-from actbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ActbenchError
+from actbench.cli import STOP, _state
+from actbench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ActbenchError, Interrupted
 
 app = typer.Typer(
     name="actbench",
@@ -89,9 +89,15 @@ def _quiet_stdout() -> None:
 def run(args: list[str]) -> int:
     """Run one command line; return its exit code."""
     _state["debug"] = "--debug" in args
+    _state["interrupted"] = False
+    STOP.clear()
     if _state["debug"]:
         args = [arg for arg in args if arg != "--debug"]
     register_commands()
+    if args[:1] == ["show"]:
+        from actbench.cli.catalog import inputs_last
+
+        args = inputs_last(args)
     stderr = stderr_console()
     command = typer.main.get_command(app)
     # No arguments: the help, exit 0 (the app's no_args_is_help, asked for as --help; outside
@@ -102,7 +108,10 @@ def run(args: list[str]) -> int:
     except ActbenchError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        say(stderr, "error:", str(exc), "red")
+        if isinstance(exc, Interrupted):
+            say(stderr, "interrupted:", str(exc), "red")
+        else:
+            say(stderr, "error:", str(exc), "red")
         code = exc.exit_code
     except typer.TyperException as exc:
         # usage errors (a bad flag or value, an unknown command: exit 2) and any other error
@@ -114,7 +123,7 @@ def run(args: list[str]) -> int:
         say(stderr, "error:", f"{exc.format_message()}{hint}", "red")
         code = exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        say(stderr, "interrupted", "", "red")
+        _state["interrupted"] = True
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
         # `actbench ... | head`: the reader left; that is not an error of ours.
@@ -126,4 +135,8 @@ def run(args: list[str]) -> int:
         _quiet_stdout()
         say(stderr, "error:", f"cannot write the output: {exc.strerror or exc}", "red")
         code = EXIT_FAILED
+    if _state["interrupted"]:
+        # KeyboardInterrupt outside a run (typer turns it into a silent exit 130): say so once
+        say(stderr, "interrupted", "", "red")
+        code = EXIT_INTERRUPTED
     return code if isinstance(code, int) else EXIT_OK

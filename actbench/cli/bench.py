@@ -97,7 +97,7 @@ def bench(
         ways=chosen,
         health=health,
         repeat=repeat,
-        threads=int(threads) if threads.isdigit() else threads,
+        threads=int(threads) if threads.isascii() and threads.isdigit() else threads,
     )
     stderr = stderr_console()
     result = run_bench(settings, on_way=lambda way: say(stderr, "", f"timing: {way}")).to_dict()

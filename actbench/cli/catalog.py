@@ -94,6 +94,26 @@ def show(
     emit(view, fmt.value, stdout_console())
 
 
+def inputs_last(args: list[str]) -> list[str]:
+    """`show relu --x 1 -inf -2e3 --format json`: the numbers after --x move behind a `--`,
+    where click takes them as values: `-inf` would otherwise read as the options -i -n -f."""
+    if "--x" not in args or "--" in args:
+        return args
+    start = args.index("--x") + 1
+    stop = start
+    while stop < len(args) and _is_number(args[stop]):
+        stop += 1
+    return [*args[:start], *args[stop:], "--", *args[start:stop]]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _inputs(values: list[str] | None) -> list[float]:
     if not values:
         return list(DEFAULT_INPUTS)

@@ -185,9 +185,12 @@ BaselineFileOpt = Annotated[
     ),
 ]
 MaxRegressionOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--max-regression", help="Allowed drop in test_accuracy_mean (a fraction, e.g. 0.02)."
+        "--max-regression",
+        help="Allowed drop in test_accuracy_mean below --baseline-file (a fraction, e.g. 0.02; "
+        "default 0).",
+        show_default=False,
     ),
 ]
 ExecutorOpt = Annotated[
@@ -242,7 +245,7 @@ class RunFlags:
     fail_under: list[str] | None
     fail_over: list[str] | None
     baseline_file: Path | None
-    max_regression: float
+    max_regression: float | None
     executor: ExecutorKind
     ray_address: str | None
     shards: int | None
@@ -271,5 +274,6 @@ def run_flags(arguments: Mapping[str, Any]) -> RunFlags:
 
 
 def _count_or_word(value: str | None) -> int | str | None:
-    """'4' -> 4 (a thread count), 'auto' stays a word."""
-    return int(value) if value is not None and value.isdigit() else value
+    """'4' -> 4 (a thread count), 'auto' stays a word (so does '²': isdigit() takes it, int()
+    does not, and the config's check names it)."""
+    return int(value) if value is not None and value.isascii() and value.isdigit() else value

@@ -13,7 +13,7 @@ import typer
 import yaml
 
 from actbench import format as fmt
-from actbench.cli import _state
+from actbench.cli import STOP, _state
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import (
     TABLE,
@@ -114,7 +114,7 @@ def _train(config: Config, flags: RunFlags, report: Report, name: str) -> int:
     stdout = stdout_console()
     stderr = stderr_console()
     show_progress = not flags.quiet and stderr.is_terminal
-    with stop_on_signals() as stop:
+    with stop_on_signals(stop=STOP) as stop:
         with progress_updates(stderr, show_progress) as on_progress:
             experiment = run(request, on_progress=on_progress, should_stop=stop.is_set)
         if experiment.untrained:
@@ -141,8 +141,8 @@ def _verdict(experiment: Experiment, flags: RunFlags, stopped: bool) -> int:
     stderr = stderr_console()
     result, run_dir = experiment.result, experiment.run_dir
     saved = run_dir is not None and experiment.save_error is None
-    if saved and not flags.quiet:
-        say(stderr, "", f"saved {run_dir}")
+    if saved and not flags.quiet and not (experiment.interrupted or stopped):
+        say(stderr, "", f"saved {run_dir}")  # an interrupt's one line says where instead
     if experiment.save_error is not None:
         say(stderr, "error:", experiment.save_error, "red")
     if experiment.interrupted:
@@ -254,7 +254,7 @@ def compare(
     fail_under: FailUnderOpt = None,
     fail_over: FailOverOpt = None,
     baseline_file: BaselineFileOpt = None,
-    max_regression: MaxRegressionOpt = 0.0,
+    max_regression: MaxRegressionOpt = None,
     executor: ExecutorOpt = ExecutorKind.local,
     ray_address: RayAddressOpt = None,
     shards: ShardsOpt = None,
@@ -298,10 +298,11 @@ def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
 def train(
     config: ConfigArg = None,
     act: Annotated[
-        str | None,
+        list[str] | None,  # a list only to say when it is given twice: train takes one
         typer.Option(
             "--act",
             "-a",
+            metavar="NAME",
             help="Activation to train (see: actbench activations).",
             show_default=False,
         ),
@@ -326,14 +327,20 @@ def train(
     fail_under: FailUnderOpt = None,
     fail_over: FailOverOpt = None,
     baseline_file: BaselineFileOpt = None,
-    max_regression: MaxRegressionOpt = 0.0,
+    max_regression: MaxRegressionOpt = None,
     executor: ExecutorOpt = ExecutorKind.local,
     ray_address: RayAddressOpt = None,
     shards: ShardsOpt = None,
 ) -> None:
     """Train one activation over its seeds; one row per seed (per sweep point)."""
     options = run_flags(locals())
-    cfg = _resolve(config, options, one_activation(act, parse_params(param)))
+    if act is not None and len(act) > 1:
+        raise ConfigError(
+            f"--act is given {len(act)} times ({', '.join(act)}); train takes one activation: "
+            f"compare trains several (actbench compare --set activations=[{','.join(act)}])"
+        )
+    name_of_act = act[0] if act else None
+    cfg = _resolve(config, options, one_activation(name_of_act, parse_params(param)))
     label = require_one_activation(cfg).label
     if options.print_config:
         sys.stdout.write(cfg.to_yaml())
@@ -360,10 +367,11 @@ def rerun(
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
     from actbench.activations import saved_run_problem
     from actbench.api import saved_activation_names
-    from actbench.gates import environment_changes, reproduction_differences
+    from actbench.config import config_from_mapping
+    from actbench.gates import config_changes, environment_changes, reproduction_differences
     from actbench.pipeline import RunRequest, stop_on_signals
     from actbench.pipeline import run as run_pipeline
-    from actbench.runs import load_result, resolve_run
+    from actbench.runs import confined, load_result, resolve_run
 
     run_dir = resolve_run(run, out)
     saved = load_result(run_dir)
@@ -374,40 +382,64 @@ def rerun(
             f"actbench compare {run_dir / 'config.yaml'}"
         )
     how = f"actbench rerun {run_dir.name} --allow-code"
-    names = saved_activation_names(saved)
-    problem = saved_run_problem(run_dir.name, names, allow_code=allow_code, how=how)
+    problem = saved_run_problem(
+        run_dir.name, saved_activation_names(saved), allow_code=allow_code, how=how
+    )
     if problem:
         raise ConfigError(problem)
     with saved_run_code(allow_code, how):
-        config = load_config(run_dir / "config.yaml")
+        config = load_config(confined(run_dir / "config.yaml", run_dir))
+        try:
+            recorded = config_from_mapping(saved.config).to_dict()
+        except ConfigError:
+            recorded = saved.config  # an older version's keys: compared as written
+    edited = config_changes(recorded, config.to_dict())
+    if edited:
+        more = f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""
+        raise ConfigError(
+            f"{run_dir / 'config.yaml'} was edited after the run: {edited[0]}{more}; a rerun "
+            "trains what the run recorded: restore the file, or train the edited config with: "
+            f"actbench compare {run_dir / 'config.yaml'}"
+        )
     stderr = stderr_console()
     request = RunRequest(
-        config, f"rerun-{run_dir.name}"[:60], out=None if no_save else out, same_data_as=saved
+        config,
+        f"rerun-{run_dir.name}"[:60],
+        out=None if no_save else out,
+        same_data_as=saved,
+        keep_partial=False,
     )
-    with stop_on_signals() as stop:
+    with stop_on_signals(stop=STOP) as stop:
         experiment = run_pipeline(request, should_stop=stop.is_set)
     new_dir = experiment.run_dir
+    if experiment.interrupted:
+        where = f"; partial results in {new_dir}" if new_dir is not None else ""
+        say(stderr, "interrupted:", f"the rerun stopped before it finished{where}", "red")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if experiment.save_error is not None:
         say(stderr, "error:", experiment.save_error, "red")
     elif new_dir is not None and not quiet:
         say(stderr, "", f"saved {new_dir}")
-    if experiment.interrupted:
-        say(stderr, "interrupted:", "the rerun stopped before it finished", "red")
-        raise typer.Exit(EXIT_INTERRUPTED)
+    failed_save = EXIT_FAILED if experiment.save_error is not None else EXIT_OK
     differences = reproduction_differences(saved, experiment.result)
     total = fmt.plural(len(saved.runs), "run")
     if not differences:
         one = len(saved.runs) == 1
         which, verb = (f"the {total}", "matches") if one else (f"all {total}", "match")
-        print(f"reproduced: {which} of {run_dir.name} {verb} exactly")
-        return
-    print(f"NOT reproduced: {len(differences)} of {total} differ from {run_dir.name}")
+        _print(f"reproduced: {which} of {run_dir.name} {verb} exactly")
+        raise typer.Exit(failed_save)
+    _print(f"NOT reproduced: {len(differences)} of {total} differ from {run_dir.name}")
     for line in differences[:20]:
-        print(f"  {line}")
+        _print(f"  {line}")
     if len(differences) > 20:
-        print(f"  ... and {len(differences) - 20} more")
+        _print(f"  ... and {len(differences) - 20} more")
     changes = environment_changes(saved, experiment.result)
     if not quiet:
         for change in changes or ["versions, device and threads are the same as then"]:
             say(stderr, "note:", change, "yellow")
     raise typer.Exit(EXIT_FAILED)
+
+
+def _print(line: str) -> None:
+    """A line of rerun's verdict on stdout: it quotes labels and folder names from the run."""
+    print(fmt.printable(line))

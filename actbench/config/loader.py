@@ -3,6 +3,8 @@ that hostile or mistaken input fails in well under a second with one line."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +113,12 @@ def load_yaml(text: str, what: str) -> Any:
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file that must hold a mapping; every way it can fail is a one-line ConfigError."""
     try:
-        with path.open("rb") as handle:
+        # O_NONBLOCK: opening a FIFO that nobody writes to would wait forever; once open, it
+        # reads as usual (a pipe with a writer to its end, one without as empty)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            os.set_blocking(fd, True)
+            fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
             # at most one byte past the limit: /dev/zero or a huge file is refused, not read
             blob = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
@@ -130,6 +137,8 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read config file '{path}': {exc}") from None
     document = load_yaml(text, str(path))
+    if document is None and fifo and not blob:
+        raise ConfigError(f"config file '{path}' is a FIFO that nothing writes to")
     if document is None:
         raise ConfigError(
             f"config file '{path}' is empty; give at least one section "

@@ -72,7 +72,8 @@ class DataConfig(Section):
         2, ge=2, le=10_000, description="classification, spiral (arms), blobs; others have 2"
     )
     n_clusters_per_class: Int | None = Field(None, ge=1, le=10_000, description="classification")
-    class_sep: Float | None = Field(None, ge=0, description="classification")
+    # sklearn's make_classification takes class_sep in the open range (0, inf)
+    class_sep: Float | None = Field(None, gt=0, description="classification")
     flip_y: Float | None = Field(
         None, ge=0, le=1, description="classification: fraction of labels flipped at random"
     )
@@ -359,6 +360,9 @@ class MetricsConfig(Section):
         return self.health_every
 
 
+MAX_LABEL = 200  # characters: a label names a table row, a figure's legend entry, a file
+
+
 class ActivationEntry(Section):
     """One compared activation: canonical name, every param resolved, and its table label."""
 
@@ -382,6 +386,11 @@ class ActivationEntry(Section):
             raise ValueError(
                 f"label '{printable(value)}' contains control characters (newline, tab or "
                 "escape); a label is printable text"
+            )
+        if len(value) > MAX_LABEL:
+            raise ValueError(
+                f"label '{value[:20]}...' is {len(value):,} characters long; a label names a "
+                f"table row: at most {MAX_LABEL}"
             )
         return value
 
@@ -434,7 +443,11 @@ class Config(Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        # allow_unicode: a label 'é' is 2 bytes, not a 6-byte escape, so a config under the
+        # loader's 1 MiB limit stays under it when saved (and the run can be rerun)
+        return yaml.safe_dump(
+            self.to_dict(), sort_keys=False, default_flow_style=None, allow_unicode=True
+        )
 
 
 def validate_schema(document: Mapping[str, Any]) -> Config:
@@ -449,7 +462,23 @@ def format_validation_error(exc: ValidationError) -> str:
     """The first problem, as 'train.epochs: input should be >= 1 (got 0)'."""
     errors = exc.errors()
     first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
+    tags = [i for i, part in enumerate(first["loc"]) if _is_union_branch(part)]
+    if tags:
+        # the input failed every branch of a union (seeds: a count or a list): the branch that
+        # took the input's kind found the real problem; the others' "should be a valid
+        # integer" are not more problems
+        union = first["loc"][: tags[0]]
+        branches = [
+            e
+            for e in errors
+            if e["loc"][: len(union)] == union
+            and len(e["loc"]) > len(union)
+            and _is_union_branch(e["loc"][len(union)])
+        ]
+        fitting = [e for e in branches if not e["type"].endswith("_type")]
+        first = fitting[0] if fitting else first
+        errors = [first, *(e for e in errors if e not in branches)]
+    loc = ".".join(str(part) for part in first["loc"] if "function-" not in str(part))
     loc = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", loc)
     message = first["msg"]
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -461,3 +490,9 @@ def format_validation_error(exc: ValidationError) -> str:
     # a problem inside an item also fails its container (`too_short`): not another problem
     more = sum(1 for error in errors[1:] if error["loc"] != first["loc"][: len(error["loc"])])
     return text + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+
+
+def _is_union_branch(part: Any) -> bool:
+    """pydantic names a union's branches by their validators ('function-after[...]',
+    'tuple[...]') where a field name or an index would be."""
+    return isinstance(part, str) and not part.isidentifier()

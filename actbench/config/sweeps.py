@@ -18,7 +18,9 @@ from actbench.format import grid_point
 
 MAX_GRID_POINTS = 10_000  # points of a sweep's cross product; bounds the work a config asks for
 # Keys a sweep may not vary: they are the compared axis, the repetition, or where it runs.
-NOT_SWEEPABLE = ("activations", "sweep", "train.seeds", "train.device")
+# train.threads changes how fast, not what, a run trains (the numbers are the same at any thread
+# count), and one run trains with one thread count: time thread counts with `actbench bench`
+NOT_SWEEPABLE = ("activations", "sweep", "train.seeds", "train.device", "train.threads")
 
 
 @dataclass(frozen=True)

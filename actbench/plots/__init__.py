@@ -10,6 +10,7 @@ imported inside the functions that draw.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,18 +161,60 @@ def write_figures(
     members) is not written.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    result, models = _drawable(result, models)
     colors = label_colors(result)
     written = []
-    for spec in FIGURES:
-        figure = draw_figure(result, spec.stem, models, colors)
-        if figure is None:
-            continue
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI)
-        path = out_dir / spec.filename
-        write_atomic(path, buffer.getvalue())
-        written.append(path)
+    # matplotlib's warnings (a glyph missing for a label's character, a layout it could not
+    # fit) concern the picture, not the user's run: they stay off stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for spec in FIGURES:
+            figure = draw_figure(result, spec.stem, models, colors)
+            if figure is None:
+                continue
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=DPI)
+            path = out_dir / spec.filename
+            write_atomic(path, buffer.getvalue())
+            written.append(path)
     return written
+
+
+FIGURE_LABEL = 80  # characters of a label a figure shows
+
+
+def _drawable(
+    result: RunResult, models: ModelSource | None
+) -> tuple[RunResult, ModelSource | None]:
+    """The run with its labels as figures show them: printable and at most FIGURE_LABEL
+    characters (a hand-edited results.json may hold a 200,000-character label, which
+    matplotlib takes minutes to lay out). `models` still finds members by their own labels."""
+    shown: dict[str, str] = {}
+    labels = [*(run.label for run in result.runs), *(row.label for row in result.summary)]
+    for label in dict.fromkeys(labels):
+        text = fmt.printable(label)
+        if len(text) > FIGURE_LABEL:
+            text = text[: FIGURE_LABEL - 1] + "…"
+        base, number = text, 1
+        while text in shown.values():
+            number += 1
+            text = f"{base} ({number})"
+        shown[label] = text
+    if all(label == text for label, text in shown.items()):
+        return result, models
+    result = result.model_copy(
+        update={
+            "runs": [run.model_copy(update={"label": shown[run.label]}) for run in result.runs],
+            "summary": [
+                row.model_copy(update={"label": shown[row.label]}) for row in result.summary
+            ],
+        }
+    )
+    if models is None:
+        return result, None
+    original = {text: label for label, text in shown.items()}
+    source = models
+    return result, lambda label, seed, grid: source(original.get(label, label), seed, grid)
 
 
 def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown: str) -> str:
@@ -184,16 +227,17 @@ def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown:
     shape = f"{fmt.plural(len(labels), 'activation')} × {fmt.plural(len(seeds), 'seed')}"
     if has_sweep(result):
         shape += f" × {fmt.plural(len(grid_points(result)), 'grid point')}"
+    # run_id, device and notices come from results.json: text, never Markdown or HTML
     lines = [
-        f"# actbench run `{result.run_id}`",
+        f"# actbench run {fmt.markdown_code(result.run_id)}",
         "",
-        f"{fmt.plural(len(result.runs), 'model')} ({shape}) on {result.device}, "
-        f"{fmt.seconds(result.seconds)}.",
+        f"{fmt.plural(len(result.runs), 'model')} ({fmt.markdown(shape)}) on "
+        f"{fmt.markdown(result.device)}, {fmt.seconds(result.seconds)}.",
     ]
     if result.status == "interrupted":
         lines += ["", "**Interrupted:** partial results of the epochs that finished."]
     if result.notices:
-        lines += ["", *(f"- {notice}" for notice in result.notices)]
+        lines += ["", *(f"- {fmt.markdown(notice)}" for notice in result.notices)]
     lines += ["", "## Results", "", tables_markdown.rstrip("\n")]
     if result.notes:
         from actbench.render.view import to_markdown_text

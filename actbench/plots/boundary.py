@@ -18,7 +18,7 @@ import numpy as np
 from actbench import format as fmt
 from actbench.config import Config, ConfigError, DataConfig, config_from_mapping
 from actbench.config import grid_points as config_grid_points
-from actbench.errors import ActbenchError
+from actbench.errors import ActbenchError, RunFolderError
 from actbench.plots.common import Color, Point, canonical, drawn_points, pyplot
 from actbench.runs import RunResult
 
@@ -142,9 +142,12 @@ def title_inches(lines: Sequence[str], fontsize: float) -> float:
 def member_or_none(
     models: ModelSource, label: str, seed: int, grid: dict[str, Any]
 ) -> nn.Module | None:
-    """The trained member, or None when the run did not keep it (a member that failed)."""
+    """The trained member, or None when the run did not keep it (a member that failed). A
+    member the index lists but whose file is missing or corrupt is an error, not a gap."""
     try:
         return models(label, seed, grid)
+    except RunFolderError:
+        raise
     except ActbenchError:
         return None
 

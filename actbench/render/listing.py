@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from actbench import format as fmt
@@ -28,7 +29,7 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
     for run in saved:
         result = run.result
         best = max(
-            (r for r in result.summary if r.test_accuracy_mean is not None),
+            (r for r in result.summary if _finite(r.test_accuracy_mean)),
             key=lambda r: r.test_accuracy_mean or 0.0,
             default=None,
         )
@@ -39,7 +40,7 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
                 Cell(str(len(result.runs))),
                 Cell(best.label if best else fmt.MISSING),
                 Cell(fmt.percent(best.test_accuracy_mean) if best else fmt.MISSING),
-                Cell(fmt.number(result.seconds, 1)),
+                Cell(fmt.number(result.seconds, 1)),  # 1e308 in a hand-made file: 1e+308
             ]
         )
         records.append(
@@ -57,3 +58,7 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
         )
     table.add_section(rows)
     return View(tables=[table], records=records, document=records)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)

@@ -74,7 +74,7 @@ def progress_updates(
                 task,
                 completed=event.done,
                 total=event.total,
-                status=status(event),
+                status=fmt.printable(status(event)),
                 unit=event.unit,
             )
 

@@ -7,6 +7,11 @@ JSON. No command formats its own output, so every command honours every `--forma
 Tables are designed for 80 columns: numbers are never cut; text columns (labels) wrap;
 columns marked optional are left out, with a note saying so, when even wrapped text does not
 make the table fit.
+
+Every text of a view (titles, captions, headers, cells, notes) may come from a results.json or
+a baseline someone else wrote; `emit` makes it safe for where it goes through the formatter,
+here and only here: `terminal_text` (control characters shown as escapes), `to_markdown_text`
+(and HTML escaped), `to_csv` (formula-looking text neutralised), `json_text` (NaN/inf as null).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from actbench.format import printable
+from actbench.format import csv_cell, markdown, printable
 
 # The output formats: the one list, in the order --help shows them (the CLI's --format choices
 # are made from it). table is for people; the others are plain text for pipes.
@@ -125,7 +130,7 @@ def emit(view: View, fmt: Format, console: Console) -> None:
         for table in view.tables:
             console.print(to_rich(table, console.width, ascii_only))
         for note in shortened(view.notes):
-            console.print(Text("- " + _safe(printable_lines(note), ascii_only)))
+            console.print(Text("- " + terminal_text(note, ascii_only)))
         return
     if fmt == "json":
         text = json_text(view.document)
@@ -142,9 +147,21 @@ def emit(view: View, fmt: Format, console: Console) -> None:
 
 
 def json_text(document: Any) -> str:
+    """JSON that any parser reads: a NaN or infinity (from a hand-edited results.json) is null,
+    as the record types write it."""
     if isinstance(document, BaseModel):
         return document.model_dump_json(indent=2) + "\n"
-    return json.dumps(document, indent=2, allow_nan=False, default=_jsonable) + "\n"
+    return json.dumps(_finite(document), indent=2, allow_nan=False, default=_jsonable) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -238,8 +255,10 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
     table_width = sum(widths) + 2 * len(widths) - 1
     texts = [table.title, *caption]
     rich_table = Table(
-        title=Text(_safe(table.title, ascii_only), style="italic") if table.title else None,
-        caption=Text(_safe("\n".join(caption), ascii_only), style="dim") if caption else None,
+        title=Text(terminal_text(table.title, ascii_only), style="italic") if table.title else None,
+        caption=Text(terminal_text("\n".join(caption), ascii_only), style="dim")
+        if caption
+        else None,
         header_style="bold",
         box=box.SIMPLE_HEAVY,
         show_edge=False,
@@ -250,7 +269,7 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
     for i, size in zip(shown, widths, strict=True):
         col = table.columns[i]
         rich_table.add_column(
-            Text(_safe(col.header, ascii_only), style="bold"),
+            Text(terminal_text(col.header, ascii_only), style="bold"),
             justify="right" if col.numeric else "left",
             style=col.style,
             no_wrap=not (col.wrap or col.fold),
@@ -276,20 +295,26 @@ def to_rich(table: TableView, width: int, ascii_only: bool = False) -> Table:
 
 def _rich_cell(cell: Cell, ascii_only: bool) -> Text:
     style = BEST_STYLE if cell.best else cell.style
-    return Text(_safe(printable_lines(cell.text), ascii_only), style=style)
+    return Text(terminal_text(cell.text, ascii_only), style=style)
 
 
 def printable_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
+def terminal_text(text: str, ascii_only: bool = False) -> str:
+    """Any text of a view, for a terminal: its lines kept, control characters (escape
+    sequences that would retitle or clear it) shown as escapes."""
+    return _safe(printable_lines(text), ascii_only)
+
+
 # --- markdown and csv ---------------------------------------------------------------------------
 
 
 def to_markdown_text(text: str) -> str:
-    """One table cell or line of Markdown: | escaped, no line breaks, control chars shown."""
-    flat = " ".join(printable(part) for part in text.split("\n"))
-    return flat.replace("\\", "\\\\").replace("|", "\\|")
+    """One table cell or line of Markdown: | escaped, no line breaks, control chars shown, HTML
+    escaped (see format.markdown)."""
+    return markdown(text)
 
 
 def to_markdown(table: TableView) -> str:
@@ -353,15 +378,17 @@ def to_html(table: TableView, strong_best: bool = False) -> str:
 
 
 def to_csv(records: Sequence[dict[str, Any]]) -> str:
-    """A header and one row per record; lists and dicts as JSON, None as empty."""
+    """A header and one row per record; lists and dicts as JSON, None as empty. Numbers are
+    written as numbers; text that a spreadsheet would take for a formula gets a leading `'`
+    (format.csv_cell), headers included."""
     if not records:
         return ""
     fields = list(dict.fromkeys(key for record in records for key in record))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_cell(key) for key in fields])
     for record in records:
-        writer.writerow({key: _csv_value(record.get(key)) for key in fields})
+        writer.writerow([_csv_value(record.get(key)) for key in fields])
     return buffer.getvalue()
 
 
@@ -370,4 +397,4 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, list | dict | tuple):
         return json.dumps(value)
-    return value
+    return csv_cell(value)
