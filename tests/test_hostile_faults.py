@@ -57,13 +57,26 @@ def _twice(process: subprocess.Popen[str]) -> None:
 # --- 7. repeated Ctrl-C behaves like one --------------------------------------------------------
 
 
+def _past_the_first_epochs(process: subprocess.Popen[str], cpu_seconds: float = 4.0) -> None:
+    """Wait until the child has spent enough CPU time to be well into training (a stop before
+    the first epoch finished keeps nothing, by design); CPU time, not wall time, on a busy
+    machine."""
+    import psutil
+
+    child = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and sum(child.cpu_times()[:2]) < cpu_seconds:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+
+
 def test_two_ctrl_c_while_training_save_once_with_one_line_and_exit_130(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     process = _actbench(
         "compare", *TINY, "--epochs", "100000", "--format", "json", "--out", str(runs), cwd=tmp_path
     )
     _wait_for(runs, "*/config.yaml", process)
-    time.sleep(1.0)  # training
+    _past_the_first_epochs(process)
     _twice(process)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

@@ -198,7 +198,8 @@ def test_a_local_ray_run_listens_on_loopback_only(tmp_path: Path) -> None:
     outside = {(name, ip) for name, ip in seen if ip not in ("127.0.0.1", "::ffff:127.0.0.1")}
     assert outside == set()  # was 0.0.0.0 and :: for the GCS, raylet and dashboard agent
     assert process.returncode == 130, stderr
-    assert json.loads(stdout)["status"] == "interrupted"
+    # interrupted once shards trained an epoch (JSON), or before any did (nothing to show)
+    assert not stdout.strip() or json.loads(stdout)["status"] == "interrupted"
 
 
 # --- 8. a head that dies mid-run ----------------------------------------------------------------

@@ -184,7 +184,7 @@ def test_a_stop_before_the_first_epoch_shows_no_table_and_leaves_no_folder(
     from actbench import pipeline
 
     @contextlib.contextmanager
-    def stopped(*args: object) -> Iterator[threading.Event]:
+    def stopped(*args: object, **kwargs: object) -> Iterator[threading.Event]:
         event = threading.Event()
         event.set()
         yield event
