@@ -33,15 +33,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from actbench.api import Result, compare, load, register_activation, train
+    from actbench.api import compare, load, register_activation, train
     from actbench.errors import ActbenchError
     from actbench.estimator import MLPClassifier
+    from actbench.result import Result
 
 _LAZY = {
     "compare": "actbench.api",
     "train": "actbench.api",
     "load": "actbench.api",
-    "Result": "actbench.api",
+    "Result": "actbench.result",
     "register_activation": "actbench.api",
     "MLPClassifier": "actbench.estimator",
     "ActbenchError": "actbench.errors",

@@ -45,10 +45,11 @@ from actbench.engine import (
     member_generator,
     train_population,
 )
-from actbench.experiment import check_memory, config_threads, describe_device, resolve_device
+from actbench.experiment import config_threads
 from actbench.model import init_model, member_loss, n_logits, predictions
 from actbench.population import MemberSpec, Population
 from actbench.reference import make_optimizer, train_single
+from actbench.resources import check_memory, describe_device, resolve_device
 from actbench.threads import step_work, using_threads
 
 SKLEARN_NAMES = {"identity": "identity", "sigmoid": "logistic", "tanh": "tanh", "relu": "relu"}

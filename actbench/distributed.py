@@ -32,13 +32,12 @@ from actbench.experiment import (
     PlanOutcome,
     PopulationPlan,
     ProgressEvent,
-    check_memory,
-    resolve_device,
     train_plan,
 )
 from actbench.ray_io import HeadWatch, describe_error, ray_output_hidden
 from actbench.ray_io import shutdown as _shutdown
 from actbench.ray_io import unreachable as _unreachable
+from actbench.resources import check_memory, resolve_device
 from actbench.sharding import activation_groups, shard_plans
 
 _ray_output_hidden = ray_output_hidden  # the name tests and older callers know

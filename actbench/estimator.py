@@ -212,9 +212,9 @@ def _train(
 
     from actbench.data import Dataset
     from actbench.engine import TrainSettings, train_population
-    from actbench.experiment import resolve_device
     from actbench.model import n_logits
     from actbench.population import MemberSpec, Population
+    from actbench.resources import resolve_device
     from actbench.threads import resolve_threads, step_work, using_threads
 
     entry = config.activations[0]

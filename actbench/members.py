@@ -40,7 +40,8 @@ from actbench.data import Dataset
 from actbench.errors import ActbenchError, ConfigError, RunFolderError, brief, unknown
 from actbench.model import Head, SimpleNN, n_logits
 from actbench.population import MemberSpec
-from actbench.runs import Label, read_untrusted
+from actbench.runs import Label
+from actbench.untrusted import read_untrusted
 
 INDEX_FILE = "index.json"
 MAX_STEM = 120  # file names stay well under the usual 255-byte limit

@@ -29,6 +29,8 @@ CORE = (
     "stats",
     "members",
     "experiment",
+    "resources",
+    "untrusted",
     "distributed",
     "sharding",
     "ray_io",

@@ -18,7 +18,8 @@ from actbench.config import (
     validate,
 )
 from actbench.errors import ConfigError
-from actbench.experiment import estimate_memory, run_experiment
+from actbench.experiment import run_experiment
+from actbench.resources import estimate_memory
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 

@@ -303,20 +303,20 @@ def test_a_file_too_large_for_memory_is_refused_before_it_is_read(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import actbench.data.files as files
-    import actbench.experiment as experiment
+    import actbench.resources as resources
 
     x, labels = table(20_000)
     big = write_csv(tmp_path / "big.csv", x, labels)
     small = write_csv(tmp_path / "small.csv", x[:50], labels[:50])
     members = 2
     needed = {
-        path: sum(experiment.estimate_memory(load_config(None, config_of(path)), members).values())
+        path: sum(resources.estimate_memory(load_config(None, config_of(path)), members).values())
         for path in (big, small)
     }
     # the guard's budget lowered to just under what the big file needs
     budget = int(needed[big] / 0.9) - 1
     assert needed[small] <= 0.9 * budget
-    monkeypatch.setattr(experiment, "available_memory", lambda device: budget)
+    monkeypatch.setattr(resources, "available_memory", lambda device: budget)
 
     def never(*args: object) -> None:
         raise AssertionError("the file was read")

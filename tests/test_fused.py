@@ -325,7 +325,7 @@ def test_the_tape_replays_without_python() -> None:
 
 def test_the_memory_guard_counts_the_gathered_minibatches_on_cuda_only() -> None:
     from actbench.config import load_config
-    from actbench.experiment import estimate_memory
+    from actbench.resources import estimate_memory
 
     config = load_config(None, ["train.seeds=1429"])
     on_cpu = estimate_memory(config, 10_003, torch.device("cpu"))

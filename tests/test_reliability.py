@@ -135,7 +135,7 @@ def test_a_population_too_big_for_memory_is_refused_before_any_work(tmp_path: Pa
 
 def test_memory_estimate_grows_with_members_and_samples() -> None:
     from actbench.config import load_config
-    from actbench.experiment import estimate_memory
+    from actbench.resources import estimate_memory
 
     small = sum(estimate_memory(load_config(), 10).values())
     more_members = sum(estimate_memory(load_config(), 1000).values())
@@ -196,3 +196,18 @@ def test_a_stop_before_the_first_epoch_shows_no_table_and_leaves_no_folder(
     assert outcome.out == ""
     assert outcome.err.strip() == "interrupted: before the first epoch finished; nothing saved"
     assert not runs.exists()
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path, fmt: str) -> None:
+    """`actbench compare ... | head`: the pipe closes before the results are written; the run
+    still ends as it would have (exit 0), with nothing on stderr but its own lines."""
+    process = _actbench(
+        "compare", *TINY, "--epochs", "2", "--format", fmt, "--no-save", cwd=tmp_path
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    assert process.wait(timeout=120) == 0
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr, stderr

@@ -54,8 +54,18 @@ def stderr_console() -> Console:
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
+class _Stdout(Console):
+    """The results' console. A reader that leaves early (`actbench ... | head`) is not an
+    error: what is left goes to /dev/null and the command ends as it would have (rich's own
+    handling exits 1 on the spot, before the run's verdict and exit code)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _quiet_stdout()
+
+
 def stdout_console() -> Console:
-    return Console(highlight=False)
+    return _Stdout(highlight=False)
 
 
 def say(console: Console, tag: str, message: str, style: str = "") -> None:

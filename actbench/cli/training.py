@@ -371,7 +371,8 @@ def rerun(
     from actbench.gates import config_changes, environment_changes, reproduction_differences
     from actbench.pipeline import RunRequest, stop_on_signals
     from actbench.pipeline import run as run_pipeline
-    from actbench.runs import confined, load_result, resolve_run
+    from actbench.runs import load_result, resolve_run
+    from actbench.untrusted import confined
 
     run_dir = resolve_run(run, out)
     saved = load_result(run_dir)

@@ -142,8 +142,11 @@ def emit(view: View, fmt: Format, console: Console) -> None:
             text += "\n" + "".join(f"- {to_markdown_text(note)}\n" for note in view.notes)
     if not _can_encode(console, text):
         text = _safe(text, True)
-    console.file.write(text)
-    console.file.flush()
+    try:
+        console.file.write(text)
+        console.file.flush()
+    except BrokenPipeError:
+        console.on_broken_pipe()  # the reader left (`| head`): the console says what happens
 
 
 def json_text(document: Any) -> str:
