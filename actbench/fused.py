@@ -40,7 +40,7 @@ from torch import Tensor
 from actbench.data import Dataset
 from actbench.optim import StackedOptimizer
 from actbench.population import Population, layer_kernels, order_rows
-from actbench.step import EpochEnd, Step
+from actbench.step import EpochEnd, Step, backward_hidden
 
 # A segment's steps: at most this many, and its gathered minibatches within the byte budget
 # (10,000 members of the reference shape gather 53 MB a step).
@@ -227,20 +227,7 @@ class FusedGradients:
         )
         grad = own.grad_logits
         self._layer_backward(n_hidden, grad, layer_input)
-        for layer in reversed(range(n_hidden)):
-            torch.bmm(grad, self.weights[layer + 1], out=own.grad_h[layer])
-            parts_back = zip(
-                self.kernels[layer],
-                own.grad_h_parts[layer],
-                own.z_parts[layer],
-                own.h_parts[layer],
-                own.grad_z_parts[layer],
-                strict=True,
-            )
-            for kernels, grad_part, z_part, h_part, out in parts_back:
-                kernels.backward(grad_part, z_part, h_part, out)
-            grad = own.grad_z[layer]
-            self._layer_backward(layer, grad, own.h[layer - 1] if layer else inputs)
+        backward_hidden(grad, self.weights, self.kernels, own, own, inputs, self._layer_backward)
 
 
 class _SegmentData:

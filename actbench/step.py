@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from actbench.activations import Kernels
 from actbench.data import Dataset
 from actbench.model import member_loss
 from actbench.optim import StackedOptimizer
@@ -159,28 +160,59 @@ class ManualGradients:
         ).view(logits.shape)
         n_hidden = len(self.population.hidden_widths)
         self._linear_backward(n_hidden, grad, buffers.h[-1] if n_hidden else inputs)
-        for layer in reversed(range(n_hidden)):
-            torch.bmm(grad, weights[layer + 1], out=own.grad_h[layer])
-            kernels = self.forward.kernels[layer]
-            assert kernels is not None
-            parts = zip(
-                kernels,
-                own.grad_h_parts[layer],
-                buffers.z_parts[layer],
-                buffers.h_parts[layer],
-                own.grad_z_parts[layer],
-                strict=True,
-            )
-            for activation, grad_part, z_part, h_part, out in parts:
-                activation.backward(grad_part, z_part, h_part, out)
-            grad = own.grad_z[layer]
-            self._linear_backward(layer, grad, buffers.h[layer - 1] if layer else inputs)
+        kernels = [k for k in self.forward.kernels if k is not None]
+        backward_hidden(grad, weights, kernels, buffers, own, inputs, self._linear_backward)
         return per_sample.view(targets.shape)
 
     def _linear_backward(self, layer: int, grad: Tensor, layer_input: Tensor) -> None:
         n = len(self.weights)
         torch.bmm(grad.transpose(1, 2), layer_input, out=self.grads[layer])
         torch.sum(grad, 1, keepdim=True, out=self.grads[n + layer])
+
+
+class ForwardParts(Protocol):
+    """A forward's hidden outputs h and each group's slices of z and h, per layer."""
+
+    h: list[Tensor]
+    z_parts: list[list[Tensor]]
+    h_parts: list[list[Tensor]]
+
+
+class GradientParts(Protocol):
+    """The hidden layers' gradients (of h and of z) and each group's slices of them."""
+
+    grad_h: list[Tensor]
+    grad_z: list[Tensor]
+    grad_h_parts: list[list[Tensor]]
+    grad_z_parts: list[list[Tensor]]
+
+
+def backward_hidden(
+    grad: Tensor,
+    weights: Sequence[Tensor],
+    kernels: Sequence[Sequence[Kernels]],
+    forward: ForwardParts,
+    gradients: GradientParts,
+    inputs: Tensor,
+    linear_backward: Callable[[int, Tensor, Tensor], None],
+) -> None:
+    """Backward through the hidden layers, last first, from `grad` (d loss / d the output
+    layer's pre-activation): grad_h = grad @ W, each group's activation backward kernel on its
+    slice, then the layer's own weight gradients (`linear_backward(layer, grad_z, input)`)."""
+    for layer in reversed(range(len(kernels))):
+        torch.bmm(grad, weights[layer + 1], out=gradients.grad_h[layer])
+        parts = zip(
+            kernels[layer],
+            gradients.grad_h_parts[layer],
+            forward.z_parts[layer],
+            forward.h_parts[layer],
+            gradients.grad_z_parts[layer],
+            strict=True,
+        )
+        for activation, grad_part, z_part, h_part, out in parts:
+            activation.backward(grad_part, z_part, h_part, out)
+        grad = gradients.grad_z[layer]
+        linear_backward(layer, grad, forward.h[layer - 1] if layer else inputs)
 
 
 class _BackwardBuffers:
