@@ -291,7 +291,11 @@ def _listed(items: Sequence[str], at_most: int = 4) -> str:
 
 def load_baseline(path: Path) -> RunResult:
     """A results.json file or a run folder holding one: bounded like any run folder's
-    results.json, and refused when it cannot serve as a baseline (interrupted, no config)."""
+    results.json, and refused when it cannot serve as a baseline (interrupted, no config).
+
+    Its run_id names where it came from (the file, and the run's own id if it has one), so
+    every message about the baseline names the file: a baseline made with --no-save has no
+    run id of its own."""
     if path.is_dir():
         baseline = load_result(path)
     elif not path.exists():
@@ -305,10 +309,12 @@ def load_baseline(path: Path) -> RunResult:
             baseline = parse_result(blob, path)
         except RunFolderError as exc:
             raise RunFolderError(f"cannot read baseline: {exc}") from None
+    name = f"{path} (run {baseline.run_id})" if baseline.run_id else str(path)
+    baseline = baseline.model_copy(update={"run_id": name})
     if baseline.status != "ok":
         raise ConfigError(
-            f"the baseline {baseline.run_id or path} was {baseline.status}: its numbers are "
-            "partial; use a finished run as the baseline"
+            f"the baseline {name} was {baseline.status}: its numbers are partial; use a "
+            "finished run as the baseline"
         )
     return baseline
 

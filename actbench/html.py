@@ -58,6 +58,7 @@ td.bad { color: var(--bad); }
 .notices { background: var(--warn-bg); color: var(--warn); border-radius: 6px;
   padding: 8px 12px 8px 28px; }
 .status { color: var(--bad); font-weight: 700; }
+.gates-passed { color: var(--best); font-weight: 700; }
 figure { margin: 1.2em 0; position: relative; left: 50%; transform: translateX(-50%);
   width: min(calc(100cqw - 32px), var(--natural, 100%)); }
 figure img { display: block; max-width: 100%; height: auto; background: #ffffff;
@@ -113,6 +114,7 @@ def report_html(result: RunResult, figures: Sequence[Path]) -> str:
     parts.append("</header>")
     if result.notices:
         parts += ['<ul class="notices">', *_items(result.notices), "</ul>"]
+    parts += _gates(result)
     view = result_view(result, per_member=len({run.label for run in result.runs}) == 1)
     parts += ['<section id="results">', "<h2>Results</h2>"]
     parts += [to_html(table) for table in view.tables]
@@ -147,6 +149,28 @@ def report_html(result: RunResult, figures: Sequence[Path]) -> str:
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _gates(result: RunResult) -> list[str]:
+    """The CI gates' verdict (nothing when the run had no gates)."""
+    gates = result.gates
+    if gates is None:
+        return []
+    given = "; ".join(f"<code>{escape(gate)}</code>" for gate in gates.checked)
+    verdict = (
+        f'<p class="gates-passed">Gates passed: {given}</p>'
+        if gates.passed
+        else f'<p class="status">Gates failed ({fmt.plural(len(gates.failures), "failure")}): '
+        f"{given}</p>"
+    )
+    return [
+        '<section id="gates">',
+        "<h2>Gates</h2>",
+        verdict,
+        *(["<ul>", *_items(gates.failures), "</ul>"] if gates.failures else []),
+        *(['<ul class="notes">', *_items(gates.notes), "</ul>"] if gates.notes else []),
+        "</section>",
+    ]
 
 
 def _items(lines: Iterable[str]) -> list[str]:

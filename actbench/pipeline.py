@@ -41,6 +41,7 @@ from actbench.gates import (
 from actbench.notes import run_notes
 from actbench.runs import (
     DataFingerprint,
+    GateVerdict,
     RunResult,
     new_run_id,
     reserve_run_dir,
@@ -181,15 +182,31 @@ def run(
             discard_run_dir(run_dir, request.out if new_root else None)
         return experiment
     experiment.result = experiment.result.model_copy(update={"notes": run_notes(experiment.result)})
+    experiment.gate_failures, experiment.gate_notes = check_all(
+        experiment.result, checked.thresholds, checked.reference, request.max_regression or 0.0
+    )
+    gates = _gates_given(request)
+    if gates:  # the verdict is saved with the run: a CI job's report says why it failed
+        verdict = GateVerdict(
+            checked=gates, failures=experiment.gate_failures, notes=experiment.gate_notes
+        )
+        experiment.result = experiment.result.model_copy(update={"gates": verdict})
     if run_dir is not None:
         experiment.run_dir = run_dir
         experiment.save_error = _save(experiment, run_dir, request)
         if experiment.save_error is not None and not request.keep_partial:
             experiment.run_dir = None
-    experiment.gate_failures, experiment.gate_notes = check_all(
-        experiment.result, checked.thresholds, checked.reference, request.max_regression or 0.0
-    )
     return experiment
+
+
+def _gates_given(request: RunRequest) -> list[str]:
+    """The request's gates as given on the command line."""
+    gates = [f"--fail-under {text}" for text in request.fail_under]
+    gates += [f"--fail-over {text}" for text in request.fail_over]
+    if request.baseline_file is not None:
+        regression = request.max_regression or 0.0
+        gates.append(f"--baseline-file {request.baseline_file} --max-regression {regression:g}")
+    return gates
 
 
 # --- run folders --------------------------------------------------------------------------------

@@ -242,6 +242,19 @@ def distinct_data(
     return [data.model_copy(update={"points": points}) for data, points in found.values()]
 
 
+class GateVerdict(_Record):
+    """The CI gates a run was judged by, and what they found: each failure names its gate, its
+    row and by how much; notes say what a gate could not check."""
+
+    checked: list[str]  # the gates as given: "--fail-under test_accuracy_mean=0.8", ...
+    failures: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
 class RunResult(_Record):
     """The whole of results.json."""
 
@@ -259,6 +272,7 @@ class RunResult(_Record):
     # versions (torch, numpy, scikit-learn, python), device and thread count: enough to repeat it
     environment: dict[str, Any] = Field(default_factory=dict)
     data: list[DataFingerprint] = Field(default_factory=list)  # one per distinct data set
+    gates: GateVerdict | None = None  # the CI gates' verdict, when any were given
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -424,8 +438,19 @@ def load_result(run_dir: Path) -> RunResult:
     return parse_result(blob, path)
 
 
+LATEST = "latest"  # a run reference: the newest saved run under the runs folder
+
+
 def resolve_run(reference: str, root: Path) -> Path:
-    """A run id (or a unique prefix of one), or a path to a run folder."""
+    """A run id (or a unique prefix of one), a path to a run folder, or `latest`: the newest
+    run folder under root that holds a results.json (run ids begin with their time)."""
+    if reference == LATEST and not Path(reference).is_dir():
+        saved = (
+            [p for p in _run_dirs(root) if (p / RESULTS_FILE).is_file()] if root.is_dir() else []
+        )
+        if not saved:
+            raise RunFolderError(f"no saved run in '{root}' to take as {LATEST}")
+        return max(saved, key=lambda p: p.name)
     as_path = Path(reference)
     if as_path.is_dir():
         return as_path

@@ -326,18 +326,36 @@ def saved() -> RunResult:
 def test_load_baseline_from_results_json(tmp_path: Path, saved: RunResult) -> None:
     path = tmp_path / "results.json"
     path.write_text(saved.to_json(), encoding="utf-8")
-    assert load_baseline(path) == saved
+    assert _named(load_baseline(path), path) == saved
 
 
 def test_load_baseline_from_run_folder(tmp_path: Path, saved: RunResult) -> None:
     (tmp_path / "results.json").write_text(saved.to_json(), encoding="utf-8")
-    assert load_baseline(tmp_path) == saved
+    assert _named(load_baseline(tmp_path), tmp_path) == saved
 
 
 def test_load_baseline_from_json_file_with_another_name(tmp_path: Path, saved: RunResult) -> None:
     path = tmp_path / "main-branch.json"
     path.write_text(saved.to_json(), encoding="utf-8")
-    assert load_baseline(path) == saved
+    assert _named(load_baseline(path), path) == saved
+
+
+def _named(baseline: RunResult, path: Path) -> RunResult:
+    """The loaded baseline with its own run id back: loading names the file in it."""
+    run_id = baseline.run_id.removeprefix(f"{path} (run ").removesuffix(")")
+    assert baseline.run_id.startswith(str(path))
+    return baseline.model_copy(update={"run_id": run_id if run_id != str(path) else ""})
+
+
+def test_a_baseline_without_a_run_id_is_named_by_its_file(tmp_path: Path, saved: RunResult) -> None:
+    """A baseline made with --no-save (the CI job's) has no run id: messages name the file."""
+    path = tmp_path / "ci-baseline.json"
+    path.write_text(saved.model_copy(update={"run_id": ""}).to_json(), encoding="utf-8")
+    baseline = load_baseline(path)
+    assert baseline.run_id == str(path)
+    changed = load_config(None, ["data.n_samples=999"])
+    with pytest.raises(ConfigError, match=f"the baseline {path} was made with other settings"):
+        check_baseline(changed, baseline)
 
 
 def test_load_baseline_missing_file_names_the_path(tmp_path: Path) -> None:

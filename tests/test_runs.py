@@ -478,3 +478,16 @@ def test_history_epochs_put_health_only_at_the_probed_epochs() -> None:
     # runs saved before health_epochs existed: one health entry per epoch
     legacy = History(train_loss=[0.5, 0.4], test_accuracy=[0.7, 0.8], dead_per_layer=[[0], [1]])
     assert [health["dead"] for _, _, _, health in legacy.epochs()] == [[0], [1]]
+
+
+def test_latest_is_the_newest_saved_run(tmp_path: Path) -> None:
+    from actbench.errors import RunFolderError
+    from actbench.runs import RESULTS_FILE, resolve_run
+
+    with pytest.raises(RunFolderError, match="no saved run in .* to take as latest"):
+        resolve_run("latest", tmp_path)
+    for name in ("20261201-101500-a-1", "20261203-101500-a-3", "20261202-101500-a-2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / RESULTS_FILE).write_text("{}")
+    (tmp_path / "20261204-101500-started-4").mkdir()  # training: no results.json yet
+    assert resolve_run("latest", tmp_path) == tmp_path / "20261203-101500-a-3"

@@ -217,6 +217,23 @@ def _drawable(
     return result, lambda label, seed, grid: source(original.get(label, label), seed, grid)
 
 
+def gates_markdown(result: RunResult) -> list[str]:
+    """The CI gates' verdict as Markdown lines (none when the run had no gates)."""
+    gates = result.gates
+    if gates is None:
+        return []
+    given = "; ".join(fmt.markdown_code(gate) for gate in gates.checked)
+    if gates.passed:
+        lines = ["", "## Gates", "", f"**Passed**: {given}"]
+    else:
+        failed = fmt.plural(len(gates.failures), "failure")
+        lines = ["", "## Gates", "", f"**Failed** ({failed}): {given}", ""]
+        lines += [f"- {fmt.markdown(failure)}" for failure in gates.failures]
+    if gates.notes:
+        lines += ["", *(f"- note: {fmt.markdown(note)}" for note in gates.notes)]
+    return lines
+
+
 def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown: str) -> str:
     """A report.md body: title, the tables (given, already Markdown), and every figure.
 
@@ -238,11 +255,10 @@ def report_markdown(result: RunResult, figures: Sequence[Path], tables_markdown:
         lines += ["", "**Interrupted:** partial results of the epochs that finished."]
     if result.notices:
         lines += ["", *(f"- {fmt.markdown(notice)}" for notice in result.notices)]
+    lines += gates_markdown(result)
     lines += ["", "## Results", "", tables_markdown.rstrip("\n")]
     if result.notes:
-        from actbench.render.view import to_markdown_text
-
-        lines += ["", "## Notes", "", *(f"- {to_markdown_text(note)}" for note in result.notes)]
+        lines += ["", "## Notes", "", *(f"- {fmt.markdown(note)}" for note in result.notes)]
     if figures:
         lines += ["", "## Figures"]
     for figure in figures:
