@@ -122,10 +122,12 @@ def check_memory(config: Config, members: int, device: torch.device) -> None:
     )
 
 
-def describe_device(device: torch.device) -> str:
+def describe_device(device: torch.device, threads: int | None = None) -> str:
+    """'cpu (2 threads)' or 'cuda:0 (<name>)'; `threads`: the count the work runs with (by
+    default the count set now)."""
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({plural(torch.get_num_threads(), 'thread')})"
+    return f"cpu ({plural(threads or torch.get_num_threads(), 'thread')})"
 
 
 def environment(device: str, argv: Sequence[str] | None = None) -> dict[str, Any]:

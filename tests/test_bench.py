@@ -15,6 +15,7 @@ from clirun import exit_code
 from actbench.bench import BenchSettings, run_bench
 from actbench.errors import ConfigError
 from actbench.population import MemberSpec
+from actbench.threads import using_threads
 
 TINY = BenchSettings(
     n_samples=200, epochs=2, seeds=2, activations=("relu", "tanh", "elu"), repeat=1
@@ -211,6 +212,13 @@ def test_without_jax_the_jax_way_is_skipped_with_one_note(
     result = run_bench(replace(PEERS, ways=("jax",))).to_dict()
     assert result["jax_seconds"] is None and result["jax_compile_seconds"] is None
     assert len(result["notes"]) == 1 and "jax skipped" in result["notes"][0]
+
+
+def test_the_title_names_the_threads_the_population_trains_with() -> None:
+    """`bench --threads 1` on a machine whose torch default is 2 says 1 thread."""
+    with using_threads(2):
+        result = run_bench(replace(PEERS, ways=("population",), threads=1)).to_dict()
+    assert result["device"] == "cpu (1 thread)"
 
 
 def test_the_population_runs_on_the_configured_threads() -> None:
