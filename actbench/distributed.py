@@ -45,7 +45,7 @@ _ray_output_hidden = ray_output_hidden  # the name tests and older callers know
 WAIT_SECONDS = 0.2  # how often a stop request is looked at while shards run
 # Joining a cluster: Ray itself retries an unreachable address for minutes.
 PROBE_SECONDS = 3.0  # a TCP connection to the address first: refused or silent fails fast
-CONNECT_SECONDS = 8.0  # then ray.init, waited for at most this long
+CONNECT_SECONDS = 20.0  # then ray.init, waited for at most this long (a busy machine: ~10 s)
 # A stop request reaches running shards through a flag actor, looked at this often; they stop
 # at the next step and hand back their finished epochs, waited for at most STOP_GRACE_SECONDS.
 STOP_POLL_SECONDS = 0.5

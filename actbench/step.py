@@ -8,11 +8,9 @@ thing (forward, each member's mean loss, backward, the optimizer's update, the e
 - autograd: the population's recorded forward and `backward()` (`AutogradGradients`), for what
   the manual step does not cover (activations without closed-form kernels such as PReLU's
   learnable slope, the sigmoid head, and torch versions the manual step is not tested on);
-- fused (CUDA): few kernels per step, whole epochs recorded as CUDA graphs
-  (`actbench.fused.FusedEpochStep`), for what the manual step covers; equal to it to tolerance;
-- CUDA graph: the autograd step recorded once per batch size and replayed (`CudaGraphStep`),
-  for the rest on CUDA.
-
+- fused (CUDA): few kernels per step, whole epochs as CUDA graphs (`fused.FusedEpochStep`),
+  for what the manual step covers; equal to it to tolerance;
+- CUDA graph: the autograd step recorded per batch size and replayed (`CudaGraphStep`).
 A step trains an epoch at a time (`run_epoch`) and ends it with the engine's `EpochEnd`
 (device work only, so a graph can record it).
 """

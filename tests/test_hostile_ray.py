@@ -327,4 +327,4 @@ def test_joining_a_head_that_requires_a_token_names_the_authentication_failure(
     assert process.returncode == 2 and stdout == ""
     (line,) = stderr.splitlines()
     assert "it requires an authentication token and refused this one" in line, line
-    assert elapsed < 8 + 10  # was "no Ray answer within 8 s", after those 8 s
+    assert elapsed < 18  # named at once, not "no Ray answer" after the whole connect limit
