@@ -115,10 +115,27 @@ def ray_output_hidden(debug: bool) -> Iterator[Callable[[], str]]:
         for stream in opened:
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
+        if _abandoned.is_set():
+            _keep_away(saved, original)
+        else:
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
         sink.close()
+
+
+def _keep_away(saved: dict[int, int], original: dict[str, Any]) -> None:
+    """Ray's shutdown, left running in the background, writes to file descriptors 1 and 2
+    until the process ends ('Failed to connect to GCS', ...): they stay pointed at /dev/null,
+    and sys.stdout / sys.stderr write to the terminal through copies of the originals."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        os.dup2(null, fd)
+        if _on_fd(original[name], fd):
+            setattr(sys, name, _text_stream(saved[fd], original[name]))
+        else:  # captured (tests): the captured stream, as it was
+            os.close(saved[fd])
+    os.close(null)
 
 
 def _on_fd(stream: Any, fd: int) -> bool:

@@ -229,7 +229,9 @@ def test_a_head_that_dies_mid_run_is_noticed_and_the_finished_shards_are_saved(
         _kill_group(process)
     assert elapsed < 15, stderr  # Ray's own driver waits 60 s, then dies with nothing saved
     assert process.returncode == 1, stderr
-    (line,) = stderr.replace(f"saved {next(runs.iterdir())}\n", "").splitlines()
+    lines = stderr.replace(f"saved {next(runs.iterdir())}\n", "").splitlines()
+    assert len(lines) == 1, stderr
+    (line,) = lines
     assert line.startswith("error: ") and "lost with the Ray head at " in line
     assert f":{head.port}, which stopped answering" in line  # its GCS, by the machine's address
     result = json.loads(stdout)  # Ray printed nothing into it
