@@ -96,7 +96,7 @@ def _balance(data: DataFingerprint) -> str | None:
     total = sum(data.class_counts)
     order = sorted(range(len(data.classes)), key=lambda i: -data.class_counts[i])
     shares = ", ".join(
-        f"{fmt.label(data.classes[i])} {fmt.percent(data.class_counts[i] / total)}%"
+        f"{fmt.label(data.classes[i])}: {fmt.percent(data.class_counts[i] / total)}%"
         for i in order[:SHOWN_CLASSES]
     )
     more = f" and {len(order) - SHOWN_CLASSES} more" if len(order) > SHOWN_CLASSES else ""

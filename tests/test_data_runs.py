@@ -155,7 +155,7 @@ def test_imbalanced_classes_get_a_note_and_the_majority_is_chance() -> None:
     data = fingerprint([900, 100], [180, 20], ["no", "yes"])
     notes = notes_of(0.9, data)
     assert notes[0] == (
-        "the classes are imbalanced ('no' 90.0%, 'yes' 10.0% of 1,000 rows); always "
+        "the classes are imbalanced ('no': 90.0%, 'yes': 10.0% of 1,000 rows); always "
         "predicting the most common class scores 90.0%, the chance level to compare with"
     )
     assert "relu is at chance (90.0% vs 90.0% by always predicting 'no')" in notes
