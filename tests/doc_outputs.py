@@ -47,12 +47,12 @@ def fences(text: str) -> Iterator[tuple[str, int, list[str]]]:
     lines = text.splitlines()
     index = 0
     while index < len(lines):
-        match = re.match(r"^```(\w*)\s*$", lines[index])
+        match = re.match(r"^\s*```(\w*)\s*$", lines[index])
         if not match:
             index += 1
             continue
         end = index + 1
-        while end < len(lines) and lines[end].rstrip() != "```":
+        while end < len(lines) and not re.match(r"^\s*```\s*$", lines[end]):
             end += 1
         yield match.group(1), index + 2, lines[index + 1 : end]
         index = end + 1

@@ -18,6 +18,7 @@ import pytest
 import typer
 import yaml
 from clirun import run_cli_redirected
+from doc_outputs import fences as _fences
 
 from actbench.cli.app import app, register_commands
 
@@ -78,23 +79,6 @@ def _names_a_run(word: str) -> bool:
 
 def _is_placeholder(word: str) -> bool:
     return _names_a_run(word) or word in RUN_VALUES or bool(re.search(r"<[\w-]+>", word))
-
-
-def _fences(text: str) -> Iterator[tuple[str, int, list[str]]]:
-    """(language, line number of the first line, lines) of every fenced block."""
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        match = re.match(r"^\s*```(\w*)\s*$", lines[index])
-        if not match:
-            index += 1
-            continue
-        start = index + 1
-        end = start
-        while end < len(lines) and not re.match(r"^\s*```\s*$", lines[end]):
-            end += 1
-        yield match.group(1), start + 1, lines[start:end]
-        index = end + 1
 
 
 def _logical_lines(first: int, lines: list[str]) -> Iterator[tuple[int, str]]:
