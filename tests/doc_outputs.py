@@ -58,6 +58,22 @@ def fences(text: str) -> Iterator[tuple[str, int, list[str]]]:
         index = end + 1
 
 
+def outside_fences(text: str) -> list[str]:
+    """The page's lines with every fenced block blanked, fences included: its prose (line i of
+    the page is item i - 1)."""
+    lines = text.splitlines()
+    for _, first, block in fences(text):
+        for index in range(first - 2, first + len(block)):
+            if 0 <= index < len(lines):
+                lines[index] = ""
+    return lines
+
+
+def blocks(text: str, *languages: str) -> list[str]:
+    """The text of every fenced block in one of `languages`, in the page's order."""
+    return ["\n".join(lines) for language, _, lines in fences(text) if language in languages]
+
+
 def shown_outputs(page: Path) -> list[Shown]:
     """Every `$ command` of the page's console blocks, with the output shown under it."""
     found: list[Shown] = []
@@ -112,13 +128,18 @@ def reader_folder(folder: Path) -> Path:
 
 
 def run_shown(command: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """A documented shell command, as a reader runs it in `folder`."""
+    return _run(["bash", "-c", command], folder)
+
+
+def run_python(code: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """A page's Python examples, pasted into one script, as a reader runs them in `folder`."""
+    return _run([sys.executable, "-c", code], folder)
+
+
+def _run(argv: list[str], folder: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-c", command],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=environment(),
+        argv, cwd=folder, capture_output=True, text=True, timeout=900, env=environment()
     )
 
 

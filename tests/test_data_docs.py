@@ -3,8 +3,6 @@ make (examples/wine.csv)."""
 
 from __future__ import annotations
 
-import os
-import re
 import shlex
 import subprocess
 import sys
@@ -12,28 +10,22 @@ from pathlib import Path
 
 import pytest
 from clirun import run_cli_redirected
+from doc_outputs import blocks, run_python
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "data.md"
 
 
-def blocks(language: str) -> list[str]:
-    text = PAGE.read_text(encoding="utf-8")
-    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+def page_blocks(language: str) -> list[str]:
+    return blocks(PAGE.read_text(encoding="utf-8"), language)
 
 
 def test_the_python_examples_run(tmp_path: Path) -> None:
     pytest.importorskip("pandas")
     # the measurement of a 100 MB file needs that file: not part of the suite
-    examples = [block for block in blocks("python") if "big.csv" not in block]
+    examples = [block for block in page_blocks("python") if "big.csv" not in block]
     assert len(examples) >= 2
-    done = subprocess.run(
-        [sys.executable, "-c", "\n\n".join(examples)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    done = run_python("\n\n".join(examples), tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "wine.csv").is_file()
     assert "['malignant' 'malignant' 'malignant' 'malignant' 'malignant']" in done.stdout
@@ -42,14 +34,14 @@ def test_the_python_examples_run(tmp_path: Path) -> None:
 def test_the_example_file_is_what_the_recipe_makes_and_its_command_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_wine = next(block for block in blocks("python") if "wine.csv" in block)
+    make_wine = next(block for block in page_blocks("python") if "wine.csv" in block)
     subprocess.run([sys.executable, "-c", make_wine], cwd=tmp_path, check=True)
     shipped = ROOT / "examples" / "wine.csv"
     assert (tmp_path / "wine.csv").read_bytes() == shipped.read_bytes()
     monkeypatch.chdir(ROOT)
     lines = [
         line.split("#")[0]
-        for block in blocks("bash")
+        for block in page_blocks("bash")
         for line in block.splitlines()
         if line.startswith("actbench") and "examples/wine.csv" in line
     ]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
@@ -30,8 +29,10 @@ from doc_outputs import (
     PAGES,
     ROOT,
     Shown,
+    blocks,
     fences,
     normalised,
+    outside_fences,
     reader_folder,
     run_shown,
     shown_outputs,
@@ -90,10 +91,10 @@ def _commented_values() -> list[tuple[str, str, list[str]]]:
     found = []
     for page in PAGES:
         for language, first, lines in fences(page.read_text(encoding="utf-8")):
-            for offset, line in enumerate(lines if language == "bash" else []):
-                match = re.match(
-                    r"^(actbench show [^#]+?)\s+#\s+(-?[\d.]+(?:\s+-?[\d.]+)*)\s*$", line
-                )
+            if language != "bash":
+                continue
+            for offset, line in enumerate(lines):
+                match = COMMENTED_VALUES.match(line)
                 if match:
                     where = f"{page.relative_to(ROOT)}:{first + offset}"
                     found.append((where, match.group(1), match.group(2).split()))
@@ -130,30 +131,17 @@ def _pycon_pages() -> list[Path]:
 @pytest.mark.parametrize("page", _pycon_pages(), ids=lambda page: page.name)
 def test_pycon_blocks_print_what_they_show(page: Path, reader: Path) -> None:
     pytest.importorskip("pandas", reason="the examples use the pandas extra")
-    blocks = [
-        "\n".join(lines)
-        for language, _, lines in fences(page.read_text(encoding="utf-8"))
-        if language == "pycon"
-    ]
     session = reader / f"{page.stem}.txt"
-    session.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "doctest", "-o", "NORMALIZE_WHITESPACE", session.name],
-        cwd=reader,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    pycon = blocks(page.read_text(encoding="utf-8"), "pycon")
+    session.write_text("\n\n".join(pycon) + "\n", encoding="utf-8")
+    # on the CPU, as the console blocks: the numbers shown are the CPU's
+    done = run_shown(f"python -m doctest -o NORMALIZE_WHITESPACE {session.name}", reader)
     assert done.returncode == 0, f"{page.name}: (re-measure the page)\n{done.stdout}{done.stderr}"
 
 
 def _prose(text: str) -> Iterator[tuple[int, str]]:
     """(line number, text) of the lines outside fenced blocks, code spans and HTML comments."""
-    lines = text.splitlines()
-    for _, first, block in fences(text):
-        for index in range(first - 2, first + len(block)):
-            lines[index] = ""
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(outside_fences(text), start=1):
         yield number, re.sub(r"`[^`]*`|<!--.*?-->", "", line)
 
 
@@ -165,13 +153,7 @@ def _numbers(text: str) -> set[str]:
 def unchecked_numbers(page: Path, settings: Collection[str] = ()) -> list[str]:
     """Measured-looking numbers in the prose that no checked block of the page shows."""
     text = page.read_text(encoding="utf-8")
-    checked = _numbers(
-        "\n".join(
-            "\n".join(lines)
-            for language, _, lines in fences(text)
-            if language in ("console", "pycon")
-        )
-    )
+    checked = _numbers("\n".join(blocks(text, "console", "pycon")))
     found = []
     for line, prose in _prose(text):
         for match in NUMBER.finditer(prose):

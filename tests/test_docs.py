@@ -4,12 +4,9 @@ options that exist, and every relative link and image points at a file."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 import typer
 import yaml
 from clirun import run_cli_redirected
+from doc_outputs import blocks, outside_fences, run_python, shown_outputs
 from doc_outputs import fences as _fences
 
 from actbench.cli.app import app, register_commands
@@ -120,18 +118,6 @@ def commands_in_script(page: Path, first: int, lines: list[str]) -> list[Documen
     return found
 
 
-def _prompted(lines: list[str]) -> list[str]:
-    """A console block's `$ ` commands (and their continuations), its output lines blanked."""
-    script, continued = [], False
-    for line in lines:
-        if line.startswith("$ ") or continued:
-            script.append(line[2:] if line.startswith("$ ") else line)
-            continued = line.rstrip().endswith("\\")
-        else:
-            script.append("")
-    return script
-
-
 def _yaml_scripts(first: int, lines: list[str]) -> Iterator[tuple[int, list[str]]]:
     """The `run:` scripts of a GitHub Actions job written in a ```yaml block."""
     try:
@@ -161,11 +147,7 @@ def _yaml_scripts(first: int, lines: list[str]) -> Iterator[tuple[int, list[str]
 
 def _inline_commands(page: Path, text: str) -> list[Documented]:
     """`actbench ...` in code spans of the prose (and tables), outside fenced blocks."""
-    prose = text.splitlines()
-    for _, first, lines in _fences(text):
-        for index in range(first - 2, first + len(lines)):
-            if 0 <= index < len(prose):
-                prose[index] = ""
+    prose = outside_fences(text)
     joined = "\n".join(prose)
     found = []
     for match in re.finditer(r"(?<!`)`(actbench [^`]+)`(?!`)", joined):
@@ -187,11 +169,11 @@ def documented_commands(page: Path) -> list[Documented]:
     for language, first, lines in _fences(text):
         if language in ("bash", "sh", "shell"):
             found += commands_in_script(page, first, lines)
-        elif language == "console":
-            found += commands_in_script(page, first, _prompted(lines))
         elif language == "yaml":
             for at, script in _yaml_scripts(first, lines):
                 found += commands_in_script(page, at, script)
+    for shown in shown_outputs(page):  # console blocks: their `$ ` commands
+        found += commands_in_script(page, shown.line, [shown.command])
     return found + _inline_commands(page, text)
 
 
@@ -447,18 +429,11 @@ def test_docs_python_examples_run(page: str, tmp_path: Path) -> None:
     """The Python examples of a docs page, in one script, as a reader would paste them (in a
     folder with the repository's configs/ and examples/)."""
     pytest.importorskip("pandas", reason="the examples use the pandas extra")
-    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
-    blocks = ["\n".join(lines) for language, _, lines in _fences(text) if language == "python"]
-    assert blocks
+    examples = blocks((ROOT / "docs" / page).read_text(encoding="utf-8"), "python")
+    assert examples
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
-    done = subprocess.run(
-        [sys.executable, "-c", "\n\n".join(blocks)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    done = run_python("\n\n".join(examples), tmp_path)
     assert done.returncode == 0, done.stderr
 
 
@@ -472,12 +447,7 @@ def _slug(heading: str) -> str:
 
 
 def _anchors(page: Path) -> set[str]:
-    text = page.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    for _, first, block in _fences(text):
-        for index in range(first - 2, first + len(block)):
-            if 0 <= index < len(lines):
-                lines[index] = ""
+    lines = outside_fences(page.read_text(encoding="utf-8"))
     anchors: set[str] = set()
     for line in lines:
         match = re.match(r"^#{1,6}\s+(.*?)\s*#*$", line)
@@ -492,12 +462,7 @@ def _anchors(page: Path) -> set[str]:
 
 def _links(page: Path) -> Iterator[tuple[int, str]]:
     """(line, target) of every Markdown link and image and HTML src/href, outside code."""
-    text = page.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    for _, first, block in _fences(text):
-        for index in range(first - 2, first + len(block)):
-            if 0 <= index < len(lines):
-                lines[index] = ""
+    lines = outside_fences(page.read_text(encoding="utf-8"))
     for number, line in enumerate(lines, start=1):
         line = re.sub(r"`[^`]*`", "", line)
         for match in re.finditer(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", line):
