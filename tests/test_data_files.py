@@ -152,6 +152,37 @@ def test_npz_arrays_x_and_y(tmp_path: Path) -> None:
     assert (shape.n_samples, shape.n_features, shape.estimated) == (60, 3, False)
 
 
+@pytest.mark.parametrize(
+    "features, message",
+    [("[]", "data.features is empty"), ("[0,0]", "data.features lists a column twice")],
+)
+def test_npz_features_are_checked_as_a_delimited_files_are(
+    tmp_path: Path, features: str, message: str
+) -> None:
+    x, labels = table()
+    np.savez(tmp_path / "d.npz", X=x, y=labels)
+    with pytest.raises(DataError, match=message):
+        check(file_config(tmp_path / "d.npz", target=None, features=features))
+
+
+def test_parquet_features_may_not_name_the_target(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    x, labels = table()
+    frame = pandas.DataFrame(x, columns=["a", "b", "c"]).assign(label=labels)
+    frame.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match="lists the target column 'label'"):
+        check(file_config(tmp_path / "d.parquet", features="[a,label]"))
+
+
+def test_a_damaged_parquet_file_is_one_error_before_reading(tmp_path: Path) -> None:
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    (tmp_path / "d.parquet").write_bytes(b"PAR1" + b"x" * 16 + b"PAR1")
+    with pytest.raises(DataError, match=r"^cannot read 'd.parquet' as Parquet: "):
+        describe(file_config(tmp_path / "d.parquet"))
+
+
 def test_parquet_through_the_extra(tmp_path: Path) -> None:
     pandas = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")

@@ -148,7 +148,7 @@ def sniff(path: Path, header: str | bool) -> Layout:
         header = _looks_like_header(first, rows[1:])
     if header:
         names = [cell.strip() or str(index) for index, cell in enumerate(first)]
-        _check_unique(path, names)
+        check_unique(path, names)
     else:
         names = [str(index) for index in range(len(first))]
     return Layout(delimiter, bool(header), names, len(text.encode()) / len(lines), quotechar)
@@ -181,17 +181,6 @@ def _most_regular(lines: Sequence[str], candidates: str) -> str:
 
 def _shown_delimiter(delimiter: str) -> str:
     return {"\t": "tab", " ": "space"}.get(delimiter, f"'{delimiter}'")
-
-
-def _check_unique(path: Path, names: list[str]) -> None:
-    seen: dict[str, int] = {}
-    for index, name in enumerate(names):
-        if name in seen:
-            raise DataError(
-                f"{_name(path)}: column name '{name}' is used twice (columns {seen[name]} and "
-                f"{index}); give each column its own name"
-            )
-        seen[name] = index
 
 
 def column_index(
@@ -233,22 +222,43 @@ def columns_of(
     if target is None:  # the schema asks for one; a caller that skipped it gets the last
         target = -1
     label = column_index(path, layout.names, target, "target", layout.header)
+    return label, feature_columns(path, layout.names, label, features, layout.header)
+
+
+def feature_columns(
+    path: Path,
+    names: list[str],
+    label: int | None,
+    features: Sequence[int | str] | None,
+    header: bool = True,
+) -> list[int]:
+    """The feature columns as indices: `features`, or every column but the target column
+    `label` (None where the labels are not among the columns, as in an .npz archive)."""
     if features is None:
-        chosen = [index for index in range(len(layout.names)) if index != label]
-    else:
-        chosen = [
-            column_index(path, layout.names, item, "features", layout.header) for item in features
-        ]
-        if label in chosen:
+        return [index for index in range(len(names)) if index != label]
+    chosen = [column_index(path, names, item, "features", header) for item in features]
+    if label is not None and label in chosen:
+        raise DataError(
+            f"data.features lists the target column '{names[label]}'; a model must "
+            "not see its own labels"
+        )
+    if len(set(chosen)) != len(chosen):
+        raise DataError("data.features lists a column twice")
+    if not chosen:
+        raise DataError("data.features is empty; give at least one feature column")
+    return chosen
+
+
+def check_unique(path: Path, names: list[str]) -> None:
+    """One name per column."""
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in seen:
             raise DataError(
-                f"data.features lists the target column '{layout.names[label]}'; a model must "
-                "not see its own labels"
+                f"{_name(path)}: column name '{name}' is used twice (columns {seen[name]} and "
+                f"{index}); give each column its own name"
             )
-        if len(set(chosen)) != len(chosen):
-            raise DataError("data.features lists a column twice")
-        if not chosen:
-            raise DataError("data.features is empty; give at least one feature column")
-    return label, chosen
+        seen[name] = index
 
 
 @dataclass

@@ -22,7 +22,14 @@ import numpy as np
 from actbench.config import DataConfig
 from actbench.data.arrays import numeric_columns
 from actbench.data.dataset import DataShape
-from actbench.data.delimited import column_index, columns_of, read_delimited, sniff
+from actbench.data.delimited import (
+    check_unique,
+    column_index,
+    columns_of,
+    feature_columns,
+    read_delimited,
+    sniff,
+)
 from actbench.data.table import Table, labelled
 from actbench.errors import DataError
 
@@ -148,7 +155,7 @@ def _read_npz(path: Path, cfg: DataConfig) -> Table:
     if len(columns) != x.shape[1]:
         columns = [str(index) for index in range(x.shape[1])]
     if cfg.features is not None:
-        picked = [column_index(path, columns, item, "features") for item in cfg.features]
+        picked = feature_columns(path, columns, None, cfg.features)
         x, columns = x[:, picked], [columns[index] for index in picked]
     values = numeric_columns(x, columns, source)
     return labelled(values, y, features=columns, target=y_key, source=source)
@@ -188,23 +195,22 @@ def _pyarrow() -> Any:
     return pyarrow.parquet
 
 
+def _not_parquet(path: Path, exc: Exception) -> DataError:
+    return DataError(f"cannot read '{path.name}' as Parquet: {' '.join(str(exc).split())}")
+
+
 def _read_parquet(path: Path, cfg: DataConfig) -> Table:
     parquet = _pyarrow()
     try:
         frame = parquet.read_table(path).to_pandas()
     except Exception as exc:  # pyarrow's errors (ArrowInvalid & co.) share no public base
-        raise DataError(f"cannot read '{path.name}' as Parquet: {exc}") from None
+        raise _not_parquet(path, exc) from None
     names = [str(name) for name in frame.columns]
-    if len(set(names)) != len(names):
-        twice = next(name for name in names if names.count(name) > 1)
-        raise DataError(f"'{path.name}': column name '{twice}' is used twice")
+    check_unique(path, names)
     frame.columns = names
     assert cfg.target is not None  # the schema asks for one
     label = column_index(path, names, cfg.target, "target")
-    if cfg.features is None:
-        picked = [index for index in range(len(names)) if index != label]
-    else:
-        picked = [column_index(path, names, item, "features") for item in cfg.features]
+    picked = feature_columns(path, names, label, cfg.features)
     columns = [names[index] for index in picked]
     source = f"'{path.name}'"
     values = numeric_columns(frame[columns], columns, source)
@@ -235,7 +241,11 @@ def estimate(cfg: DataConfig) -> DataShape:
         rows, features = _npz_shape(path, cfg)
         columns, estimated = features + 1, False
     else:
-        metadata = _pyarrow().ParquetFile(path).metadata
+        parquet = _pyarrow()
+        try:
+            metadata = parquet.ParquetFile(path).metadata
+        except Exception as exc:  # a damaged file: pyarrow's errors share no public base
+            raise _not_parquet(path, exc) from None
         rows, columns, estimated = metadata.num_rows, metadata.num_columns, False
         features = len(cfg.features) if cfg.features is not None else columns - 1
     per_value = READ_BYTES_PER_VALUE.get(suffix, DEFAULT_READ_BYTES_PER_VALUE)
