@@ -47,16 +47,23 @@ def _table(cfg: DataConfig) -> tuple[Table, dict[str, Any]]:
         return bundled.read_bundled(cfg), {"source": bundled.source(cfg.kind)}
     if cfg.kind == "arrays":
         assert cfg.sha256 is not None  # the schema asks for it
-        return arrays.kept(cfg.sha256), {"source": "arrays"}
+        # kept under the sha256 of its arrays: no need to hash them again
+        return arrays.kept(cfg.sha256), {"source": "arrays", "sha256": cfg.sha256}
     data = files.read_file(cfg)
     where = {"source": cfg.path, "path": cfg.path, "size": data.size, "sha256": data.sha256}
     return data.table, where
 
 
-def _generated(cfg: DataConfig) -> tuple[RawSplit, DataFingerprint]:
-    raw, x, y = split_generated(cfg)
-    table = Table(x, y, tuple(range(cfg.n_classes)), (), None, cfg.kind)
-    return raw, table.fingerprint(cfg.kind, raw, source=SOURCES[cfg.kind])
+def _prepared(cfg: DataConfig) -> tuple[RawSplit, tuple[Any, ...], DataFingerprint]:
+    """The data read or made and split: (the split, its classes, its fingerprint). A generated
+    kind's classes are its indices (the empty tuple says so)."""
+    if cfg.is_synthetic:
+        raw, x, y = split_generated(cfg)
+        table = Table(x, y, tuple(range(cfg.n_classes)), (), None, cfg.kind)
+        return raw, (), table.fingerprint(cfg.kind, raw, source=SOURCES[cfg.kind])
+    table, where = _table(cfg)
+    raw = stratified_split(table, cfg.test_size, cfg.random_state)
+    return raw, table.classes, table.fingerprint(cfg.kind, raw, **where)
 
 
 def split_raw(cfg: DataConfig) -> RawSplit:
@@ -71,21 +78,12 @@ def split_raw(cfg: DataConfig) -> RawSplit:
 def check(cfg: DataConfig) -> DataFingerprint:
     """Read and check the data (a DataError names what is wrong) and split it: its
     fingerprint. A file read here is not read again for training."""
-    if cfg.is_synthetic:
-        return _generated(cfg)[1]
-    table, where = _table(cfg)
-    raw = stratified_split(table, cfg.test_size, cfg.random_state)
-    return table.fingerprint(cfg.kind, raw, **where)
+    return _prepared(cfg)[2]
 
 
 def make_dataset(cfg: DataConfig) -> Dataset:
     """The same data for every member: deterministic in cfg.random_state, on the CPU."""
-    if cfg.is_synthetic:
-        raw, fingerprint = _generated(cfg)
-        return standardised(raw, fingerprint=fingerprint)
-    table, where = _table(cfg)
-    raw = stratified_split(table, cfg.test_size, cfg.random_state)
-    return standardised(raw, table.classes, table.fingerprint(cfg.kind, raw, **where))
+    return standardised(*_prepared(cfg))
 
 
 def describe(cfg: DataConfig) -> DataShape:
