@@ -427,8 +427,8 @@ class _Training:
                 saturation=False,
                 budget=settings.budget,
             )
-        train_eval = evaluate(population, data.x_train, data.y_train, settings.budget)
-        test_eval = evaluate(population, data.x_test, data.y_test, settings.budget)
+        train_eval = evaluate(population, data.x_train, data.y_train, settings.budget, self.forward)
+        test_eval = evaluate(population, data.x_test, data.y_test, settings.budget, self.forward)
         signal_mean, signal_std = self.start.signal_mean.tolist(), self.start.signal_std.tolist()
         frozen = self.guard.frozen.cpu()
         revived = self.revivals.counts(population.size).cpu()

@@ -161,11 +161,13 @@ def train_plan(
     """
     if device.type != "cpu":
         return _train_plan(population_plan, device, on_epoch, should_stop, keep_models)
-    count = threads if threads is not None else plan_threads(population_plan)
     cfg = population_plan.config
+    auto = cfg.train.threads == "auto"
+    work = plan_work(cfg, len(population_plan.members)) if auto else 0  # a file head: once
+    count = threads if threads is not None else resolve_threads(cfg.train.threads, work)
     governor = None
-    if cfg.train.threads == "auto":
-        governor = ThreadGovernor(plan_work(cfg, len(population_plan.members)), count)
+    if auto:
+        governor = ThreadGovernor(work, count)
         on_epoch = _governed(governor, on_epoch)
     with using_threads(count):
         outcome = _train_plan(population_plan, device, on_epoch, should_stop, keep_models)

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from actbench.activations.spec import FLOAT32_MAX
 from actbench.config import TrainConfig
 
 
@@ -52,7 +53,6 @@ class StackedOptimizer:
         capturable: bool = False,
     ) -> None:
         self.params = [p for p, _ in stacked]
-        self.members = max(rows.stop for _, rows in stacked)
         self.kind = cfg.optimizer
         self.weight_decay = cfg.weight_decay
         self.momentum = cfg.momentum
@@ -280,9 +280,6 @@ class StackedOptimizer:
         for tensor in self.member_state():
             tensor.zero_()
         self.steps = 0
-
-
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _as_float32(value: float) -> float:

@@ -107,7 +107,8 @@ class ManualGradients:
         for p, grad in zip(params, self.grads, strict=True):
             p.grad = grad
         self.forward = Forward(population)
-        if any(kernels is None for kernels in self.forward.kernels):
+        self.kernels = [k for k in self.forward.kernels if k is not None]
+        if len(self.kernels) != len(self.forward.kernels):
             raise ValueError("every group needs closed-form kernels (see manual_step_problem)")
         self.scratch = self.forward.scratch
         self._backward: dict[int, _BackwardBuffers] = {}
@@ -158,8 +159,7 @@ class ManualGradients:
         ).view(logits.shape)
         n_hidden = len(self.population.hidden_widths)
         self._linear_backward(n_hidden, grad, buffers.h[-1] if n_hidden else inputs)
-        kernels = [k for k in self.forward.kernels if k is not None]
-        backward_hidden(grad, weights, kernels, buffers, own, inputs, self._linear_backward)
+        backward_hidden(grad, weights, self.kernels, buffers, own, inputs, self._linear_backward)
         return per_sample.view(targets.shape)
 
     def _linear_backward(self, layer: int, grad: Tensor, layer_input: Tensor) -> None:
