@@ -21,6 +21,7 @@ from actbench.runs import (
     parse_result,
     read_untrusted,
 )
+from actbench.stats import is_finite
 
 NUMERIC_FIELDS = tuple(
     name
@@ -264,15 +265,11 @@ def check_baseline(config: Config, baseline: RunResult) -> None:
     if baseline.summary and not expected.keys() & _row_keys(baseline):
         raise ConfigError(_no_match(baseline, list(expected.values())))
     shared = [row for row in baseline.summary if (repr(row.grid), row.label) in expected]
-    if shared and not any(_finite(row.test_accuracy_mean) for row in shared):
+    if shared and not any(is_finite(row.test_accuracy_mean) for row in shared):
         raise ConfigError(
             f"the baseline {baseline.run_id} has no test_accuracy_mean (null or NaN) for any "
             "row of this run, so nothing can be compared: make a new baseline"
         )
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 def _no_match(baseline: RunResult, rows: Sequence[str]) -> str:
@@ -344,7 +341,7 @@ def check_regressions(
         if old is None:
             notes.append(f"{_where(row)}: not in the baseline, not checked")
             continue
-        if old.test_accuracy_mean is None or not math.isfinite(old.test_accuracy_mean):
+        if not is_finite(old.test_accuracy_mean):
             # a row the baseline has but cannot compare (null or NaN) fails closed
             value = old.test_accuracy_mean
             shown = "missing" if value is None else fmt.value(value)
@@ -354,7 +351,7 @@ def check_regressions(
             )
             continue
         new = row.test_accuracy_mean
-        if new is None or not math.isfinite(new):
+        if not is_finite(new):
             failures.append(
                 f"{_where(row)}: test_accuracy_mean missing vs baseline "
                 f"{_measured(old.test_accuracy_mean)} (allowed {fmt.value(max_regression)})"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from actbench import format as fmt
 from actbench.runs import DataFingerprint, RunRecord, RunResult, SummaryRow
@@ -43,12 +42,18 @@ def run_notes(result: RunResult) -> list[str]:
     for row in result.summary:
         points.setdefault(grid_key(row.grid), []).append(row)
     notes += [note for data in result.data if (note := _balance(data))]
-    for rows in points.values():
+    runs_at: dict[str, list[RunRecord]] = {}
+    for run in result.runs:
+        runs_at.setdefault(grid_key(run.grid), []).append(run)
+    data_at: dict[str, DataFingerprint] = {}
+    for data in result.data:
+        for point in data.points:
+            data_at.setdefault(grid_key(point), data)
+    for key, rows in points.items():
         where = fmt.grid_point(rows[0].grid)
         prefix = f"[{where}] " if where else ""
-        runs = [run for run in result.runs if grid_key(run.grid) == grid_key(rows[0].grid)]
-        chance = _chance(result, rows[0].grid)
-        notes += [prefix + note for note in _point_notes(rows, runs, chance)]
+        chance = _chance(result, data_at.get(key))
+        notes += [prefix + note for note in _point_notes(rows, runs_at.get(key, []), chance)]
     return notes
 
 
@@ -60,29 +65,20 @@ class Chance:
     how: str  # "by guessing" (balanced classes), "by always predicting 'no'"
 
 
-def _data_of(result: RunResult, grid: dict[str, Any]) -> DataFingerprint | None:
-    key = grid_key(grid)
-    return next(
-        (data for data in result.data if any(grid_key(p) == key for p in data.points)), None
-    )
-
-
 def _imbalanced(data: DataFingerprint) -> bool:
     counts = [count for count in data.class_counts if count]
     return len(counts) >= 2 and max(counts) >= IMBALANCE * min(counts)
 
 
-def _chance(result: RunResult, grid: dict[str, Any]) -> Chance | None:
+def _chance(result: RunResult, data: DataFingerprint | None) -> Chance | None:
     """Chance at a grid point: from its data's class counts (results.json `data`), or, for a
     run saved before they were recorded, 1 / n_classes (the generated kinds are balanced)."""
-    data = _data_of(result, grid)
-    majority = data.majority_accuracy() if data is not None else None
-    if data is not None and majority is not None:
+    common = data.majority_class() if data is not None else None
+    if data is not None and common is not None:
+        majority = data.test_class_counts[common] / data.n_test
         if not _imbalanced(data):
             return Chance(majority, "by guessing")
-        train = [a - b for a, b in zip(data.class_counts, data.test_class_counts, strict=True)]
-        common = data.classes[train.index(max(train))]
-        return Chance(majority, f"by always predicting {fmt.label(common)}")
+        return Chance(majority, f"by always predicting {fmt.label(data.classes[common])}")
     classes = result.config.get("data", {}).get("n_classes") or 2
     if isinstance(classes, int) and classes >= 2:
         return Chance(1.0 / classes, "by guessing")

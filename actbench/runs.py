@@ -219,12 +219,17 @@ class DataFingerprint(_Record):
     # the grid values of the grid points trained on these data ([{}] without a sweep)
     points: list[dict[str, Any]] = Field(default_factory=list)
 
-    def majority_accuracy(self) -> float | None:
-        """Test accuracy of always predicting the most common training class: chance level."""
+    def majority_class(self) -> int | None:
+        """The index of the most common training class (None without the test's counts)."""
         if not self.test_class_counts or not self.n_test:
             return None
         train = [a - b for a, b in zip(self.class_counts, self.test_class_counts, strict=True)]
-        return self.test_class_counts[train.index(max(train))] / self.n_test
+        return train.index(max(train))
+
+    def majority_accuracy(self) -> float | None:
+        """Test accuracy of always predicting the most common training class: chance level."""
+        common = self.majority_class()
+        return None if common is None else self.test_class_counts[common] / self.n_test
 
 
 def distinct_data(

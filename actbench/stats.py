@@ -14,7 +14,7 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from actbench.runs import RunRecord, SummaryRow
 
@@ -22,9 +22,14 @@ SIGNIFICANCE = 0.05  # the one level: a paired difference with p < 0.05 is signi
 CONFIDENCE = 1 - SIGNIFICANCE  # of the intervals: 95 %
 
 
+def is_finite(value: float | None) -> TypeGuard[float]:
+    """A number, and finite (not None, NaN or inf)."""
+    return value is not None and math.isfinite(value)
+
+
 def finite(values: Iterable[float | None]) -> list[float]:
     """The values that are numbers and finite (None and NaN/inf dropped)."""
-    return [float(v) for v in values if v is not None and math.isfinite(v)]
+    return [float(v) for v in values if is_finite(v)]
 
 
 def mean_std(values: Iterable[float | None]) -> tuple[float, float]:
@@ -108,16 +113,17 @@ def seeds_needed(test: PairedTest, most: int = 1000) -> int | None:
     """About how many paired seeds would make a difference like this one significant: the
     fewest n >= MIN_PAIRED_SEEDS whose 95 % interval of the mean, at the observed mean and
     std, excludes 0. None when that is beyond `most` seeds or cannot be estimated."""
+    import numpy as np
     from scipy import stats
 
     if test.n < 2 or math.isnan(test.std) or test.mean == 0 or math.isnan(test.mean):
         return None
     if test.std == 0:
         return MIN_PAIRED_SEEDS
-    for n in range(MIN_PAIRED_SEEDS, most + 1):
-        if stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * test.std / math.sqrt(n) < abs(test.mean):
-            return n
-    return None
+    n = np.arange(MIN_PAIRED_SEEDS, most + 1)  # every candidate in one call of scipy
+    half_width = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * test.std / np.sqrt(n)
+    enough = np.flatnonzero(half_width < abs(test.mean))
+    return int(n[enough[0]]) if enough.size else None
 
 
 # --- aggregates over layers ---------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from actbench import format as fmt
 from actbench.render.view import Cell, Column, TableView, View, text_column
 from actbench.runs import SavedRun
+from actbench.stats import is_finite
 
 
 def runs_view(saved: Sequence[SavedRun]) -> View:
@@ -29,7 +29,7 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
     for run in saved:
         result = run.result
         best = max(
-            (r for r in result.summary if _finite(r.test_accuracy_mean)),
+            (r for r in result.summary if is_finite(r.test_accuracy_mean)),
             key=lambda r: r.test_accuracy_mean or 0.0,
             default=None,
         )
@@ -58,7 +58,3 @@ def runs_view(saved: Sequence[SavedRun]) -> View:
         )
     table.add_section(rows)
     return View(tables=[table], records=records, document=records)
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
