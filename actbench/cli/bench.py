@@ -8,7 +8,7 @@ import typer
 
 from actbench.bench_settings import WAYS, BenchSettings
 from actbench.cli.app import app, say, stderr_console, stdout_console
-from actbench.cli.options import TABLE, FormatOpt
+from actbench.cli.options import TABLE, FormatOpt, count_or_word
 from actbench.cli.training import EXAMPLES
 from actbench.errors import ConfigError, unknown
 from actbench.render import emit
@@ -97,7 +97,7 @@ def bench(
         ways=chosen,
         health=health,
         repeat=repeat,
-        threads=int(threads) if threads.isascii() and threads.isdigit() else threads,
+        threads=count_or_word(threads),
     )
     stderr = stderr_console()
     result = run_bench(settings, on_way=lambda way: say(stderr, "", f"timing: {way}")).to_dict()

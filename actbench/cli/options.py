@@ -263,7 +263,7 @@ class RunFlags:
                 epochs=self.epochs,
                 lr=self.lr,
                 device=self.device,
-                threads=_count_or_word(self.threads),
+                threads=count_or_word(self.threads) if self.threads is not None else None,
             ),
         }
 
@@ -273,7 +273,7 @@ def run_flags(arguments: Mapping[str, Any]) -> RunFlags:
     return RunFlags(**{field.name: arguments[field.name] for field in fields(RunFlags)})
 
 
-def _count_or_word(value: str | None) -> int | str | None:
+def count_or_word(value: str) -> int | str:
     """'4' -> 4 (a thread count), 'auto' stays a word (so does '²': isdigit() takes it, int()
     does not, and the config's check names it)."""
-    return int(value) if value is not None and value.isascii() and value.isdigit() else value
+    return int(value) if value.isascii() and value.isdigit() else value

@@ -93,7 +93,6 @@ class NotebookProgress:
     def __init__(self) -> None:
         from IPython import display
 
-        self._display = display
         self.started = time.perf_counter()
         self.event: ProgressEvent | None = None
         self.shown = 0.0
