@@ -5,9 +5,10 @@ A member's result does not depend on which other members share its population (s
 `actbench.engine`), so the merged shards equal one local run. Ray is imported only here, and
 only when the executor is made.
 
-While Ray runs for actbench, only actbench writes to stdout and stderr (`_ray_output_hidden`),
-and the Ray head is watched: a head that stops answering is noticed within seconds, the shards
-that finished are kept, and the rest are reported as failed, naming the lost head.
+While Ray runs for actbench, only actbench writes to stdout and stderr
+(`ray_io.ray_output_hidden`), and the Ray head is watched: a head that stops answering is
+noticed within seconds, the shards that finished are kept, and the rest are reported as failed,
+naming the lost head.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from actbench.ray_io import shutdown as _shutdown
 from actbench.ray_io import unreachable as _unreachable
 from actbench.resources import check_memory, resolve_device
 from actbench.sharding import activation_groups, shard_plans
-
-_ray_output_hidden = ray_output_hidden  # the name tests and older callers know
 
 WAIT_SECONDS = 0.2  # how often a stop request is looked at while shards run
 # Joining a cluster: Ray itself retries an unreachable address for minutes.
@@ -174,7 +173,7 @@ def _connect(
     Bounded: an address that refuses, stays silent or never completes Ray's handshake is a
     ConfigError within about PROBE_SECONDS + CONNECT_SECONDS; a head that wants a token says
     so. A stop request (Ctrl-C) while connecting raises Interrupted. `ray_said`: what Ray has
-    logged so far (from _ray_output_hidden), to name a failure it only logs.
+    logged so far (from ray_io.ray_output_hidden), to name a failure it only logs.
     """
     if ray.is_initialized():
         return False
@@ -242,11 +241,11 @@ def _join(
     while helper.is_alive():
         if should_stop is not None and should_stop():
             raise Interrupted(f"while joining the Ray cluster at '{address}'; nothing was trained")
-        said = ray_said() if ray_said is not None else ""
-        if any(word in said for word in TOKEN_REFUSED):
+        refused = _token_refused(ray_said() if ray_said is not None else "")
+        if refused is not None:
             raise ConfigError(
                 f"cannot join the Ray cluster at '{address}': it requires an authentication "
-                f"token and refused this one ({_token_reason(said)}); give this process the "
+                f"token and refused this one ({refused}); give this process the "
                 "cluster's token (RAY_AUTH_MODE=token, and RAY_AUTH_TOKEN or the token file; "
                 "see Ray's token authentication guide)"
             )
@@ -261,13 +260,14 @@ def _join(
         raise error
 
 
-def _token_reason(said: str) -> str:
-    """Ray's own words, 'Authentication token is missing or incorrect', from its log line."""
+def _token_refused(said: str) -> str | None:
+    """Ray's own words, 'Authentication token is missing or incorrect', from its log line
+    where a head refused this process's token; None where it did not."""
     for line in said.splitlines():
         for word in TOKEN_REFUSED:
             if word in line:
                 return line.rpartition(f"{word}: ")[2].strip() or word
-    return "authentication failed"
+    return None
 
 
 def make_ray_executor(
@@ -282,8 +282,8 @@ def make_ray_executor(
     cancels the unfinished shards and keeps the finished. A head that stops answering is
     noticed within seconds (ray_io.HeadWatch): the finished shards are kept, the
     others' members are reported as failed, naming the head. Joining is bounded (an
-    unreachable address is a ConfigError in about 13 s) and a stop request while connecting
-    raises Interrupted. debug: Ray's own log lines on stderr.
+    unreachable address is a ConfigError within about PROBE_SECONDS + CONNECT_SECONDS) and a
+    stop request while connecting raises Interrupted. debug: Ray's own log lines on stderr.
     """
     # 'local' is Ray's own word for "start a new instance here": the private one, on loopback
     # (ray.init(address='local') would advertise the machine's address, on every interface)
@@ -296,7 +296,7 @@ def make_ray_executor(
         if context.on_progress is not None and not ray.is_initialized():
             where = f"joining Ray at {address}" if address else "starting a local Ray instance"
             context.on_progress(ProgressEvent(0, len(parts), where, unit="shards"))
-        with _ray_output_hidden(debug) as ray_said:
+        with ray_output_hidden(debug) as ray_said:
             started = _connect(ray, address, num_cpus, context.should_stop, ray_said)
             lost: list[str] = []
             try:

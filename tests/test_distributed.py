@@ -25,7 +25,7 @@ import pytest
 import torch
 from pydantic import BaseModel
 
-from actbench import cli, distributed
+from actbench import cli, distributed, ray_io
 from actbench.config import Config, load_config
 from actbench.distributed import (
     activation_groups,
@@ -466,10 +466,10 @@ def test_an_error_while_joining_is_one_config_error_line(monkeypatch: pytest.Mon
 def test_ray_output_on_file_descriptor_2_is_hidden_unless_debug(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    with distributed._ray_output_hidden(debug=False):
+    with ray_io.ray_output_hidden(debug=False):
         os.write(2, b"[W rpc_client.h:153] Failed to connect to GCS\n")
         print("ours", file=sys.stderr)
-    with distributed._ray_output_hidden(debug=True):
+    with ray_io.ray_output_hidden(debug=True):
         os.write(2, b"debug keeps ray's lines\n")
     err = capfd.readouterr().err
     assert "Failed to connect to GCS" not in err
