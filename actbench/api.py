@@ -13,8 +13,9 @@ import signal
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
+from actbench.activations.spec import Saturation
 from actbench.config import (
     Config,
     ConfigLike,
@@ -32,9 +33,6 @@ from actbench.errors import (
 )
 from actbench.result import Result, _Models
 from actbench.runs import RunResult, load_result, resolve_run
-
-if TYPE_CHECKING:
-    pass
 
 # --- entry points -------------------------------------------------------------------------------
 
@@ -217,7 +215,7 @@ def register_activation(
     derivative: str | None = None,
     typical_use: str | None = None,
     gain: float = 1.0,
-    saturation: Literal["derivative", "never", "always"] = "derivative",
+    saturation: Saturation = "derivative",
 ) -> str:
     """Make `fn` an activation named `name` in this session; returns the name to use.
 

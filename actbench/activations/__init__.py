@@ -71,7 +71,6 @@ REGISTRY: dict[str, ActivationSpec] = {spec.name: spec for spec in BUILTINS}
 _ALIASES: dict[str, str] = {alias: spec.name for spec in BUILTINS for alias in spec.aliases}
 
 
-_TORCH: dict[str, ActivationSpec] = {}  # torch.nn.<Class> -> its entry, made once
 OTHER_NAMES = "torch.nn.<Class>, module:function or file.py:function"
 
 
@@ -99,11 +98,8 @@ def get(name: str) -> ActivationSpec:
     if is_code_reference(name):
         return user.code_spec(name)
     if torch_nn.is_torch_name(name):
-        canonical = torch_nn.canonical(name)
-        if canonical not in _TORCH:
-            _TORCH[canonical] = torch_nn.torch_spec(canonical)
-        return _TORCH[canonical]
-    key = name.strip().lower().replace("-", "_")
+        return torch_nn.torch_spec(torch_nn.canonical(name))
+    key = user.key_of(name)
     key = _ALIASES.get(key, key)
     if key in REGISTRY:
         return REGISTRY[key]
@@ -138,7 +134,7 @@ def register(
 
 def unregister(name: str) -> None:
     """Forget a registered name (nothing if it is not registered)."""
-    user.REGISTERED.pop(name.strip().lower().replace("-", "_"), None)
+    user.REGISTERED.pop(user.key_of(name), None)
 
 
 def saved_run_problem(run: str, names: Iterable[str], *, allow_code: bool, how: str) -> str | None:
@@ -151,7 +147,7 @@ def saved_run_problem(run: str, names: Iterable[str], *, allow_code: bool, how: 
             if not allow_code and not user.is_loaded(name):
                 code.append(f"{name} (runs {user.code_of(name)})")
             continue
-        key = name.strip().lower().replace("-", "_")
+        key = user.key_of(name)
         if torch_nn.is_torch_name(name) or _ALIASES.get(key, key) in REGISTRY:
             continue
         if key not in user.REGISTERED:

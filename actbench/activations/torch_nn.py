@@ -11,6 +11,7 @@ when a spec is made, never when this module is.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -98,6 +99,7 @@ def canonical(name: str) -> str:
     return PREFIX + found
 
 
+@functools.cache  # made once a process
 def torch_spec(name: str) -> ActivationSpec:
     """The entry of torch.nn.<Class> (name as `canonical` gives it)."""
     from torch import nn

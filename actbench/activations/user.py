@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actbench.activations.spec import (
+    SATURATION_RULES,
     ActivationSpec,
     Param,
     Params,
@@ -382,6 +383,11 @@ REGISTERED: dict[str, ActivationSpec] = {}
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def key_of(name: str) -> str:
+    """How an activation name is looked up: case, outer spaces and - or _ do not matter."""
+    return name.strip().lower().replace("-", "_")
+
+
 def register(
     name: str,
     function: Any,
@@ -396,7 +402,7 @@ def register(
     what they are). Registering a name again replaces it (a notebook cell run twice)."""
     if not isinstance(name, str):
         raise ActivationError(f"an activation name is text (got {brief(name)})")
-    key = name.strip().lower().replace("-", "_")
+    key = key_of(name)
     if key in taken:
         raise ActivationError(f"'{name}' is {taken[key]}; register yours under another name")
     if not NAME_PATTERN.fullmatch(key):
@@ -404,7 +410,7 @@ def register(
             f"activation name '{name}' must be a letter, then letters, digits or _ "
             "(module:function and torch.nn.X name code and classes directly)"
         )
-    if saturation not in ("derivative", "never", "always") and not callable(saturation):
+    if saturation not in SATURATION_RULES and not callable(saturation):
         raise ActivationError(
             f"saturation must be derivative, never or always (got {brief(saturation)})"
         )
