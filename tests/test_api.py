@@ -359,6 +359,17 @@ def test_plot_draws_decision_boundaries_of_members_in_memory() -> None:
     assert isinstance(result.plot("neurons"), Figure)
 
 
+def test_plot_shortens_labels_as_report_does() -> None:
+    long = "relu_" + "x" * 150  # a config takes up to 200 characters; a figure shows 80
+    overrides = {**SMALL, "activations": [{"name": "relu", "label": long}], "train.seeds": 1}
+    figure = actbench.compare(SMOKE, overrides=overrides, epochs=2).plot("curves")
+    from matplotlib.text import Text
+
+    shown = [text.get_text() for text in figure.findobj(Text)]
+    labels = [text for text in shown if text.startswith("relu_x")]
+    assert labels and all(len(label) <= 80 for label in labels)
+
+
 def test_train_table_has_one_row_per_seed() -> None:
     import io
 

@@ -120,19 +120,20 @@ CAPTIONS: dict[str, str] = {figure.stem: figure.caption for figure in FIGURES}
 FIGURE_NAMES: tuple[str, ...] = tuple(figure.stem for figure in FIGURES)
 
 
-def draw_figure(
-    result: RunResult,
-    name: str,
-    models: ModelSource | None = None,
-    colors: dict[str, Color] | None = None,
-) -> Figure | None:
+def draw_figure(result: RunResult, name: str, models: ModelSource | None = None) -> Figure | None:
     """Figure `name` (a stem of FIGURES: curves, boundary, ...) of a run, or None when the run
     has nothing for it to show (no per-epoch history, no numeric sweep, no members: the
     spec's `needs`). It is not left open in pyplot: the caller owns it."""
-    spec = _spec(name)
+    result, models = _drawable(result, models)
+    return _draw(_spec(name), result, models, label_colors(result))
+
+
+def _draw(
+    spec: FigureSpec, result: RunResult, models: ModelSource | None, colors: dict[str, Color]
+) -> Figure | None:
     plt = pyplot()
     with plt.rc_context(RC_PARAMS):
-        figure = spec.build(result, colors or label_colors(result), models)
+        figure = spec.build(result, colors, models)
     if figure is not None:
         plt.close(figure)  # a notebook shows it once, as the value it is given
     return figure
@@ -169,7 +170,7 @@ def write_figures(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for spec in FIGURES:
-            figure = draw_figure(result, spec.stem, models, colors)
+            figure = _draw(spec, result, models, colors)
             if figure is None:
                 continue
             buffer = io.BytesIO()
