@@ -32,7 +32,7 @@ from actbench.errors import (
     brief,
 )
 from actbench.result import Result, _Models
-from actbench.runs import RunResult, load_result, resolve_run
+from actbench.runs import load_result, resolve_run
 
 # --- entry points -------------------------------------------------------------------------------
 
@@ -244,23 +244,17 @@ def register_activation(
     return spec.name
 
 
-def saved_activation_names(result: RunResult) -> list[str]:
-    """Every activation name a saved run uses: its members' and its config's."""
-    entries = result.config.get("activations", [])
-    listed = [e.get("name") if isinstance(e, dict) else e for e in entries]
-    names = [record.activation for record in result.runs]
-    return list(dict.fromkeys([*names, *(n for n in listed if isinstance(n, str))]))
-
-
 def load(run: str | Path, *, out: str | Path = "runs", allow_code: bool = False) -> Result:
     """A saved run: a run id, a unique prefix of one, or a run folder.
 
     allow_code: run the code its activations name (module:function, file.py:function); a
     saved run never runs code unasked (code this session has loaded already is fine).
     """
-    from contextlib import nullcontext
-
-    from actbench.activations import refusing_code, saved_run_problem
+    from actbench.activations import (
+        saved_activation_names,
+        saved_run_code,
+        saved_run_problem,
+    )
     from actbench.members import read_index
 
     run_dir = resolve_run(str(run), Path(out))
@@ -271,7 +265,7 @@ def load(run: str | Path, *, out: str | Path = "runs", allow_code: bool = False)
     if problem:
         raise RunFolderError(problem)
     try:
-        with nullcontext() if allow_code else refusing_code(how):
+        with saved_run_code(allow_code, how):
             config = config_from_mapping(result.config)
     except ConfigError as exc:
         raise RunFolderError(f"'{run_dir}': its config does not load: {exc}") from None

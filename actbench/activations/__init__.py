@@ -31,11 +31,18 @@ from actbench.activations.spec import (
     WholeLayer,
     float32_problem,
 )
-from actbench.activations.user import Described, is_code_reference, refusing_code
+from actbench.activations.user import (
+    Described,
+    is_code_reference,
+    refusing_code,
+    saved_run_code,
+)
 from actbench.errors import ActivationError, unknown
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
+
+    from actbench.runs import RunResult
 
 __all__ = [
     "FLOAT32_MAX",
@@ -60,6 +67,8 @@ __all__ = [
     "max_abs_derivative",
     "names",
     "refusing_code",
+    "saved_activation_names",
+    "saved_run_code",
     "register",
     "registered_names",
     "saved_run_problem",
@@ -135,6 +144,14 @@ def register(
 def unregister(name: str) -> None:
     """Forget a registered name (nothing if it is not registered)."""
     user.REGISTERED.pop(user.key_of(name), None)
+
+
+def saved_activation_names(result: RunResult) -> list[str]:
+    """Every activation name a saved run uses: its members' and its config's."""
+    entries = result.config.get("activations", [])
+    listed = [e.get("name") if isinstance(e, dict) else e for e in entries]
+    names = [record.activation for record in result.runs]
+    return list(dict.fromkeys([*names, *(n for n in listed if isinstance(n, str))]))
 
 
 def saved_run_problem(run: str, names: Iterable[str], *, allow_code: bool, how: str) -> str | None:

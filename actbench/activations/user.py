@@ -289,6 +289,12 @@ def refusing_code(how_to_allow: str) -> Iterator[None]:
         _REFUSING.reset(token)
 
 
+def saved_run_code(allow: bool, how: str) -> contextlib.AbstractContextManager[None]:
+    """While a saved run is read: its code runs only if `allow` (else naming code not loaded
+    yet is an error that says `how` to allow it)."""
+    return contextlib.nullcontext() if allow else refusing_code(how)
+
+
 def code_spec(name: str) -> ActivationSpec:
     """The entry of a code reference, loading the code the first time (or when its file
     changed)."""

@@ -9,7 +9,7 @@ import typer
 
 from actbench.cli.app import app, say, stderr_console, stdout_console
 from actbench.cli.options import TABLE, AllowCodeOpt, ColumnsOpt, FormatOpt, OutOpt, SortOpt
-from actbench.cli.training import EXAMPLES, saved_run_code
+from actbench.cli.training import EXAMPLES
 from actbench.errors import RunFolderError
 
 if TYPE_CHECKING:
@@ -85,8 +85,11 @@ def report(
     allow_code: AllowCodeOpt = False,
 ) -> None:
     """Show a saved run again without retraining; write its figures into its folder."""
-    from actbench.activations import saved_run_problem
-    from actbench.api import saved_activation_names
+    from actbench.activations import (
+        saved_activation_names,
+        saved_run_code,
+        saved_run_problem,
+    )
     from actbench.render.results import result_view
     from actbench.render.view import to_markdown
     from actbench.runs import load_result, resolve_run, write_atomic

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -187,14 +186,6 @@ def _verdict(experiment: Experiment, flags: RunFlags, stopped: bool) -> int:
     return EXIT_FAILED if experiment.gate_failures else code
 
 
-def saved_run_code(allow: bool, how: str) -> AbstractContextManager[None]:
-    """While a saved run is read: its code runs only if `allow` (else naming code is an error
-    that says `how` to allow it)."""
-    from actbench.activations import refusing_code
-
-    return nullcontext() if allow else refusing_code(how)
-
-
 def _resolve(config: Path | None, flags: RunFlags, extra: dict[str, Any] | None = None) -> Config:
     """Defaults <- file <- --set <- dedicated flags <- --sweep, validated."""
     return load_config(
@@ -365,8 +356,11 @@ def rerun(
     allow_code: AllowCodeOpt = False,
 ) -> None:
     """Train a saved run's config again and say whether every number matches (exit 1 if not)."""
-    from actbench.activations import saved_run_problem
-    from actbench.api import saved_activation_names
+    from actbench.activations import (
+        saved_activation_names,
+        saved_run_code,
+        saved_run_problem,
+    )
     from actbench.config import config_from_mapping
     from actbench.gates import config_changes, environment_changes, reproduction_differences
     from actbench.pipeline import RunRequest, stop_on_signals
