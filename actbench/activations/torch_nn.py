@@ -18,6 +18,7 @@ from typing import Any
 
 from actbench.activations.builtin import BUILTINS, RELU_GAIN
 from actbench.activations.spec import ActivationSpec, Params, params_from_signature
+from actbench.activations.user import doc_line, measured_range
 from actbench.errors import ActivationError, unknown
 
 PREFIX = "torch.nn."
@@ -107,7 +108,7 @@ def torch_spec(name: str) -> ActivationSpec:
     class_name = name[len(PREFIX) :]
     cls = getattr(nn, class_name)
     params = params_from_signature(cls.__init__, skip=1)
-    summary = _first_line(cls.__doc__) or f"torch.nn.{class_name}"
+    summary = doc_line(cls) or f"torch.nn.{class_name}"
     twin = _twin(class_name, params)
 
     def factory(**given: Any) -> nn.Module:
@@ -134,7 +135,7 @@ def torch_spec(name: str) -> ActivationSpec:
         factory=factory,
         params=params,
         formula=summary,
-        output_range=_measured_range(factory, params),
+        output_range=measured_range(factory, params, "see the PyTorch documentation"),
         derivative="by autograd",
         typical_use=f"torch.nn.{class_name}; trains through autograd"
         + ("" if gain else "; kaiming gain 1 (assumed)"),
@@ -152,23 +153,3 @@ def _twin(class_name: str, params: dict[str, Any]) -> ActivationSpec | None:
         return None
     spec = next(spec for spec in BUILTINS if spec.name == builtin)
     return spec if set(spec.params) == set(params) else None
-
-
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().split("\n")[0].strip()
-
-
-def _measured_range(factory: Callable[..., Any], params: dict[str, Any]) -> str:
-    """'[-0.375, 10] on [-10, 10]', read off a grid with the default params."""
-    if any(param.required for param in params.values()):
-        return "depends on its parameters"
-    import torch
-
-    grid = torch.linspace(-10.0, 10.0, 4001)
-    try:
-        module = factory(**{key: param.default for key, param in params.items()}).eval()
-        with torch.no_grad():
-            values = module(grid)
-    except Exception:  # described, not used: a class that needs other inputs says so later
-        return "see the PyTorch documentation"
-    return f"[{float(values.min()):.4g}, {float(values.max()):.4g}] on [-10, 10]"

@@ -123,7 +123,7 @@ def user_spec(
             f"activation '{name}' is a {type(target).__name__}, not a function "
             "of a tensor or an nn.Module class"
         )
-    doc = _doc_line(target)
+    doc = doc_line(target)
     checked: dict[tuple[tuple[str, Any], ...], str | None] = {}
 
     def constraint(resolved: Params) -> str | None:
@@ -138,7 +138,7 @@ def user_spec(
         params=params,
         constraint=constraint,
         formula=described.formula or doc or f"{what}(x)",
-        output_range=described.output_range or _measured_range(factory, params),
+        output_range=described.output_range or measured_range(factory, params),
         derivative=described.derivative or "by autograd",
         typical_use=described.typical_use
         or ("your function" if source == "registered" else f"from {code}"),
@@ -151,22 +151,28 @@ def user_spec(
     )
 
 
-def _doc_line(target: Any) -> str:
+def doc_line(target: Any) -> str:
+    """The first line of a function's or class's docstring ('' without one)."""
     return (getattr(target, "__doc__", None) or "").strip().split("\n")[0].strip()
 
 
-def _measured_range(factory: Callable[..., nn.Module], params: Mapping[str, Param]) -> str:
+def measured_range(
+    factory: Callable[..., nn.Module], params: Mapping[str, Param], unknown: str = "unknown"
+) -> str:
+    """'[-0.375, 10] on [-10, 10]', read off a grid with the default params (in eval mode, as
+    the check applies it: a random activation, RReLU, is then fixed); `unknown` where the
+    module cannot be made or applied to a 1-D tensor (the check says what is wrong)."""
     if any(param.required for param in params.values()):
         return "depends on its parameters"
     import torch
 
     try:
-        module = factory(**{key: param.default for key, param in params.items()})
+        module = factory(**{key: param.default for key, param in params.items()}).eval()
         with torch.no_grad():
             values = module(torch.linspace(CHECK_LOW, CHECK_HIGH, 4001))
-        return f"[{float(values.min()):.4g}, {float(values.max()):.4g}] on [-10, 10]"
-    except Exception:  # the check that runs before training says what is wrong
-        return "unknown"
+    except Exception:
+        return unknown
+    return f"[{float(values.min()):.4g}, {float(values.max()):.4g}] on [-10, 10]"
 
 
 def check_module(factory: Callable[..., nn.Module], params: Params) -> str | None:
