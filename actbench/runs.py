@@ -367,6 +367,7 @@ def history_csv(result: RunResult) -> str:
         ]
     )
     for run in result.runs:
+        label, activation = fmt.csv_cell(run.label), fmt.csv_cell(run.activation)
         grid = [
             json.dumps(v) if isinstance(v, list) else fmt.csv_cell(v)
             for v in (run.grid.get(k, "") for k in grid_keys)
@@ -377,7 +378,6 @@ def history_csv(result: RunResult) -> str:
                 values = health.get(name, [])
                 cells += [v if v is not None else "" for v in values]
                 cells += [""] * (layers - len(values))
-            label, activation = fmt.csv_cell(run.label), fmt.csv_cell(run.activation)
             writer.writerow([label, activation, *grid, run.seed, epoch, loss, accuracy, *cells])
     return buffer.getvalue()
 

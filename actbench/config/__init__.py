@@ -9,7 +9,6 @@ all of them, for the command line and the Python API).
 from __future__ import annotations
 
 from actbench.config.kinds import (
-    ALL_DATA_KINDS,
     BUNDLED_KINDS,
     BUNDLED_SHAPES,
     COMMON_DATA_KEYS,
@@ -17,7 +16,6 @@ from actbench.config.kinds import (
     DATA_KINDS,
     KEY_DEFAULTS,
     KIND_KEYS,
-    OWN_KINDS,
     SYNTHETIC_KINDS,
     DataKind,
 )
@@ -69,7 +67,6 @@ from actbench.config.values import DEVICE_PATTERN
 from actbench.errors import ConfigError
 
 __all__ = [
-    "ALL_DATA_KINDS",
     "BUNDLED_KINDS",
     "BUNDLED_SHAPES",
     "COMMON_DATA_KEYS",
@@ -84,7 +81,6 @@ __all__ = [
     "MAX_GRID_POINTS",
     "MAX_YAML_NODES",
     "NOT_SWEEPABLE",
-    "OWN_KINDS",
     "SYNTHETIC_KINDS",
     "ActivationEntry",
     "Config",

@@ -14,8 +14,6 @@ DataKind = Literal[SyntheticKind, BundledKind, OwnKind]
 SYNTHETIC_KINDS: tuple[str, ...] = get_args(SyntheticKind)
 DATA_KINDS = SYNTHETIC_KINDS  # the generated kinds (every key of theirs is in this module)
 BUNDLED_KINDS: tuple[str, ...] = get_args(BundledKind)
-OWN_KINDS: tuple[str, ...] = get_args(OwnKind)
-ALL_DATA_KINDS: tuple[str, ...] = (*SYNTHETIC_KINDS, *BUNDLED_KINDS, *OWN_KINDS)
 # (rows, features, classes) of each bundled data set: known without loading it
 BUNDLED_SHAPES: dict[str, tuple[int, int, int]] = {
     "digits": (1797, 64, 10),

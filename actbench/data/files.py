@@ -23,6 +23,7 @@ from actbench.config import DataConfig
 from actbench.data.arrays import numeric_columns
 from actbench.data.dataset import DataShape
 from actbench.data.delimited import (
+    DELIMITERS,
     check_unique,
     column_index,
     columns_of,
@@ -34,7 +35,7 @@ from actbench.data.table import Table, labelled
 from actbench.errors import DataError
 
 PARQUET_HINT = "pip install 'actbench[parquet]'"
-DELIMITED = (".csv", ".tsv", ".txt")
+DELIMITED = tuple(DELIMITERS)  # the delimited-text suffixes
 KEEP = 2  # tables kept in memory while their files are unchanged
 # Bytes per value beyond the arrays trained on, while a file is read: the parse buffer and its
 # growth (a delimited file), the array as stored and as float64 (npz), Arrow and pandas
