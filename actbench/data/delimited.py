@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from actbench import format as fmt
-from actbench.data.table import SHOWN, Table, labelled_codes
+from actbench.data.table import SHOWN, Table, encode_labels, labelled_codes
 from actbench.errors import DataError, unknown
 
 SAMPLE_BYTES = 64 * 1024  # the head read to sniff the delimiter and the header
@@ -307,9 +307,8 @@ def read_delimited(
             f"{_name(path)}: the target '{layout.names[label]}' has NaN labels; every row needs "
             "a label: drop the unlabelled rows"
         )
-    classes = sorted(set(labels))  # "1" and "01" are one class
-    position = {value: index for index, value in enumerate(classes)}
-    recode = np.array([position[value] for value in labels], dtype=np.int64)
+    # each class once, sorted ("1" and "01" are one class), as for labels from arrays
+    recode, classes = encode_labels(labels, _name(path), layout.names[label])
     return labelled_codes(
         x,
         recode[np.frombuffer(codes, dtype=np.int64)],
