@@ -439,12 +439,3 @@ def _side_stream(device: torch.device) -> Iterator[None]:
     with torch.cuda.stream(side):
         yield
     torch.cuda.current_stream(device).wait_stream(side)
-
-
-def fused_step_problem(population: Population) -> str | None:
-    """Why the fused step cannot train this population (None: it can)."""
-    if population.head != "softmax":
-        return "the sigmoid head"
-    if any(layer_kernels(population, i) is None for i in range(len(population.hidden_widths))):
-        return "an activation without closed-form kernels"
-    return None

@@ -70,6 +70,16 @@ def manual_step_problem(population: Population, device: torch.device) -> str | N
         return "the sigmoid head"
     if device.type != "cpu":
         return f"device {device.type}"
+    return closed_form_problem(population)
+
+
+def closed_form_problem(population: Population) -> str | None:
+    """Why no autograd-free step, the CPU's manual one or CUDA's fused one, can train this
+    population on any device (None: they can): both compute the softmax head's loss, call
+    ATen's internals as the tested torch releases have them, and need every activation's
+    closed-form kernels."""
+    if population.head != "softmax":
+        return "the sigmoid head"
     if _torch_release() not in MANUAL_STEP_TORCH:
         return f"torch {torch.__version__} (tested: {_releases()})"
     if any(layer_kernels(population, i) is None for i in range(len(population.hidden_widths))):
@@ -440,30 +450,29 @@ def make_step(
 
     batch_sizes: every step's batch size, in the order an epoch takes them. On the CPU the
     manual step where `manual_step_problem` finds none, else autograd. On CUDA the fused step
-    where it can train the population (`fused_step_problem`), its whole epochs recorded as
+    where it can train the population (`closed_form_problem`), its whole epochs recorded as
     CUDA graphs; else autograd, each step recorded as a graph. `cuda_graphs: false` trains
     eagerly, and so does a failed capture, with a notice.
     """
     device = data.x_train.device
-    if _wants_fused(device) and _releases_ok():
-        from actbench.fused import FusedEpochStep, fused_step_problem  # it builds on Step
+    if _wants_fused(device) and closed_form_problem(population) is None:
+        from actbench.fused import FusedEpochStep  # it builds on Step
 
-        if fused_step_problem(population) is None:
-            fused = FusedEpochStep(
-                population,
-                data,
-                optimizer,
-                batch_sizes,
-                track_gradients=track_gradients,
-                epoch_end=epoch_end,
-            )
-            if not _wants_graphs(device, cuda_graphs):
-                return fused, []
-            try:
-                fused.capture(_graph_recorder)
-            except Exception as exc:  # any torch build or driver without capture support
-                return fused, [_capture_failed(exc)]
+        fused = FusedEpochStep(
+            population,
+            data,
+            optimizer,
+            batch_sizes,
+            track_gradients=track_gradients,
+            epoch_end=epoch_end,
+        )
+        if not _wants_graphs(device, cuda_graphs):
             return fused, []
+        try:
+            fused.capture(_graph_recorder)
+        except Exception as exc:  # any torch build or driver without capture support
+            return fused, [_capture_failed(exc)]
+        return fused, []
     gradients: Gradients
     if manual_step_problem(population, device) is None:
         slot = {id(p): g for p, g in zip(optimizer.params, optimizer.grads, strict=True)}
@@ -487,11 +496,6 @@ def make_step(
 
 def _capture_failed(exc: Exception) -> str:
     return f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly"
-
-
-def _releases_ok() -> bool:
-    """The fused step calls ATen's internals as the manual step does: the same tested torch."""
-    return _torch_release() in MANUAL_STEP_TORCH
 
 
 def _graph_recorder() -> Any:
