@@ -1,12 +1,19 @@
-"""Drive the actbench CLI in-process, through `main` as the console script does."""
+"""Drive the actbench CLI in-process, through `main` as the console script does, or as a
+child process."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
-from collections.abc import Sequence
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,3 +61,50 @@ def run_cli_redirected(*argv: str) -> Outcome:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = exit_code(argv)
     return Outcome(code, out.getvalue(), err.getvalue())
+
+
+# --- as a child process --------------------------------------------------------------------------
+
+
+def actbench_process(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[str]:
+    """`python -m actbench ARGS` as a child process, its output piped as text, with one thread
+    and `env` over this process's environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "actbench", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        **popen,
+    )
+
+
+def one_epoch_cpu(*args: str, cwd: Path) -> float:
+    """The CPU seconds of a whole 1-epoch run of `actbench ARGS`: a longer run of the same
+    command that has spent more has finished epochs (a stop before the first one keeps
+    nothing, by design). Start-up costs seconds of CPU, and CPU time, unlike wall time, does
+    not grow with the machine's load."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = actbench_process(*args, "--epochs", "1", "--no-save", cwd=cwd)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def wait_for_cpu(process: subprocess.Popen[str], seconds: float) -> None:
+    """Block until the child has spent `seconds` of CPU time; fail if it ends first or never
+    gets there."""
+    import psutil
+
+    child = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        if sum(child.cpu_times()[:2]) >= seconds:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the child never spent {seconds:.1f} s of CPU time")

@@ -6,15 +6,13 @@ Each test names the numbered item of the adversarial pass it guards (issue 24).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from clirun import exit_code
+from clirun import actbench_process, exit_code, one_epoch_cpu, wait_for_cpu
 
 from actbench import cli
 from actbench.pipeline import stop_on_signals
@@ -29,14 +27,7 @@ def _isolated_cli(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _actbench(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "actbench", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "80"},
-    )
+    return actbench_process(*args, cwd=cwd, env={"COLUMNS": "80"})
 
 
 def _wait_for(path_glob: Path, pattern: str, process: subprocess.Popen[str]) -> None:
@@ -57,26 +48,14 @@ def _twice(process: subprocess.Popen[str]) -> None:
 # --- 7. repeated Ctrl-C behaves like one --------------------------------------------------------
 
 
-def _past_the_first_epochs(process: subprocess.Popen[str], cpu_seconds: float = 4.0) -> None:
-    """Wait until the child has spent enough CPU time to be well into training (a stop before
-    the first epoch finished keeps nothing, by design); CPU time, not wall time, on a busy
-    machine."""
-    import psutil
-
-    child = psutil.Process(process.pid)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and sum(child.cpu_times()[:2]) < cpu_seconds:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-
-
 def test_two_ctrl_c_while_training_save_once_with_one_line_and_exit_130(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
+    started = one_epoch_cpu("compare", *TINY, cwd=tmp_path)
     process = _actbench(
         "compare", *TINY, "--epochs", "100000", "--format", "json", "--out", str(runs), cwd=tmp_path
     )
     _wait_for(runs, "*/config.yaml", process)
-    _past_the_first_epochs(process)
+    wait_for_cpu(process, started + 1.0)
     _twice(process)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr

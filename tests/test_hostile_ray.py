@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 import pytest
+from clirun import actbench_process
 
 from actbench import distributed
 from actbench.errors import ConfigError
@@ -54,15 +55,8 @@ def _answers(port: int) -> bool:
 
 
 def _actbench(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "actbench", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-    )
+    # a session of its own: the test stops it with every process it started
+    return actbench_process(*args, cwd=cwd, env=env, start_new_session=True)
 
 
 def _kill_group(process: subprocess.Popen[Any]) -> None:

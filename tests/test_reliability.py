@@ -6,37 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
-from clirun import exit_code
+from clirun import actbench_process, exit_code, one_epoch_cpu, wait_for_cpu
 
 TINY = ["--set", "data.n_samples=160", "--seeds", "2", "--set", "activations=[relu,tanh]"]
-
-
-def _actbench(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "actbench", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_until_training(process: subprocess.Popen[str], cpu_seconds: float = 4.0) -> None:
-    """Block until the child has spent enough CPU time to be past start-up and training."""
-    child = psutil.Process(process.pid)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        times = child.cpu_times()
-        if times.user + times.system >= cpu_seconds:
-            return
-        time.sleep(0.05)
-    raise AssertionError("the child never started training")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -44,7 +19,8 @@ def test_a_signal_stops_training_and_saves_the_finished_epochs(
     tmp_path: Path, signum: signal.Signals
 ) -> None:
     runs = tmp_path / "runs"
-    process = _actbench(
+    started = one_epoch_cpu("compare", *TINY, cwd=tmp_path)
+    process = actbench_process(
         "compare",
         *TINY,
         "--epochs",
@@ -55,7 +31,7 @@ def test_a_signal_stops_training_and_saves_the_finished_epochs(
         str(runs),
         cwd=tmp_path,
     )
-    _wait_until_training(process)
+    wait_for_cpu(process, started + 1.0)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -74,7 +50,7 @@ def test_a_signal_stops_training_and_saves_the_finished_epochs(
 def test_two_runs_started_together_get_distinct_folders(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     args = ["compare", *TINY, "--epochs", "2", "--quiet", "--format", "json", "--out", str(runs)]
-    first, second = _actbench(*args, cwd=tmp_path), _actbench(*args, cwd=tmp_path)
+    first, second = actbench_process(*args, cwd=tmp_path), actbench_process(*args, cwd=tmp_path)
     outputs = [p.communicate(timeout=120) for p in (first, second)]
     assert first.returncode == second.returncode == 0, outputs
     folders = sorted(p.name for p in runs.iterdir())
@@ -202,7 +178,7 @@ def test_a_stop_before_the_first_epoch_shows_no_table_and_leaves_no_folder(
 def test_a_reader_that_leaves_early_is_not_an_error(tmp_path: Path, fmt: str) -> None:
     """`actbench compare ... | head`: the pipe closes before the results are written; the run
     still ends as it would have (exit 0), with nothing on stderr but its own lines."""
-    process = _actbench(
+    process = actbench_process(
         "compare", *TINY, "--epochs", "2", "--format", fmt, "--no-save", cwd=tmp_path
     )
     assert process.stdout is not None

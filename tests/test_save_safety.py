@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-from clirun import run_cli
+from clirun import actbench_process, one_epoch_cpu, run_cli, wait_for_cpu
 
 from actbench import cli
 
@@ -118,20 +116,9 @@ def test_no_save_prints_no_run_id(capsys: pytest.CaptureFixture[str]) -> None:
     assert json_outcome.json["run_id"] == ""
 
 
-def _process(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "actbench", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
-    )
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_during_start_up_exits_130_quietly(tmp_path: Path, signum: int) -> None:
-    process = _process("compare", *TINY, "--out", str(tmp_path / "runs"), cwd=tmp_path)
+    process = actbench_process("compare", *TINY, "--out", str(tmp_path / "runs"), cwd=tmp_path)
     time.sleep(0.15)  # importing: before any training
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
@@ -143,22 +130,12 @@ def test_a_signal_during_start_up_exits_130_quietly(tmp_path: Path, signum: int)
 
 
 def test_sigterm_during_training_exits_130_with_the_finished_epochs(tmp_path: Path) -> None:
-    # the CPU time of a whole 1-epoch run: past it, the long run has finished epochs (a stop
-    # before the first epoch keeps nothing, by design); CPU time, unlike wall time, does not
-    # grow with the machine's load
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    one_epoch = _process("compare", *TINY, "--epochs", "1", "--no-save", cwd=tmp_path)
-    assert one_epoch.wait(timeout=120) == 0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start_up = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     runs = tmp_path / "runs"
-    process = _process(
+    started = one_epoch_cpu("compare", *TINY, cwd=tmp_path)
+    process = actbench_process(
         "compare", *TINY, "--epochs", "100000", "--format", "json", "--out", str(runs), cwd=tmp_path
     )
-    child = psutil.Process(process.pid)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and sum(child.cpu_times()[:2]) < start_up + 1.0:
-        time.sleep(0.05)
+    wait_for_cpu(process, started + 1.0)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
