@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from actbench.data.table import SHOWN, Table, encode_labels, labelled_codes
+from actbench.data.table import Table, encode_labels, labelled_codes, not_numeric
 from actbench.errors import DataError
 
 # Arrays of the API's recent runs, by SHA-256: a notebook's Result can still draw figures.
@@ -52,7 +52,7 @@ def numeric_columns(x: Any, names: Sequence[str], source: str) -> np.ndarray:
             if not (pd.api.types.is_numeric_dtype(x[name]) or pd.api.types.is_bool_dtype(x[name]))
         ]
         if bad:
-            raise _not_numeric(source, bad)
+            raise not_numeric(source, [f"'{name}'" for name in bad])
         return np.column_stack(
             [x[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in x.columns]
         ).reshape(len(x), len(x.columns))
@@ -73,19 +73,8 @@ def numeric_columns(x: Any, names: Sequence[str], source: str) -> np.ndarray:
         except (TypeError, ValueError):
             bad.append(names[column])
     if bad:
-        raise _not_numeric(source, bad)
+        raise not_numeric(source, [f"'{name}'" for name in bad])
     return array.astype(np.float64)
-
-
-def _not_numeric(source: str, names: Sequence[str]) -> DataError:
-    shown = ", ".join(f"'{name}'" for name in names[:SHOWN])
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    columns = "feature column" if len(names) == 1 else "feature columns"
-    verb = "is" if len(names) == 1 else "are"
-    return DataError(
-        f"{source}: {columns} {shown}{more} {verb} not numeric; encode categories as numbers "
-        "first (one 0/1 column per category: pandas.get_dummies) or leave them out"
-    )
 
 
 def table_of(X: Any, y: Any) -> Table:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from actbench import format as fmt
-from actbench.data.table import SHOWN, Table, encode_labels, labelled_codes
+from actbench.data.table import Table, encode_labels, labelled_codes, not_numeric
 from actbench.errors import DataError, unknown
 
 SAMPLE_BYTES = 64 * 1024  # the head read to sniff the delimiter and the header
@@ -426,23 +426,17 @@ def _report(path: Path, layout: Layout, chosen: list[int], problems: _Problems) 
     if not problems.not_numbers:
         return
     found = sorted(problems.not_numbers.items())
-    shown = ", ".join(
+    quoted = [
         f"'{layout.names[column]}' ('{fmt.printable(cell)[:20]}' on line {line})"
-        for column, (cell, line) in found[:SHOWN]
-    )
-    more = f" and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+        for column, (cell, line) in found
+    ]
     lines = {line for _, (_, line) in found}
     hint = ""
     if lines == {1} and not layout.header:
         hint = "; line 1 looks like a header: set data.header: true"
     elif any(DECIMAL_COMMA.fullmatch(cell) for cell, _ in problems.not_numbers.values()):
         hint = "; they look like decimal commas: write the numbers with decimal points (0.5)"
-    columns = "feature column" if len(found) == 1 else "feature columns"
-    raise DataError(
-        f"{_name(path)}: {columns} {shown}{more} {'is' if len(found) == 1 else 'are'} not "
-        "numeric; encode categories as numbers first (one 0/1 column per category, as "
-        f"pandas.get_dummies does) or leave them out with data.features{hint}"
-    )
+    raise not_numeric(_name(path), quoted, f" with data.features{hint}")
 
 
 def _typed(texts: list[str]) -> list[Any]:

@@ -136,6 +136,19 @@ def check_finite(x: np.ndarray, features: Sequence[str], source: str) -> None:
     )
 
 
+def not_numeric(source: str, columns: Sequence[str], leave_out: str = "") -> DataError:
+    """Feature columns that hold text, named (`columns`: each as the message quotes it), with
+    how to encode them; `leave_out`: the rest of "or leave them out ..."."""
+    shown = ", ".join(columns[:SHOWN])
+    more = f" and {len(columns) - SHOWN} more" if len(columns) > SHOWN else ""
+    which, verb = ("feature column", "is") if len(columns) == 1 else ("feature columns", "are")
+    return DataError(
+        f"{source}: {which} {shown}{more} {verb} not numeric; encode categories as numbers "
+        "first (one 0/1 column per category, as pandas.get_dummies does) or leave them out"
+        f"{leave_out}"
+    )
+
+
 def encode_labels(
     labels: np.ndarray | Sequence[Any], source: str, target: str | None = None
 ) -> tuple[np.ndarray, list[Label]]:
