@@ -74,21 +74,16 @@ def manual_step_problem(population: Population, device: torch.device) -> str | N
 
 
 def closed_form_problem(population: Population) -> str | None:
-    """Why no autograd-free step, the CPU's manual one or CUDA's fused one, can train this
-    population on any device (None: they can): both compute the softmax head's loss, call
-    ATen's internals as the tested torch releases have them, and need every activation's
-    closed-form kernels."""
+    """Why neither autograd-free step (the CPU's manual, CUDA's fused) can train this
+    population on any device (None: they can): softmax head, tested torch, closed forms."""
     if population.head != "softmax":
         return "the sigmoid head"
     if _torch_release() not in MANUAL_STEP_TORCH:
-        return f"torch {torch.__version__} (tested: {_releases()})"
+        tested = ", ".join(f"{major}.{minor}" for major, minor in MANUAL_STEP_TORCH)
+        return f"torch {torch.__version__} (tested: {tested})"
     if any(layer_kernels(population, i) is None for i in range(len(population.hidden_widths))):
         return "an activation without closed-form kernels"
     return None
-
-
-def _releases() -> str:
-    return ", ".join(f"{major}.{minor}" for major, minor in MANUAL_STEP_TORCH)
 
 
 class ManualGradients:
